@@ -1,0 +1,21 @@
+"""Parametrise the benchmark files from xbench's registries and the --xbench-* options."""
+
+from xbench import suite
+from xbench.runtimes.onnxruntime import long_name
+
+
+def _csv(config, name):
+    return [v.strip() for v in config.getoption(name).split(",") if v.strip()]
+
+
+def pytest_generate_tests(metafunc):
+    if "case" not in metafunc.fixturenames:
+        return
+    cfg = metafunc.config
+    models, fws = _csv(cfg, "xbench_models"), _csv(cfg, "xbench_frameworks")
+    providers = [long_name(p) for p in _csv(cfg, "xbench_providers")]
+    devices = ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
+    task = metafunc.module.TASK
+    cases = (suite.train_cases(models, fws, devices) if task == "train_step"
+             else suite.inference_cases(models, fws, providers))
+    metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])

@@ -1,0 +1,9 @@
+"""One exception type for every problem a user can fix (bad input, missing files).
+
+The CLI and the pytest plugin turn it into one line on stderr and exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """A problem with the user's input: message says what was wrong and what is valid."""

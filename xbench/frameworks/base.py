@@ -1,0 +1,61 @@
+"""The interface every framework module implements.
+
+Data in and out is numpy, channels-last (N, H, W, C) float32 images and int64
+labels; ``to_native`` converts a batch once, outside any timed region.
+Weights cross frameworks in one canonical layout (Keras's: conv kernels
+(kh, kw, in, out), dense kernels (in, out) with inputs in H, W, C order), so
+parity tests can copy a model from one framework into the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from xbench.spec import ModelSpec
+
+TrainStep = Callable[[Any, Any], float]  # (x_native, y_native) -> loss, synchronised
+Predict = Callable[[Any], Any]  # x_native -> probabilities (left on the device)
+
+
+class Framework(Protocol):
+    name: str  # "keras" | "torch"
+    display: str  # "Keras" | "PyTorch"
+    weights_suffix: str
+    variants: dict[str, str]  # variant name -> what it changes; first one is the default
+
+    def versions(self) -> dict[str, str]: ...
+
+    def device_reason(self, device: str) -> str | None:
+        """None when ``device`` ("cpu" | "cuda") is usable, else why not."""
+
+    def seed(self, seed: int) -> None: ...
+
+    def build(self, spec: ModelSpec, seed: int = 0) -> Any: ...
+
+    def to_native(self, model: Any, x: np.ndarray, y: np.ndarray | None = None,
+                  device: str = "cpu", variant: str | None = None) -> tuple[Any, Any]: ...
+
+    def make_train_step(self, model: Any, spec: ModelSpec, lr: float, optimizer: str = "adam",
+                        variant: str | None = None, device: str = "cpu") -> TrainStep: ...
+
+    def make_predict(self, model: Any, spec: ModelSpec, variant: str | None = None,
+                     device: str = "cpu") -> Predict: ...
+
+    def to_numpy(self, out: Any) -> np.ndarray: ...
+
+    def get_weights(self, model: Any, spec: ModelSpec) -> list[np.ndarray]: ...
+
+    def set_weights(self, model: Any, spec: ModelSpec, weights: list[np.ndarray]) -> None: ...
+
+    def save(self, model: Any, path: Path) -> None: ...
+
+    def load(self, spec: ModelSpec, path: Path) -> Any: ...
+
+    def export_onnx(self, model: Any, spec: ModelSpec, path: Path, opset: int) -> None: ...
+
+
+def onnx_input_layout(fw: Framework) -> str:
+    return getattr(fw, "layout", "NHWC")

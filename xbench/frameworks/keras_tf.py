@@ -1,0 +1,152 @@
+"""Keras 3 on the TensorFlow backend, channels-last, written as a Keras user would."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from xbench import threads
+from xbench.spec import ModelSpec
+
+
+def _keras():
+    """Import TensorFlow/Keras once, after the thread settings are in the environment."""
+    threads.count()
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import tensorflow as tf
+    import keras
+
+    if not getattr(_keras, "done", False):
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads.count())
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # already initialised: the TF_NUM_*_THREADS variables set by threads.configure apply
+        _keras.done = True
+    return tf, keras
+
+
+class KerasFramework:
+    name = "keras"
+    display = "Keras"
+    layout = "NHWC"
+    weights_suffix = ".weights.h5"
+    variants = {
+        "default": "model.compile(jit_compile=False): TensorFlow graph functions, no XLA",
+        "xla": "model.compile(jit_compile=True): the step compiled by XLA",
+    }
+
+    def versions(self) -> dict[str, str]:
+        tf, keras = _keras()
+        import tf2onnx
+
+        return {"tensorflow": tf.__version__, "keras": keras.__version__, "tf2onnx": tf2onnx.__version__}
+
+    def device_reason(self, device: str) -> str | None:
+        if device == "cpu":
+            return None
+        tf, _ = _keras()
+        if not tf.config.list_physical_devices("GPU"):
+            built = "built with CUDA" if tf.test.is_built_with_cuda() else "a build without CUDA"
+            return (f"TensorFlow {tf.__version__} ({built}) sees no GPU: "
+                    "tf.config.list_physical_devices('GPU') is empty")
+        return None
+
+    def _device(self, device: str) -> str:
+        return "/GPU:0" if device == "cuda" else "/CPU:0"
+
+    def seed(self, seed: int) -> None:
+        _, keras = _keras()
+        keras.utils.set_random_seed(seed)
+
+    def build(self, spec: ModelSpec, seed: int = 0):
+        _, keras = _keras()
+        self.seed(seed)
+        L = keras.layers
+        layers = [keras.Input(shape=spec.input_shape, name="input")]
+        for layer in spec.layers:
+            p = layer.params
+            if layer.type == "conv2d":
+                layers.append(L.Conv2D(p["filters"], p["kernel_size"], strides=p["strides"],
+                                       padding=p["padding"], activation=p["activation"]))
+            elif layer.type == "maxpool2d":
+                layers.append(L.MaxPooling2D(p["pool_size"], strides=p["strides"]))
+            elif layer.type == "globalavgpool2d":
+                layers.append(L.GlobalAveragePooling2D())
+            elif layer.type == "flatten":
+                layers.append(L.Flatten())
+            elif layer.type == "dense":
+                layers.append(L.Dense(p["units"], activation=p["activation"]))
+            elif layer.type == "dropout":
+                layers.append(L.Dropout(p["rate"]))
+            elif layer.type == "batchnorm":
+                layers.append(L.BatchNormalization(epsilon=p["epsilon"], momentum=p["momentum"]))
+        return keras.Sequential(layers, name=spec.name)
+
+    def _compile(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None) -> None:
+        _, keras = _keras()
+        opt = {"adam": lambda: keras.optimizers.Adam(lr), "sgd": lambda: keras.optimizers.SGD(lr)}[optimizer]()
+        # jit_compile is set explicitly on both variants: "auto" silently means no XLA on CPU.
+        model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(),
+                      jit_compile=(variant == "xla"))
+
+    def to_native(self, model, x, y=None, device="cpu", variant=None):
+        tf, _ = _keras()
+        with tf.device(self._device(device)):
+            xt = tf.convert_to_tensor(x, dtype=tf.float32)
+            yt = None if y is None else tf.convert_to_tensor(y, dtype=tf.int64)
+        return xt, yt
+
+    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu"):
+        tf, _ = _keras()
+        self._compile(model, spec, lr, optimizer, variant)
+        dev = self._device(device)
+
+        def train_step(x, y) -> float:
+            with tf.device(dev):
+                # train_on_batch returns the loss as a Python float: a host sync, like torch's loss.item()
+                return float(model.train_on_batch(x, y))
+
+        return train_step
+
+    def make_predict(self, model, spec, variant=None, device="cpu"):
+        tf, _ = _keras()
+        if not model.compiled:
+            self._compile(model, spec, spec.learning_rate, "adam", variant)
+        elif model.jit_compile != (variant == "xla"):  # never recompile: that would reset the optimizer
+            model.jit_compile = variant == "xla"
+            model.predict_function = None
+        dev = self._device(device)
+
+        def predict(x):
+            with tf.device(dev):
+                return model.predict_on_batch(x)  # numpy out: includes the device-to-host copy
+
+        return predict
+
+    def to_numpy(self, out) -> np.ndarray:
+        return np.asarray(out)
+
+    def get_weights(self, model, spec) -> list[np.ndarray]:
+        return [np.asarray(w) for w in model.get_weights()]
+
+    def set_weights(self, model, spec, weights) -> None:
+        model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
+
+    def save(self, model, path: Path) -> None:
+        model.save_weights(str(path))
+
+    def load(self, spec: ModelSpec, path: Path):
+        model = self.build(spec)
+        model.load_weights(str(path))
+        return model
+
+    def export_onnx(self, model, spec, path: Path, opset: int) -> None:
+        # Keras 3's own exporter (tf2onnx inside); tf2onnx.convert.from_keras fails on Keras 3.
+        model(np.zeros((1, *spec.input_shape), np.float32), training=False)  # the exporter needs a called model
+        model.export(str(path), format="onnx", opset_version=opset, verbose=False)
+
+
+FRAMEWORK = KerasFramework()

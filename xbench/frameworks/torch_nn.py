@@ -1,0 +1,227 @@
+"""PyTorch, channels-first (NCHW), written as a PyTorch user would.
+
+The network ends in logits (``nn.Linear``) and is trained with
+``CrossEntropyLoss``; the spec's final softmax is applied only at inference
+(``nn.Sequential(net, nn.Softmax(1))``), so the loss is the same as Keras's
+softmax + sparse categorical cross-entropy and softmax is never applied twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xbench import threads
+from xbench.errors import UserError
+from xbench.spec import ModelSpec
+
+
+def _torch():
+    import torch
+
+    if not getattr(_torch, "done", False):
+        torch.set_num_threads(threads.count())
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass  # inter-op pool already started
+        _torch.done = True
+    return torch
+
+
+def _flatten_perm(h: int, w: int, c: int) -> np.ndarray:
+    """perm[i] = the H,W,C (Keras) flat index of torch's C,H,W flat index i."""
+    return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).ravel()
+
+
+class TorchFramework:
+    name = "torch"
+    display = "PyTorch"
+    layout = "NCHW"
+    weights_suffix = ".pt"
+    variants = {
+        "eager": "plain eager nn.Module, NCHW contiguous",
+        "channels_last": "model and inputs in torch.channels_last memory format",
+        "compile": "torch.compile(model) (inductor; needs a working C++ compiler on CPU)",
+    }
+
+    def versions(self) -> dict[str, str]:
+        torch = _torch()
+        import onnxscript
+
+        return {"torch": torch.__version__, "onnxscript": onnxscript.__version__}
+
+    def device_reason(self, device: str) -> str | None:
+        if device == "cpu":
+            return None
+        torch = _torch()
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            return f"torch {torch.__version__} ({build}): torch.cuda.is_available() is False"
+        return None
+
+    def seed(self, seed: int) -> None:
+        _torch().manual_seed(seed)
+
+    def build(self, spec: ModelSpec, seed: int = 0):
+        torch = _torch()
+        nn = torch.nn
+        self.seed(seed)
+        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+        mods: list = []
+        for i, layer in enumerate(spec.layers):
+            p, cin = layer.params, layer.in_shape[-1]
+            if layer.type == "conv2d":
+                if p["padding"] == "same" and p["strides"] != 1:
+                    raise UserError(f"{spec.name}: layer {i}: padding 'same' with strides > 1 pads "
+                                    "asymmetrically in Keras and has no nn.Conv2d equivalent")
+                mods.append(nn.Conv2d(cin, p["filters"], p["kernel_size"], stride=p["strides"],
+                                      padding=0 if p["padding"] == "valid" else "same"))
+            elif layer.type == "maxpool2d":
+                mods.append(nn.MaxPool2d(p["pool_size"], stride=p["strides"] or p["pool_size"]))
+            elif layer.type == "globalavgpool2d":
+                mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            elif layer.type == "flatten":
+                mods.append(nn.Flatten())
+            elif layer.type == "dense":
+                mods.append(nn.Linear(cin, p["units"]))
+            elif layer.type == "dropout":
+                mods.append(nn.Dropout(p["rate"]))
+            elif layer.type == "batchnorm":
+                bn = nn.BatchNorm2d if len(layer.in_shape) == 3 else nn.BatchNorm1d
+                mods.append(bn(cin, eps=p["epsilon"], momentum=1.0 - p["momentum"]))
+            act = p.get("activation", "linear")
+            if act in acts:
+                mods.append(acts[act]())
+        return nn.Sequential(*mods)  # ends in logits when the spec ends in softmax
+
+    def _inference_module(self, model, spec: ModelSpec):
+        torch = _torch()
+        return torch.nn.Sequential(model, torch.nn.Softmax(dim=1)) if spec.num_classes else model
+
+    def _device(self, device: str):
+        return _torch().device("cuda" if device == "cuda" else "cpu")
+
+    def _prepare(self, model, variant: str | None, device: str):
+        torch = _torch()
+        model.to(self._device(device))
+        if variant == "channels_last":
+            model.to(memory_format=torch.channels_last)
+        return torch.compile(model) if variant == "compile" else model
+
+    def to_native(self, model, x, y=None, device="cpu", variant=None):
+        torch = _torch()
+        dev = self._device(device)
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(dev)  # (N, C, H, W)
+        if variant == "channels_last":
+            xt = xt.contiguous(memory_format=torch.channels_last)
+        yt = None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+        return xt, yt
+
+    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu"):
+        torch = _torch()
+        net = self._prepare(model, variant, device)
+        model.train()
+        params = list(model.parameters())
+        # eps=1e-7 is Keras's Adam default (torch's is 1e-8): same hyperparameters on both sides.
+        opt = torch.optim.Adam(params, lr=lr, eps=1e-7) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def train_step(x, y) -> float:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()  # host sync, matching Keras train_on_batch's float loss
+
+        return train_step
+
+    def make_predict(self, model, spec, variant=None, device="cpu"):
+        torch = _torch()
+        model.eval()
+        net = self._prepare(self._inference_module(model, spec), variant, device)
+
+        def predict(x):
+            with torch.inference_mode():
+                out = net(x)
+            if out.is_cuda:
+                torch.cuda.synchronize()
+            return out
+
+        return predict
+
+    def to_numpy(self, out) -> np.ndarray:
+        return out.detach().cpu().numpy()
+
+    def _param_layers(self, model, spec: ModelSpec):
+        torch = _torch()
+        kinds = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
+        mods = [m for m in model if isinstance(m, kinds)]
+        layers = [layer for layer in spec.layers if layer.num_params]
+        assert len(mods) == len(layers), (mods, layers)
+        return list(zip(layers, mods))
+
+    def _dense_perm(self, spec: ModelSpec, layer) -> np.ndarray | None:
+        i = spec.layers.index(layer)
+        if i > 0 and spec.layers[i - 1].type == "flatten" and len(spec.layers[i - 1].in_shape) == 3:
+            return _flatten_perm(*spec.layers[i - 1].in_shape)
+        return None
+
+    def get_weights(self, model, spec) -> list[np.ndarray]:
+        out = []
+        for layer, mod in self._param_layers(model, spec):
+            if layer.type == "conv2d":
+                out += [mod.weight.detach().cpu().numpy().transpose(2, 3, 1, 0), mod.bias.detach().cpu().numpy()]
+            elif layer.type == "dense":
+                w = mod.weight.detach().cpu().numpy().T  # (in, out), rows in torch's C,H,W order
+                perm = self._dense_perm(spec, layer)
+                if perm is not None:
+                    canon = np.empty_like(w)
+                    canon[perm] = w
+                    w = canon
+                out += [w, mod.bias.detach().cpu().numpy()]
+            else:
+                out += [t.detach().cpu().numpy() for t in (mod.weight, mod.bias, mod.running_mean, mod.running_var)]
+        return [np.ascontiguousarray(a, dtype=np.float32) for a in out]
+
+    def set_weights(self, model, spec, weights) -> None:
+        torch = _torch()
+        it = iter(weights)
+        with torch.no_grad():
+            for layer, mod in self._param_layers(model, spec):
+                if layer.type == "conv2d":
+                    mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(next(it).transpose(3, 2, 0, 1))))
+                    mod.bias.copy_(torch.from_numpy(next(it)))
+                elif layer.type == "dense":
+                    w = next(it)
+                    perm = self._dense_perm(spec, layer)
+                    if perm is not None:
+                        w = w[perm]
+                    mod.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+                    mod.bias.copy_(torch.from_numpy(next(it)))
+                else:
+                    for t in (mod.weight, mod.bias, mod.running_mean, mod.running_var):
+                        t.copy_(torch.from_numpy(next(it)))
+
+    def save(self, model, path: Path) -> None:
+        _torch().save(model.state_dict(), path)
+
+    def load(self, spec: ModelSpec, path: Path):
+        torch = _torch()
+        model = self.build(spec)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model
+
+    def export_onnx(self, model, spec, path: Path, opset: int) -> None:
+        torch = _torch()
+        model = model.to("cpu").eval()
+        module = self._inference_module(model, spec)
+        example = torch.zeros((2, spec.input_shape[2], *spec.input_shape[:2]))  # dynamo needs batch >= 2
+        torch.onnx.export(module, (example,), str(path), dynamo=True, opset_version=opset,
+                          input_names=["input"], output_names=["output"],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False,
+                          verbose=False)
+
+
+FRAMEWORK = TorchFramework()

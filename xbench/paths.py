@@ -1,0 +1,44 @@
+"""Where xbench keeps things between commands (data cache, trained weights)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from xbench.errors import UserError
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XBENCH_CACHE", Path.home() / ".cache" / "xbench"))
+
+
+def weights_path(model: str, framework: str, suffix: str) -> Path:
+    """Where ``xbench train`` saves and ``xbench export`` looks for trained weights."""
+    return cache_dir() / "weights" / f"{model}.{framework}{suffix}"
+
+
+def check_output_path(path: str | os.PathLike, what: str = "output") -> Path:
+    """An output path whose folder exists, or one clear UserError (nothing is created)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{what} path {p} is a directory; give a file name")
+    if not p.parent.is_dir():
+        raise UserError(f"{what} path {p}: folder {p.parent} does not exist")
+    return p
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,221 @@
+"""pytest plugin: xbench options, the ``xbench_bench`` fixture and the results file.
+
+``pytest --benchmark-only`` times every case with pytest-benchmark and writes one
+xbench results file (``--xbench-json``, default ``results/<host>-<UTC time>.json``),
+rewritten atomically after every benchmark so an interrupted run keeps what
+it finished. A plain ``pytest`` runs each benchmark once as a smoke test
+(pytest-benchmark's disabled mode) and writes no results file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from xbench import threads
+from xbench.errors import UserError
+from xbench.records import Record, results_document, write_results
+
+WARMUP_CALLS = 3  # after the first (timed separately) call, before pytest-benchmark starts timing
+DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("xbench", "xbench: Keras vs PyTorch vs ONNX Runtime on the same CNN")
+    g.addoption("--xbench-json", metavar="PATH", help="results file to write (default: results/<host>-<UTC time>.json)")
+    g.addoption("--xbench-threads", metavar="N", type=int,
+                help="intra-op threads for every framework and ONNX Runtime (default: physical cores)")
+    g.addoption("--xbench-data", metavar="PATH", help="MNIST .npz for the benchmark batches (default: the loader's order; never downloads)")
+    g.addoption("--xbench-models", metavar="NAMES", default="seed_cnn", help="comma-separated model specs from models/ (default: seed_cnn)")
+    g.addoption("--xbench-frameworks", metavar="NAMES", default="keras,torch", help="comma-separated frameworks (default: keras,torch)")
+    g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
+                help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
+                     "native GPU benchmarks (default: CPU and CUDA; CUDA is recorded as skipped where it cannot run)")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _validate(config) -> None:
+    from xbench import frameworks, spec
+    from xbench.runtimes.onnxruntime import check_single_distribution, known_providers, long_name
+
+    n = config.getoption("xbench_threads")
+    if n is not None and n <= 0:
+        raise UserError(f"--xbench-threads must be a positive integer, got {n}")
+    for name in _csv(config.getoption("xbench_frameworks")):
+        frameworks.get(name)
+    for name in _csv(config.getoption("xbench_models")):
+        spec.load_spec(name)
+    clash = check_single_distribution()
+    if clash:
+        raise UserError(clash)
+    known = known_providers()
+    for name in _csv(config.getoption("xbench_providers")):
+        if long_name(name) not in known:
+            raise UserError(f"--xbench-providers: unknown provider {name!r}; known to this ONNX Runtime: "
+                            f"{', '.join(known)} (short names: cpu, cuda)")
+    out = config.getoption("xbench_json")
+    if out:
+        from xbench.paths import check_output_path
+
+        check_output_path(out, "--xbench-json")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # Before anything imports TensorFlow, PyTorch or ONNX Runtime.
+    threads.configure(config.getoption("xbench_threads"))
+    config.addinivalue_line("markers", "xbench: an xbench benchmark case")
+    try:
+        _validate(config)
+    except UserError as exc:
+        pytest.exit(f"xbench: error: {exc}", returncode=2)
+    opt = config.option
+    if not getattr(opt, "benchmark_only", False) and not getattr(opt, "benchmark_enable", False):
+        opt.benchmark_disable = True  # plain `pytest`: each benchmark runs once, as a smoke test
+    config._xbench = Recorder(config)
+
+
+class Recorder:
+    """Collects records and keeps the results file up to date."""
+
+    def __init__(self, config):
+        self.config = config
+        self.enabled = not config.option.benchmark_disable
+        self.records: list[Record] = []
+        self.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        out = config.getoption("xbench_json")
+        if out:
+            self.path = Path(out)
+        else:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            self.path = Path(config.rootpath) / "results" / f"{socket.gethostname()}-{stamp}.json"
+        self._env = None
+
+    def add(self, record: Record) -> None:
+        if not self.enabled:
+            return
+        self.records.append(record)
+        self.write()
+
+    def write(self) -> None:
+        from xbench import env
+
+        if self._env is None:
+            self._env = env.collect({"data": getattr(self, "data_label", None)})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_results(self.path, results_document(self._env, self.records, self.created_at))
+
+
+@pytest.fixture(scope="session")
+def xbench_context(request, tmp_path_factory):
+    from xbench.data import load_mnist
+    from xbench.suite import Context
+
+    data = load_mnist(request.config.getoption("xbench_data"), allow_download=False)
+    request.config._xbench.data_label = f"{data.label} from {data.source}"
+    return Context(data, tmp_path_factory.mktemp("onnx"))
+
+
+class Bench:
+    def __init__(self, benchmark, recorder: Recorder, context, node):
+        self.benchmark = benchmark
+        self.recorder = recorder
+        self.context = context
+        self.node = node
+
+    def run(self, case) -> None:
+        from xbench.suite import Skip, prepare
+
+        identity = case.identity()
+        self.node._xbench_identity = identity
+        self.benchmark.group = f"{case.task} {case.model} batch {case.batch_size}"
+        self.benchmark.extra_info.update(identity)
+        try:
+            prepared = prepare(case, self.context)
+        except Skip as exc:
+            self.recorder.add(Record(status="skipped", reason=str(exc), **identity))
+            self.node._xbench_recorded = True
+            pytest.skip(str(exc))
+        fn = prepared.fn
+        t0 = time.perf_counter()
+        result = fn()  # first call: tracing, graph building, compilation, allocator warm-up
+        first_call = time.perf_counter() - t0
+        prepared.check(result)
+        for _ in range(WARMUP_CALLS if not self.benchmark.disabled else 0):
+            fn()
+        peak = _PeakRss()
+        self.benchmark(fn)
+        if self.benchmark.disabled:
+            return
+        samples = list(self.benchmark.stats.stats.data)
+        iterations = self.benchmark.stats.iterations
+        record = Record.measured(samples, iterations, **identity)
+        record.first_call_s = first_call
+        record.extra = {**prepared.extra, "warmup_calls": WARMUP_CALLS, "memory": peak.read(case)}
+        self.benchmark.extra_info["first_call_s"] = first_call
+        self.recorder.add(record)
+        self.node._xbench_recorded = True
+
+
+class _PeakRss:
+    """Peak resident memory during the timed rounds (Linux resets VmHWM via clear_refs)."""
+
+    def __init__(self):
+        self.reset = False
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.reset = True
+        except OSError:
+            pass
+
+    def read(self, case) -> dict:
+        import psutil
+
+        out = {"rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1)}
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    out["peak_rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+                    out["peak_scope"] = "timed rounds" if self.reset else "process lifetime"
+        except OSError:
+            pass
+        if case.device == "cuda" and case.runtime == "torch":
+            import torch
+
+            out["peak_device_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return out
+
+
+@pytest.fixture
+def xbench_bench(benchmark, request, xbench_context):
+    return Bench(benchmark, request.config._xbench, xbench_context, request.node)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    identity = getattr(item, "_xbench_identity", None)
+    if identity and report.failed and not getattr(item, "_xbench_recorded", False):
+        message = str(call.excinfo.value).strip().splitlines() if call.excinfo else ["failed"]
+        reason = f"{call.excinfo.typename}: {message[0] if message else ''}" if call.excinfo else "failed"
+        item.config._xbench.add(Record(status="error", reason=reason[:500], **identity))
+        item._xbench_recorded = True
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    rec = getattr(config, "_xbench", None)
+    if rec is None or not rec.enabled or not rec.records:
+        return
+    counts = {s: sum(r.status == s for r in rec.records) for s in ("ok", "skipped", "error")}
+    terminalreporter.write_sep("-", "xbench")
+    terminalreporter.write_line(f"xbench results: {rec.path} ({counts['ok']} ok, {counts['skipped']} skipped, "
+                                f"{counts['error']} error); render with: xbench report {rec.path}")

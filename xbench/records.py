@@ -1,0 +1,102 @@
+"""Result records and the results file: raw samples kept, statistics computed in one place.
+
+A results file is ``{"schema_version", "created_at", "env", "records": [...]}``;
+every record keeps its raw per-round seconds (``samples_s``) so anything can be
+recomputed later (see ``xbench/schema/results.schema.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from xbench.paths import atomic_write_text
+
+SCHEMA_VERSION = "1.0.0"
+IDENTITY = ("task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant")
+
+
+@dataclass(frozen=True)
+class Stats:
+    min: float
+    max: float
+    mean: float
+    median: float
+    stddev: float
+    iqr: float
+    rounds: int
+    iterations: int
+
+    @classmethod
+    def from_samples(cls, samples: list[float], iterations: int = 1) -> "Stats":
+        s = sorted(samples)
+        q = statistics.quantiles(s, n=4, method="inclusive") if len(s) > 1 else [s[0]] * 3
+        return cls(min=s[0], max=s[-1], mean=statistics.fmean(s), median=statistics.median(s),
+                   stddev=statistics.stdev(s) if len(s) > 1 else 0.0, iqr=q[2] - q[0],
+                   rounds=len(s), iterations=iterations)
+
+
+@dataclass
+class Record:
+    task: str  # train_step | inference | ...
+    framework: str | None  # keras | torch; for ORT the framework whose export ran; None for foreign ONNX
+    runtime: str  # keras | torch | onnxruntime
+    provider: str  # ORT execution provider name, or cpu / cuda for native runs
+    model: str
+    batch_size: int
+    dtype: str = "float32"
+    variant: str = "default"
+    status: str = "ok"  # ok | skipped | error
+    reason: str | None = None
+    stats: Stats | None = None
+    samples_s: list[float] = field(default_factory=list)
+    throughput: float | None = None  # samples per second at the median
+    first_call_s: float | None = None
+    extra: dict = field(default_factory=dict)  # config, memory, cost... (free-form, per task)
+
+    @property
+    def id(self) -> str:
+        fw = self.framework or "-"
+        return f"{self.task}/{self.model}/{fw}/{self.runtime}/{self.provider}/{self.variant}/b{self.batch_size}/{self.dtype}"
+
+    def identity(self) -> dict:
+        return {k: getattr(self, k) for k in IDENTITY}
+
+    @classmethod
+    def measured(cls, samples_s: list[float], iterations: int = 1, **identity) -> "Record":
+        stats = Stats.from_samples(samples_s, iterations)
+        return cls(stats=stats, samples_s=list(samples_s),
+                   throughput=identity["batch_size"] / stats.median if stats.median > 0 else None, **identity)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {"id": self.id, **d, **extra}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Record":
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kwargs = {k: d[k] for k in known if k in d}
+        if kwargs.get("stats"):
+            kwargs["stats"] = Stats(**kwargs["stats"])
+        extra = {k: v for k, v in d.items() if k not in known and k != "id"}
+        return cls(**kwargs, extra=extra)
+
+
+def results_document(env: dict, records: list[Record], created_at: str | None = None) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created_at": created_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "env": env,
+        "records": [r.to_dict() for r in records],
+    }
+
+
+def write_results(path: str | Path, doc: dict) -> None:
+    from xbench.schema import validate  # light: jsonschema only
+
+    validate(doc, source=str(path))
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Inference runtimes for exported ONNX models (one module per runtime)."""

@@ -1,0 +1,152 @@
+"""ONNX Runtime sessions that are what they say they are.
+
+ONNX Runtime falls back to the CPU silently when a requested provider cannot
+start (it logs an error and returns a working session). ``make_session``
+checks ``session.get_providers()`` and raises :class:`ProviderUnavailable`
+with ORT's own message instead, so no CUDA-labelled number can come from
+the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from xbench import threads
+
+SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt",
+         "CoreMLExecutionProvider": "coreml", "DmlExecutionProvider": "dml", "OpenVINOExecutionProvider": "openvino"}
+LONG = {v: k for k, v in SHORT.items()}
+
+
+class ProviderUnavailable(RuntimeError):
+    """The requested execution provider is not the one running the session."""
+
+
+def ort():
+    import onnxruntime
+
+    if not getattr(ort, "preloaded", False):
+        ort.preloaded = True
+        if hasattr(onnxruntime, "preload_dlls") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            with contextlib.suppress(Exception), _captured_output():
+                onnxruntime.preload_dlls()  # CUDA/cuDNN from the NVIDIA wheels, when installed
+    return onnxruntime
+
+
+def installed_distributions() -> list[str]:
+    """Which ONNX Runtime wheels are installed; two of them overwrite each other's files."""
+    names = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+    found = []
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found.append(f"{name}=={metadata.version(name)}")
+    return found
+
+
+def check_single_distribution() -> str | None:
+    found = installed_distributions()
+    if len(found) > 1:
+        return (f"more than one ONNX Runtime package is installed ({', '.join(found)}); they share one module "
+                f"directory and break each other: pip uninstall all of them, then reinstall one")
+    return None
+
+
+def long_name(provider: str) -> str:
+    return LONG.get(provider.lower(), provider)
+
+
+def known_providers() -> list[str]:
+    """Every provider this ONNX Runtime build knows, whether or not it can start here."""
+    rt = ort()
+    return sorted(set(rt.get_all_providers()))
+
+
+@dataclass
+class SessionConfig:
+    provider: str = "CPUExecutionProvider"
+    intra_op_threads: int | None = None
+    inter_op_threads: int = 1
+    graph_optimization: str = "ORT_ENABLE_ALL"
+    provider_options: dict = field(default_factory=dict)
+
+    def recorded(self) -> dict:
+        return {"provider": self.provider, "intra_op_num_threads": self.intra_op_threads or threads.count(),
+                "inter_op_num_threads": self.inter_op_threads, "graph_optimization_level": self.graph_optimization,
+                "provider_options": {k: str(v) for k, v in self.provider_options.items()}}
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """Capture what native code and ORT's Python wrapper write to fd 1 and 2 (provider failures)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), 2)
+        box = {"text": ""}
+        try:
+            yield box
+        finally:
+            sys.stdout.flush()
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            tmp.seek(0)
+            box["text"] = re.sub(r"\x1b\[[0-9;]*m", "", tmp.read().decode(errors="replace"))
+
+
+def _reason(log: str, provider: str, running: list[str]) -> str:
+    """ORT's own words for why ``provider`` did not start, without source paths and timestamps."""
+    keep = []
+    for line in log.splitlines():
+        if not re.search(r"fail|error|require|cannot|not found", line, re.I):
+            continue
+        line = re.sub(r"^.*?\[ONNXRuntimeError\] : \d+ : \w+ : ", "", line)
+        line = re.sub(r"^.*?\] ", "", line)  # "[W:onnxruntime:..., file.cc:123 Function] "
+        line = re.sub(r"(/[^\s:]+/)([^/\s:]+\.so[\w.]*)", r"\2", line)  # library paths -> file names
+        line = re.sub(r" Please install.*", "", line).strip()
+        if line and line not in keep:
+            keep.append(line)
+    ran = ", ".join(running) or "nothing"
+    detail = "; ".join(keep[:3])
+    return f"{provider} requested but ONNX Runtime runs {ran}" + (f": {detail}" if detail else "")
+
+
+def make_session(model_path: str | Path, config: SessionConfig):
+    """An InferenceSession whose first provider is ``config.provider``, or ProviderUnavailable."""
+    rt = ort()
+    provider = long_name(config.provider)
+    if provider not in rt.get_all_providers():
+        raise ProviderUnavailable(f"{provider} is not an ONNX Runtime provider; known: {', '.join(rt.get_all_providers())}")
+    if provider not in rt.get_available_providers():
+        raise ProviderUnavailable(
+            f"{provider} is not in this build of ONNX Runtime ({', '.join(installed_distributions())}); "
+            f"available: {', '.join(rt.get_available_providers())}")
+    opts = rt.SessionOptions()
+    opts.intra_op_num_threads = config.intra_op_threads or threads.count()
+    opts.inter_op_num_threads = config.inter_op_threads
+    opts.graph_optimization_level = getattr(rt.GraphOptimizationLevel, config.graph_optimization)
+    opts.log_severity_level = 2  # warnings and errors: ORT's own reason if the provider fails
+    providers = [(provider, config.provider_options)] if config.provider_options else [provider]
+    if provider != "CPUExecutionProvider":
+        providers.append("CPUExecutionProvider")  # CPU stays allowed for ops the provider lacks
+    with _captured_output() as log:
+        try:
+            session = rt.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+            error = None
+        except Exception as exc:  # ORT raises its own exception types (Fail, RuntimeException, ...)
+            session, error = None, exc
+    if session is None:
+        raise ProviderUnavailable(f"{provider}: session creation failed: {error}")
+    running = session.get_providers()
+    if not running or running[0] != provider:
+        raise ProviderUnavailable(_reason(log["text"], provider, running))
+    return session

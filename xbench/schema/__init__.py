@@ -1,0 +1,61 @@
+"""The results-file JSON Schema, checked on every write and every read.
+
+``schema_version`` is semver: readers accept any 1.x file and refuse another
+major version with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from xbench.errors import UserError
+
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+MAJOR = 1
+
+
+@cache
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+
+def validate(doc, source: str = "<results>") -> None:
+    if not isinstance(doc, dict):
+        raise UserError(f"{source}: not an xbench results file (top level is {type(doc).__name__}, expected an object)")
+    if "benchmarks" in doc and "machine_info" in doc and "records" not in doc:
+        raise UserError(f"{source}: this is a pytest-benchmark JSON file, not an xbench results file "
+                        "(xbench writes its own with --xbench-json)")
+    version = doc.get("schema_version")
+    if not isinstance(version, str):
+        raise UserError(f"{source}: missing field 'schema_version'; not an xbench results file")
+    major = version.split(".")[0]
+    if major != str(MAJOR):
+        raise UserError(f"{source}: schema_version {version} has major version {major}; "
+                        f"this xbench reads {MAJOR}.x files only")
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise UserError(f"{source}: field {where}: {err.message}{more}")
+
+
+def read_results(path: str | Path) -> dict:
+    """Load and validate one results file; every defect is one UserError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not text.strip():
+        raise UserError(f"{path}: empty file; expected an xbench results JSON")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    validate(doc, source=str(path))
+    return doc
