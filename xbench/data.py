@@ -71,6 +71,8 @@ def array_sha256(a: np.ndarray) -> str:
 
 def read_npz(path: Path) -> Mnist:
     """Load and verify one MNIST npz; any defect is one UserError naming the file."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not an .npz (zip) archive; expected MNIST in Keras's mnist.npz layout")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in SHAPES["full"] if k in npz.files}

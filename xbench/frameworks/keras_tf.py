@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +17,40 @@ def _keras():
     """Import TensorFlow/Keras once, after the thread settings are in the environment."""
     threads.count()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
-    import keras
+    if getattr(_keras, "done", False):
+        import keras
+        import tensorflow as tf
 
-    if not getattr(_keras, "done", False):
+        return tf, keras
+    with _quiet_native_logs():  # TF's C++ start-up chatter (oneDNN, "no CUDA drivers") bypasses Python
+        import keras
+        import tensorflow as tf
+
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads.count())
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:
             pass  # already initialised: the TF_NUM_*_THREADS variables set by threads.configure apply
-        _keras.done = True
+        tf.config.list_physical_devices()
+    _keras.done = True
     return tf, keras
+
+
+@contextlib.contextmanager
+def _quiet_native_logs():
+    if os.environ.get("XBENCH_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class KerasFramework:

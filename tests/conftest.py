@@ -1,0 +1,40 @@
+"""Shared fixtures. Tests never touch the network and never write to the user's cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("XBENCH_OFFLINE", "1")
+    monkeypatch.setenv("XBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "xbench-cache"))
+    monkeypatch.delenv("XBENCH_MNIST", raising=False)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The embedded subset: real MNIST, always present."""
+    from xbench.data import EMBEDDED, read_npz
+
+    return read_npz(EMBEDDED)
+
+
+@pytest.fixture(scope="session")
+def full_mnist_path():
+    path = Path(os.environ.get("XBENCH_TEST_FULL_MNIST", SHARED_MNIST))
+    if not path.is_file():
+        pytest.skip(f"full MNIST not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_spec():
+    from xbench.spec import load_spec
+
+    return load_spec("seed_cnn")

@@ -1,0 +1,109 @@
+"""Proof that Keras and PyTorch run the same CNN: parameters, outputs, loss, one SGD step."""
+
+import numpy as np
+import pytest
+
+from xbench import data as mnist
+from xbench import frameworks
+
+
+@pytest.fixture(scope="module")
+def pair(seed_spec):
+    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    km, tm = keras_fw.build(seed_spec, seed=1), torch_fw.build(seed_spec, seed=2)
+    keras_fw.set_weights(km, seed_spec, torch_fw.get_weights(tm, seed_spec))  # NCHW flatten order mapped
+    return keras_fw, km, torch_fw, tm
+
+
+def test_parameter_counts_match(pair, seed_spec):
+    keras_fw, km, torch_fw, tm = pair
+    assert km.count_params() == sum(p.numel() for p in tm.parameters()) == seed_spec.num_params == 54_410
+
+
+def test_weight_round_trip_is_exact(pair, seed_spec):
+    keras_fw, km, torch_fw, tm = pair
+    for a, b in zip(keras_fw.get_weights(km, seed_spec), torch_fw.get_weights(tm, seed_spec)):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+
+def _outputs(fw, model, spec, x, variant=None):
+    predict = fw.make_predict(model, spec, variant)
+    return fw.to_numpy(predict(fw.to_native(model, x, variant=variant)[0]))
+
+
+def test_outputs_agree_on_real_images(pair, seed_spec, mnist):
+    keras_fw, km, torch_fw, tm = pair
+    x, _ = mnist_batch(mnist, seed_spec, 64)
+    pk, pt = _outputs(keras_fw, km, seed_spec, x), _outputs(torch_fw, tm, seed_spec, x)
+    assert pk.shape == pt.shape == (64, 10)
+    np.testing.assert_allclose(pk.sum(axis=1), 1.0, atol=1e-5)  # softmax once, not twice
+    assert np.abs(pk - pt).max() <= 1e-5
+
+
+def mnist_batch(data, spec, n, split="test"):
+    return mnist.batch(data, spec.input_shape, n, split=split)
+
+
+def test_a_wrong_flatten_order_would_be_caught(seed_spec, mnist):
+    """Copy the dense weights without the NHWC/NCHW permutation: the outputs must then differ."""
+    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    tm = torch_fw.build(seed_spec, seed=3)
+    km = keras_fw.build(seed_spec)
+    w = [p.detach().numpy() for p in tm.parameters()]
+    naive = [w[0].transpose(2, 3, 1, 0), w[1], w[2].T, w[3]]  # rows left in torch's C,H,W order
+    keras_fw.set_weights(km, seed_spec, naive)
+    x, _ = mnist_batch(mnist, seed_spec, 16)
+    assert np.abs(_outputs(keras_fw, km, seed_spec, x) - _outputs(torch_fw, tm, seed_spec, x)).max() > 1e-3
+
+
+def test_losses_are_equivalent(pair, seed_spec, mnist):
+    """Keras softmax + sparse CE == torch logits + CrossEntropyLoss (softmax applied once)."""
+    import keras
+    import torch
+
+    keras_fw, km, torch_fw, tm = pair
+    x, y = mnist_batch(mnist, seed_spec, 32, split="train")
+    k_loss = float(keras.losses.SparseCategoricalCrossentropy()(y, km(x, training=False)))
+    xt, yt = torch_fw.to_native(tm, x, y)
+    with torch.no_grad():
+        t_loss = float(torch.nn.CrossEntropyLoss()(tm(xt), yt))
+    assert abs(k_loss - t_loss) < 1e-5
+    with torch.no_grad():  # the double-softmax mistake gives a visibly different loss
+        wrong = float(torch.nn.CrossEntropyLoss()(torch.softmax(tm(xt), 1), yt))
+    assert abs(wrong - t_loss) > 1e-3  # far outside the 1e-5 agreement above
+
+
+def test_one_sgd_step_updates_weights_identically(seed_spec, mnist):
+    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    tm = torch_fw.build(seed_spec, seed=4)
+    km = keras_fw.build(seed_spec)
+    keras_fw.set_weights(km, seed_spec, torch_fw.get_weights(tm, seed_spec))
+    x, y = mnist_batch(mnist, seed_spec, 64, split="train")
+    lr = 0.1
+    k_step = keras_fw.make_train_step(km, seed_spec, lr, optimizer="sgd")
+    t_step = torch_fw.make_train_step(tm, seed_spec, lr, optimizer="sgd")
+    k_loss = k_step(*keras_fw.to_native(km, x, y))
+    t_loss = t_step(*torch_fw.to_native(tm, x, y))
+    assert abs(k_loss - t_loss) < 1e-5
+    before = torch_fw.get_weights(torch_fw.build(seed_spec, seed=4), seed_spec)
+    after_k, after_t = keras_fw.get_weights(km, seed_spec), torch_fw.get_weights(tm, seed_spec)
+    for b, k, t in zip(before, after_k, after_t):
+        assert np.abs(k - b).max() > 0 or np.abs(t - b).max() == 0  # the step really moved the weights
+        assert np.abs(k - t).max() <= 1e-4
+
+
+@pytest.mark.parametrize("framework, variant", [("keras", "xla"), ("torch", "channels_last"), ("torch", "compile")])
+def test_tuned_variants_compute_the_same_function(framework, variant, seed_spec, mnist):
+    fw = frameworks.get(framework)
+    reason = getattr(fw, "variant_reason", lambda v, d: None)(variant, "cpu")
+    if reason:
+        pytest.skip(reason)
+    x, y = mnist_batch(mnist, seed_spec, 32)
+    base, tuned = fw.build(seed_spec, seed=5), fw.build(seed_spec, seed=5)
+    np.testing.assert_allclose(_outputs(fw, tuned, seed_spec, x, variant), _outputs(fw, base, seed_spec, x), atol=1e-5)
+    # and one training step lands on the same weights
+    fw.make_train_step(base, seed_spec, 0.1, "sgd")(*fw.to_native(base, x, y))
+    fw.make_train_step(tuned, seed_spec, 0.1, "sgd", variant)(*fw.to_native(tuned, x, y, variant=variant))
+    for a, b in zip(fw.get_weights(base, seed_spec), fw.get_weights(tuned, seed_spec)):
+        assert np.abs(a - b).max() <= 1e-4

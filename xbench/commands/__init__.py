@@ -1,0 +1,1 @@
+"""One module per ``xbench`` subcommand: NAME (optional), HELP, add_arguments(parser), run(args) -> exit code."""
