@@ -59,8 +59,11 @@ def _validate(config) -> None:
     known = known_providers()
     for name in _csv(config.getoption("xbench_providers")):
         if long_name(name) not in known:
-            raise UserError(f"--xbench-providers: unknown provider {name!r}; known to this ONNX Runtime: "
-                            f"{', '.join(known)} (short names: cpu, cuda)")
+            from xbench.runtimes.onnxruntime import ort
+
+            raise UserError(f"--xbench-providers: unknown provider {name!r}; available in this build: "
+                            f"{', '.join(ort().get_available_providers())} (short names: cpu, cuda); "
+                            f"all ONNX Runtime providers: {', '.join(known)}")
     out = config.getoption("xbench_json")
     if out:
         from xbench.paths import check_output_path

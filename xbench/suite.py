@@ -137,6 +137,8 @@ def prepare(case: Case, ctx: Context) -> Prepared:
         return _prepare_ort(case, spec, ctx, x)
     fw = frameworks.get(case.framework)
     _check_native(fw, case)
+    if case.task == "train_step" and spec.num_classes is None:
+        raise Skip(f"{spec.name} has no classifier head (softmax Dense last): there is no loss to train")
     model = fw.build(spec, seed=0)
     if case.task == "train_step":
         step = fw.make_train_step(model, spec, spec.learning_rate, "adam", case.variant, case.device)

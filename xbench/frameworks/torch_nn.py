@@ -98,7 +98,8 @@ class TorchFramework:
 
     def _inference_module(self, model, spec: ModelSpec):
         torch = _torch()
-        return torch.nn.Sequential(model, torch.nn.Softmax(dim=1)) if spec.num_classes else model
+        module = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)) if spec.num_classes else model
+        return module.eval()  # a new Sequential starts in training mode (dropout, batchnorm)
 
     def _device(self, device: str):
         return _torch().device("cuda" if device == "cuda" else "cpu")
@@ -129,6 +130,8 @@ class TorchFramework:
         loss_fn = torch.nn.CrossEntropyLoss()
 
         def train_step(x, y) -> float:
+            if not model.training:  # evaluation in between switched to eval mode
+                model.train()
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(net(x), y)
             loss.backward()
@@ -143,6 +146,8 @@ class TorchFramework:
         net = self._prepare(self._inference_module(model, spec), variant, device)
 
         def predict(x):
+            if model.training:  # training in between switched to train mode
+                model.eval()
             with torch.inference_mode():
                 out = net(x)
             if out.is_cuda:

@@ -1,0 +1,74 @@
+"""The xbench command as a user runs it: train -> saved weights -> export; bad input is one line, exit 2."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def xbench(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "xbench.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@pytest.mark.parametrize("framework", ["keras", "torch"])
+def test_train_then_export_on_the_embedded_subset(framework, tmp_path):
+    summary = tmp_path / "s.json"
+    proc = xbench("train", "--framework", framework, "--epochs", "2", "--batch-size", "64", "--json", str(summary),
+                  "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "epoch 2/2" in proc.stdout and "test_accuracy" in proc.stdout
+    assert "embedded subset" in proc.stderr  # honest about the data it used
+    s = json.loads(summary.read_text())
+    assert s["framework"] == framework and s["model"] == "seed_cnn" and s["epochs"] == 2 and s["batch_size"] == 64
+    assert len(s["epoch_seconds"]) == 2 and all(t > 0 for t in s["epoch_seconds"])
+    assert 0.85 <= s["test_accuracy"] <= 1.0  # 5,000 real digits, 2 epochs
+    assert s["epoch_test_accuracy"][1] == s["test_accuracy"]
+    assert Path(s["weights_path"]).is_file()
+    onnx_path = tmp_path / "m.onnx"
+    proc = xbench("export", "--framework", framework, "--out", str(onnx_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trained (" in proc.stdout and "opset 18" in proc.stdout and onnx_path.is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--framework", "mxnet"], "unknown framework 'mxnet'; valid: keras, torch"),
+    (["train", "--framework", "keras", "--model", "lenet9"], "unknown model 'lenet9'; valid: seed_cnn"),
+    (["train", "--framework", "keras", "--batch-size", "0"], "must be a positive integer"),
+    (["train", "--framework", "keras", "--batch-size", "-3"], "must be a positive integer"),
+    (["train", "--framework", "torch", "--epochs", "0"], "must be a positive integer"),
+    (["train", "--framework", "torch", "--lr", "-1"], "must be a positive number"),
+    (["train", "--framework", "torch", "--data", "/no/mnist.npz"], "/no/mnist.npz: no such file"),
+    (["train", "--framework", "torch", "--json", "/no/dir/s.json"], "folder /no/dir does not exist"),
+    (["export", "--framework", "torch", "--out", "/no/dir/m.onnx"], "folder /no/dir does not exist"),
+    (["--threads", "0", "train", "--framework", "torch"], "positive integer"),
+])
+def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
+    proc = xbench(*args, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1
+
+
+def test_corrupt_data_file_is_named(tmp_path):
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    out = tmp_path / "s.json"
+    proc = xbench("train", "--framework", "torch", "--data", str(bad), "--json", str(out), timeout=120)
+    assert proc.returncode == 2 and str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_help_explains_every_command():
+    proc = xbench("--help")
+    assert proc.returncode == 0 and "pytest --benchmark-only" in proc.stdout
+    for command in ("train", "export"):
+        sub = xbench(command, "--help")
+        assert sub.returncode == 0 and "--framework" in sub.stdout

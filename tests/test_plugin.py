@@ -1,0 +1,104 @@
+"""The benchmark plugin end to end, in a child pytest: records, skips with reasons, atomic results."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xbench.schema import read_results
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:cacheprovider", "-q"]
+
+
+def run_suite(*args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", *FAST, *args], cwd=REPO,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, **kw)
+
+
+def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
+    out = tmp_path / "r.json"
+    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "-k", "onnxruntime and b1", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = read_results(out)
+    recs = doc["records"]
+    cpu = [r for r in recs if r["provider"] == "CPUExecutionProvider"]
+    cuda = [r for r in recs if r["provider"] == "CUDAExecutionProvider"]
+    assert {r["framework"] for r in cpu} == {"keras", "torch"} and all(r["status"] == "ok" for r in cpu)
+    assert all(r["stats"]["median"] > 0 and len(r["samples_s"]) == r["stats"]["rounds"] for r in cpu)
+    assert all(r["session"]["intra_op_num_threads"] == doc["env"]["threads"]["intra_op"] for r in cpu)
+    if not _cuda_works():
+        assert cuda and all(r["status"] == "skipped" for r in cuda)
+        assert all("CUDAExecutionProvider" in r["reason"] and len(r["reason"]) > 40 for r in cuda)
+    assert not [r for r in recs if r["status"] == "ok" and r["provider"] in ("CUDAExecutionProvider", "cuda")
+                and not _cuda_works()]
+    assert doc["env"]["versions"]["onnxruntime-gpu"] or doc["env"]["versions"]["onnxruntime"]
+
+
+def _cuda_works() -> bool:
+    import onnxruntime as ort
+
+    from xbench.runtimes.onnxruntime import ProviderUnavailable  # noqa: F401
+
+    return "CUDAExecutionProvider" in ort.get_available_providers() and os.path.exists("/dev/nvidia0")
+
+
+def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(tmp_path):
+    out = tmp_path / "r.json"
+    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "-k", "cuda and b1 and torch-cuda-eager",
+                     timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    recs = read_results(out)["records"]
+    assert recs and all(r["runtime"] == "torch" and r["provider"] == "cuda" for r in recs)
+    import torch
+
+    if not torch.cuda.is_available():
+        assert all(r["status"] == "skipped" and "torch.cuda.is_available() is False" in r["reason"] for r in recs)
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--xbench-providers", "cpu,warp"], "unknown provider .warp.; available in this build: .*CPUExecutionProvider"),
+    (["--xbench-frameworks", "jax"], "unknown framework 'jax'; valid: keras, torch"),
+    (["--xbench-models", "nope"], "unknown model 'nope'"),
+    (["--xbench-threads", "0"], "positive integer"),
+    (["--xbench-json", "/no/such/dir/r.json"], "does not exist"),
+])
+def test_bad_options_are_one_clear_error(option, message):
+    import re
+
+    proc = run_suite("--benchmark-only", *option, timeout=300)
+    assert proc.returncode == 2
+    text = proc.stdout + proc.stderr
+    assert re.search(message, text), text[-2000:]
+    assert "Traceback" not in text
+
+
+def test_plain_pytest_runs_each_benchmark_once_and_writes_no_results(tmp_path):
+    out = tmp_path / "r.json"
+    proc = run_suite("--xbench-json", str(out), "-k", "onnxruntime and torch-cpu and b32", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "1 passed" in proc.stdout
+    assert not out.exists()
+
+
+def test_an_interrupted_run_keeps_every_finished_benchmark(tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "tests/benchmarks", *FAST, "--benchmark-only",
+                             "--xbench-json", str(out), "-k", "onnxruntime and cpu"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if out.exists() and len(json.loads(out.read_text())["records"]) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    doc = read_results(out)  # valid, complete JSON: never half a file
+    assert len(doc["records"]) >= 2 and all(r["status"] == "ok" for r in doc["records"])
+    assert not list(tmp_path.glob(".r.json.*"))  # no temporary files left behind

@@ -1,0 +1,101 @@
+"""Results files as the report sees them: one ``Run`` per file, records as plain dicts.
+
+Records stay dicts (not ``Record``) so keys other engineers add later
+(``achieved_gflops``, ``verdict``...) flow through without code changes here.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from xbench.schema import read_results
+
+# The variant a framework runs when nobody tunes it; main tables show these,
+# the variants tables show every variant.
+DEFAULT_VARIANTS = ("default", "eager", "end_to_end")
+FRAMEWORK_LABELS = {"keras": "Keras", "torch": "PyTorch"}
+RUNTIME_LABELS = {"keras": "Keras", "torch": "PyTorch", "onnxruntime": "ORT"}
+TASK_TITLES = {"train_step": "Training step", "inference": "Inference"}
+_ORDER = {"keras": 0, "torch": 1, "onnxruntime": 2}
+
+
+@dataclass
+class Run:
+    path: Path
+    doc: dict
+    label: str = ""  # machine name, unique among the runs of one report
+
+    @property
+    def env(self) -> dict:
+        return self.doc.get("env") or {}
+
+    @property
+    def records(self) -> list[dict]:
+        return self.doc["records"]
+
+
+def load_runs(paths) -> list[Run]:
+    """Read and validate every file (one UserError naming the bad one); label each by machine."""
+    runs = [Run(Path(p), read_results(p)) for p in paths]
+    hosts = [r.env.get("hostname") or "unknown host" for r in runs]
+    for run, host in zip(runs, hosts):
+        # Two files from one host (e.g. before/after) still need distinct column headers.
+        run.label = host if hosts.count(host) == 1 else f"{host} ({run.path.stem})"
+    return runs
+
+
+def device(provider: str) -> str:
+    """'cpu' / 'CPUExecutionProvider' -> 'CPU'; 'TensorrtExecutionProvider' -> 'Tensorrt'."""
+    name = provider.removesuffix("ExecutionProvider")
+    return name.upper() if name.lower() in ("cpu", "cuda", "rocm", "mps") else name
+
+
+@dataclass(frozen=True, order=True)
+class Column:
+    """What runs the model: a native framework on a device, or ORT on a provider with one export."""
+    sort_key: tuple
+    label: str
+
+
+def column(rec: dict) -> Column:
+    runtime, fw = rec["runtime"], rec.get("framework")
+    dev = device(rec["provider"])
+    if runtime == "onnxruntime":
+        src = f"{FRAMEWORK_LABELS.get(fw, fw)} export" if fw else "ONNX file"
+        label = f"ORT {dev} ({src})"
+    else:
+        label = f"{RUNTIME_LABELS.get(runtime, runtime)} {dev}"
+    key = (_ORDER.get(runtime, 9), runtime, dev != "CPU", dev, _ORDER.get(fw or "", 9), fw or "")
+    return Column(key, label)
+
+
+def default_variant(variants: list[str]) -> str:
+    """The untuned variant among those present, else the first one recorded."""
+    return next((v for v in DEFAULT_VARIANTS if v in variants), variants[0])
+
+
+def median_s(rec: dict) -> float | None:
+    """Median seconds per call; recomputed from the raw samples when the stats are absent."""
+    if rec.get("status") != "ok":
+        return None
+    if rec.get("stats"):
+        return rec["stats"]["median"]
+    return statistics.median(rec["samples_s"]) if rec.get("samples_s") else None
+
+
+def fmt_ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+
+
+def fmt_rate(per_s: float | None) -> str:
+    if per_s is None:
+        return "?"
+    return f"{per_s:,.0f}/s" if per_s >= 10 else f"{per_s:.3g}/s"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "machine"
