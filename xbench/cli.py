@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads is not None and args.threads <= 0:
             raise UserError(f"--threads must be a positive integer, got {args.threads}")
         from xbench import threads
+        from xbench.runtimes.onnxruntime import check_single_distribution
 
+        clash = check_single_distribution()  # metadata only: nothing heavy is imported
+        if clash:
+            raise UserError(clash)
         threads.configure(args.threads)  # before any framework is imported
         return int(handlers[args.command](args) or 0)
     except UserError as exc:

@@ -154,7 +154,7 @@ class Bench:
         prepared.check(result)
         for _ in range(WARMUP_CALLS if not self.benchmark.disabled else 0):
             fn()
-        peak = _PeakRss()
+        peak = _PeakRss(case)
         self.benchmark(fn)
         if self.benchmark.disabled:
             return
@@ -171,13 +171,21 @@ class Bench:
 class _PeakRss:
     """Peak resident memory during the timed rounds (Linux resets VmHWM via clear_refs)."""
 
-    def __init__(self):
+    def __init__(self, case):
         self.reset = False
         try:
             Path("/proc/self/clear_refs").write_text("5")
             self.reset = True
         except OSError:
             pass
+        if case.device == "cuda" and case.runtime == "torch":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        elif case.device == "cuda" and case.runtime == "keras":
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
 
     def read(self, case) -> dict:
         import psutil
@@ -194,6 +202,10 @@ class _PeakRss:
             import torch
 
             out["peak_device_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        elif case.device == "cuda" and case.runtime == "keras":
+            import tensorflow as tf
+
+            out["peak_device_mb"] = round(tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, 1)
         return out
 
 

@@ -121,7 +121,10 @@ class Context:
 
 
 def _check_native(fw, case: Case) -> None:
-    reason = fw.device_reason(case.device)
+    try:
+        reason = fw.device_reason(case.device)
+    except ImportError as exc:  # e.g. a GPU box with PyTorch but no TensorFlow
+        raise Skip(f"{fw.display} is not installed here ({exc})") from None
     if reason:
         raise Skip(reason)
     check = getattr(fw, "variant_reason", None)
@@ -162,7 +165,10 @@ def _prepare_ort(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
     config = SessionConfig(provider=provider)
     if provider == "CUDAExecutionProvider":
         config.provider_options = {"device_id": 0, "cudnn_conv_algo_search": "EXHAUSTIVE"}
-    path = ctx.onnx_file(case.framework, spec)
+    try:
+        path = ctx.onnx_file(case.framework, spec)
+    except ImportError as exc:
+        raise Skip(f"cannot export the {fw.display} model: {fw.display} is not installed here ({exc})") from None
     try:
         session = make_session(path, config)
     except ProviderUnavailable as exc:

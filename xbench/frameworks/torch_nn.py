@@ -8,6 +8,8 @@ softmax + sparse categorical cross-entropy and softmax is never applied twice.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,19 @@ class TorchFramework:
             build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
             return f"torch {torch.__version__} ({build}): torch.cuda.is_available() is False"
         return None
+
+    def variant_reason(self, variant: str, device: str) -> str | None:
+        """Why a variant cannot run here (None when it can)."""
+        if variant != "compile":
+            return None
+        if device == "cpu":
+            compilers = [os.environ.get("CXX"), "g++", "c++", "clang++"]
+            if not any(c and shutil.which(c) for c in compilers):
+                return "torch.compile (inductor) needs a C++ compiler on CPU: none of $CXX, g++, c++, clang++ is on PATH"
+            return None
+        from torch.utils._triton import has_triton
+
+        return None if has_triton() else "torch.compile on CUDA needs Triton, which is not installed"
 
     def seed(self, seed: int) -> None:
         _torch().manual_seed(seed)

@@ -1,0 +1,77 @@
+"""Run the benchmark suite with each framework in its own process, then merge the results.
+
+Keras and PyTorch keep thread pools alive after they run (PyTorch's OpenMP
+workers spin after every parallel region); in one process, whichever runs
+second can find its cores busy. `xbench run` launches
+`pytest --benchmark-only --xbench-frameworks NAME` once per framework, one
+after the other, and merges the records into one results file, rewritten
+after each framework finishes so an interruption keeps what completed.
+Arguments after `--` go to every pytest run (e.g. -- --benchmark-max-time=0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from xbench.commands._common import check_json_out
+
+HELP = "run the benchmark suite, one process per framework, into one results file"
+ORDER = 5
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--json", metavar="PATH", help="merged results file (default: results/<host>-<UTC time>.json)")
+    p.add_argument("--frameworks", default="keras,torch", help="comma-separated frameworks, one process each")
+    p.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="extra arguments for each pytest run")
+
+
+def merge(docs: list[dict]) -> dict:
+    """One results document: the first run's env, every run's records, each run's own env kept."""
+    from xbench.records import SCHEMA_VERSION
+
+    env = dict(docs[0]["env"])
+    env["processes"] = [{"frameworks": sorted({r["framework"] for r in d["records"] if r["framework"]}),
+                         "created_at": d["created_at"], "threads": d["env"].get("threads")} for d in docs]
+    return {"schema_version": SCHEMA_VERSION, "created_at": docs[0]["created_at"], "env": env,
+            "records": [r for d in docs for r in d["records"]]}
+
+
+def run(args) -> int:
+    import socket
+
+    from xbench import frameworks
+    from xbench.errors import UserError
+    from xbench.records import write_results
+    from xbench.schema import read_results
+    from xbench.spec import MODELS_DIR
+
+    names = [frameworks.get(n.strip()).name for n in args.frameworks.split(",") if n.strip()]
+    root = MODELS_DIR.parent
+    if not (root / "tests" / "benchmarks").is_dir():
+        raise UserError(f"the benchmark suite is not at {root / 'tests' / 'benchmarks'}; run from an xbench checkout")
+    check_json_out(args.json)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.json) if args.json else root / "results" / f"{socket.gethostname()}-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    docs, status = [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            part = Path(tmp) / f"{name}.json"
+            cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-p", "no:cacheprovider",
+                   "--xbench-frameworks", name, "--xbench-json", str(part), *args.pytest_args]
+            print(f"== {name}: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
+            code = subprocess.call(cmd, cwd=root)
+            status = status or code
+            if part.exists():
+                docs.append(read_results(part))
+                write_results(out, merge(docs))
+    if not docs:
+        raise UserError("no benchmark produced results")
+    n = sum(len(d["records"]) for d in docs)
+    print(f"wrote {out} ({n} records from {len(docs)} processes)", file=sys.stderr)
+    return status
