@@ -102,10 +102,13 @@ class Context:
         self.data = data
         self.workdir = workdir
         self._exports: dict[tuple[str, str], Path] = {}
+        self._specs: dict[str, ModelSpec] = {}
         self._lock = threading.Lock()
 
     def spec(self, name: str) -> ModelSpec:
-        return load_spec(name)
+        if name not in self._specs:
+            self._specs[name] = load_spec(name)
+        return self._specs[name]
 
     def onnx_file(self, framework: str, spec: ModelSpec) -> Path:
         """The framework's export of the freshly initialised (seed 0) model, made once per run."""
@@ -127,8 +130,7 @@ def _check_native(fw, case: Case) -> None:
         raise Skip(f"{fw.display} is not installed here ({exc})") from None
     if reason:
         raise Skip(reason)
-    check = getattr(fw, "variant_reason", None)
-    reason = check(case.variant, case.device) if check else None
+    reason = fw.variant_reason(case.variant, case.device)
     if reason:
         raise Skip(reason)
 

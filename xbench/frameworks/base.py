@@ -23,6 +23,7 @@ Predict = Callable[[Any], Any]  # x_native -> probabilities (left on the device)
 class Framework(Protocol):
     name: str  # "keras" | "torch"
     display: str  # "Keras" | "PyTorch"
+    layout: str  # "NHWC" | "NCHW": the input layout of the native model and its ONNX export
     weights_suffix: str
     variants: dict[str, str]  # variant name -> what it changes; first one is the default
 
@@ -30,6 +31,9 @@ class Framework(Protocol):
 
     def device_reason(self, device: str) -> str | None:
         """None when ``device`` ("cpu" | "cuda") is usable, else why not."""
+
+    def variant_reason(self, variant: str, device: str) -> str | None:
+        """None when ``variant`` can run on ``device`` here, else why not (optional)."""
 
     def seed(self, seed: int) -> None: ...
 
@@ -55,7 +59,3 @@ class Framework(Protocol):
     def load(self, spec: ModelSpec, path: Path) -> Any: ...
 
     def export_onnx(self, model: Any, spec: ModelSpec, path: Path, opset: int) -> None: ...
-
-
-def onnx_input_layout(fw: Framework) -> str:
-    return getattr(fw, "layout", "NHWC")

@@ -79,6 +79,9 @@ class KerasFramework:
                     "tf.config.list_physical_devices('GPU') is empty")
         return None
 
+    def variant_reason(self, variant: str, device: str) -> str | None:
+        return None  # XLA ships inside TensorFlow
+
     def _device(self, device: str) -> str:
         return "/GPU:0" if device == "cuda" else "/CPU:0"
 
