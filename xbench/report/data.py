@@ -86,9 +86,17 @@ def median_s(rec: dict) -> float | None:
     return statistics.median(rec["samples_s"]) if rec.get("samples_s") else None
 
 
+NOISY_IQR = 0.25  # interquartile range / median above this: flag the number as noisy (†)
+
+
+def noisy(rec: dict) -> bool:
+    stats = rec.get("stats") or {}
+    return bool(stats.get("median")) and stats.get("iqr", 0) / stats["median"] > NOISY_IQR
+
+
 def fmt_ms(seconds: float) -> str:
     ms = seconds * 1e3
-    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:#.3g} ms"  # 3 significant digits, zeros kept
 
 
 def fmt_rate(per_s: float | None) -> str:

@@ -36,7 +36,9 @@ def validate(doc, source: str = "<results>") -> None:
     if major != str(MAJOR):
         raise UserError(f"{source}: schema_version {version} has major version {major}; "
                         f"this xbench reads {MAJOR}.x files only")
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    # Report the first problem in document order; the key keeps ints and strings from being compared.
+    errors = sorted(_validator().iter_errors(doc),
+                    key=lambda e: [(isinstance(p, str), p) for p in e.absolute_path])
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"

@@ -1,0 +1,219 @@
+"""`xbench report`: golden markdown and CSV, tables that parse as tables, plots, HTML, no ML imports.
+
+The fixture tests/golden/results.json is a real run from a 2-core CPU VM, trimmed
+to 20 samples per benchmark, with one failure added. Regenerate the golden
+files after an intended change with:  XBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xbench.cli import main
+from xbench.report import load_runs, render, write_plots
+
+GOLDEN = Path(__file__).parent / "golden"
+FIXTURE = GOLDEN / "results.json"
+ML = ("tensorflow", "keras", "torch", "onnxruntime")
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("XBENCH_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} changed; if intended, rerun with XBENCH_UPDATE_GOLDEN=1 and review the diff"
+
+
+def _tables(md: str) -> list[list[list[str]]]:
+    """Every GFM table in the text as rows of cells; asserts the structure GitHub needs."""
+    tables, current = [], None
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").replace("\\|", "\0").split("|")]
+            current = (current or []) + [[c.replace("\0", "|") for c in cells]]
+        elif current:
+            tables.append(current)
+            current = None
+    for t in tables:
+        assert len(t) >= 3, t  # header, delimiter, at least one row
+        assert all(set(c) <= set(":-") and "-" in c for c in t[1]), t[1]
+        assert {len(r) for r in t} == {len(t[0])}, "ragged table"
+    return tables
+
+
+@pytest.fixture
+def runs():
+    return load_runs([FIXTURE])
+
+
+def _doc() -> dict:
+    return json.loads(FIXTURE.read_text())
+
+
+def test_markdown_golden(runs):
+    _check_golden("report.md", render(runs, "md"))
+
+
+def test_csv_golden(runs):
+    _check_golden("report.csv", render(runs, "csv"))
+
+
+def test_markdown_tables_are_tables(runs):
+    md = render(runs, "md")
+    tables = _tables(md)
+    train, infer = tables[0], tables[1]
+    assert train[0] == ["Model", "Batch", "Keras CPU", "PyTorch CPU", "Keras ÷ PyTorch (CPU)"]
+    assert infer[0][2:] == ["Keras CPU", "PyTorch CPU", "ORT CPU (Keras export)", "ORT CPU (PyTorch export)"]
+    # The fastest per row is marked: exactly one bold cell among the timings of each row.
+    for row in train[2:] + infer[2:]:
+        assert sum(c.startswith("**") for c in row[2:]) == 1, row
+    # Skipped and failed benchmarks are listed with their reasons, not dropped.
+    missing = next(t for t in tables if t[0][-1] == "Reason")
+    assert {r[-2] for r in missing[2:]} == {"skipped", "error"}
+    assert any("sees no GPU" in r[-1] for r in missing[2:])
+    assert any("C++ compiler" in r[-1] for r in missing[2:])
+    assert "## Not measured (5)" in md
+    # A markdown parser agrees these are tables (markdown-it-py comes with keras' rich).
+    markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py not installed")
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(md)
+    assert html.count("<table>") == len(tables)
+    assert "<th>Keras CPU</th>" in html.replace(' style="text-align:right"', "")
+
+
+def test_variants_table_names_the_fastest(runs):
+    tables = _tables(render(runs, "md"))
+    torch_train = next(t for t in tables if t[0][2:5] == ["`eager`", "`channels_last`", "`compile`"])
+    fastest = {r[1]: r[-2] for r in torch_train[2:]}
+    assert fastest == {"32": "`eager`", "128": "`channels_last`"}
+
+
+def test_csv_one_row_per_record(runs):
+    rows = list(csv.DictReader(io.StringIO(render(runs, "csv"))))
+    records = _doc()["records"]
+    assert [r["id"] for r in rows] == [r["id"] for r in records]
+    assert {r["status"] for r in rows} == {"ok", "skipped", "error"}
+    assert all(float(r["median_s"]) > 0 for r in rows if r["status"] == "ok")
+    assert "memory.peak_rss_mb" in rows[0]  # nested extras are flattened
+
+
+def test_several_machines_side_by_side(tmp_path):
+    paths = []
+    for host, factor in (("laptop", 1.0), ("server", 0.5)):
+        doc = _doc()
+        doc["env"]["hostname"] = host
+        for r in doc["records"]:
+            if r["status"] == "ok":
+                r["stats"]["median"] *= factor
+        paths.append(tmp_path / f"{host}.json")
+        paths[-1].write_text(json.dumps(doc))
+    md = render(load_runs(paths), "md")
+    train = _tables(md)[0]
+    assert "Keras CPU · laptop" in train[0] and "Keras CPU · server" in train[0]
+    assert "PyTorch CPU · server" in train[0]
+    env = _tables(md)[-1]
+    assert env[0][1:] == ["laptop", "server"]
+
+
+def test_same_host_twice_gets_distinct_columns(tmp_path):
+    (tmp_path / "before.json").write_text(FIXTURE.read_text())
+    (tmp_path / "after.json").write_text(FIXTURE.read_text())
+    runs = load_runs([tmp_path / "before.json", tmp_path / "after.json"])
+    assert [r.label for r in runs] == ["vm (before)", "vm (after)"]
+
+
+def test_efficiency_shown_only_when_present(runs, tmp_path):
+    assert "Efficiency" not in render(runs, "md")
+    doc = _doc()
+    doc["env"]["ceiling"] = {"gflops": 123.4, "method": "matmul"}
+    for r in doc["records"]:
+        if r["status"] == "ok":
+            r.update(achieved_gflops=12.5, fraction_of_peak=0.101, verdict="overhead-bound")
+    path = tmp_path / "roofline.json"
+    path.write_text(json.dumps(doc))
+    md = render(load_runs([path]), "md")
+    assert "## Efficiency" in md and "overhead-bound" in md and "10.1%" in md
+    assert "Machine peak (ceiling)" in md
+
+
+def test_plots_are_nonempty_pngs(runs, tmp_path):
+    paths = write_plots(runs, tmp_path / "plots")
+    assert {p.name for p in paths} == {"inference-throughput-vm.png", "train-step-time-vm.png"}
+    for p in paths:
+        data = p.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+
+
+def test_markdown_links_plots_relative_to_out(tmp_path):
+    out = tmp_path / "README.md"
+    assert main(["report", str(FIXTURE), "--out", str(out), "--plots", str(tmp_path / "plots")]) == 0
+    text = out.read_text()
+    assert "(plots/train-step-time-vm.png)" in text and (tmp_path / "plots" / "train-step-time-vm.png").is_file()
+
+
+def test_html_is_self_contained(runs):
+    page = render(runs, "html")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == len(_tables(render(runs, "md")))
+    assert page.count('src="data:image/png;base64,') == 2
+    for external in ('src="http', "href=", "<link", "<script", "url("):
+        assert external not in page
+
+
+def test_step_summary_appended(tmp_path, monkeypatch, capsys):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert main(["report", str(FIXTURE), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("file,machine,")
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "## Training step" in text
+
+
+@pytest.mark.parametrize("args,wants_matplotlib", [([], False), (["--format", "html", "--plots", "{tmp}"], True)])
+def test_report_imports_no_ml_framework(tmp_path, args, wants_matplotlib):
+    argv = ["report", str(FIXTURE), *[a.replace("{tmp}", str(tmp_path)) for a in args], "--out",
+            str(tmp_path / "out")]
+    code = (f"import sys; from xbench.cli import main; rc = main({argv!r}); "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {ML!r} + ('matplotlib',))); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded = eval(proc.stdout.strip().splitlines()[-1])
+    assert not [m for m in loaded if m.split(".")[0] in ML], loaded
+    assert any(m.startswith("matplotlib") for m in loaded) == wants_matplotlib  # lazily, only when drawing
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "malformed JSON at line 1"),
+    ("", "empty file"),
+])
+def test_report_bad_input_is_one_line(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert main(["report", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("xbench report: error: ") and message in err[0] and "bad.json" in err[0]
+
+
+def test_report_out_folder_must_exist(tmp_path, capsys):
+    assert main(["report", str(FIXTURE), "--out", str(tmp_path / "nope" / "r.md")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_skipped_cells_are_named_in_main_table(tmp_path):
+    doc = _doc()
+    rec = next(r for r in doc["records"] if r["id"].startswith("train_step/seed_cnn/torch/torch/cpu/eager/b128"))
+    rec.update(status="skipped", reason="out of memory", stats=None, samples_s=[], throughput=None)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(copy.deepcopy(doc)))
+    md = render(load_runs([path]), "md")
+    row = next(r for r in _tables(md)[0] if r[1] == "128")
+    assert row[3] == "skipped" and row[4] == "—"
+    assert "out of memory" in md

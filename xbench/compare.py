@@ -1,0 +1,214 @@
+"""Compare two results files benchmark by benchmark, with a regression rule that ignores noise.
+
+Benchmarks are matched on the identity fields (``xbench.records.IDENTITY``).
+A matched pair measured in both files is a **regression** only when both hold:
+
+1. the median time grew by more than the threshold (default 10%), and
+2. a one-sided Mann-Whitney U test on the raw per-round samples (``samples_s``)
+   says NEW is slower than BASE with p < alpha (default 0.01).
+
+Why both: with thousands of rounds the test alone calls a 1% shift
+"significant"; the threshold alone fires on a noisy median from a handful of
+rounds. Improvements use the mirror rule. A benchmark that ran in BASE and
+fails (status ``error``) in NEW also counts against NEW.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from xbench.errors import UserError
+from xbench.records import IDENTITY
+
+REGRESSION, IMPROVEMENT, UNCHANGED, FAILING = "regression", "improvement", "unchanged", "now failing"
+
+
+@dataclass
+class Pair:
+    id: str
+    verdict: str  # regression | improvement | unchanged | now failing
+    base_median: float | None = None
+    new_median: float | None = None
+    change: float | None = None  # new/base - 1
+    p: float | None = None  # one-sided, in the direction of the change
+    note: str = ""
+
+
+@dataclass
+class Comparison:
+    base_name: str
+    new_name: str
+    threshold: float
+    alpha: float
+    pairs: list[Pair] = field(default_factory=list)
+    status_changes: list[str] = field(default_factory=list)  # matched, but not measured in both
+    not_measured: int = 0  # matched, skipped/failed in both files
+    only_base: list[str] = field(default_factory=list)
+    only_new: list[str] = field(default_factory=list)
+    machines: str = ""  # set when the two files come from different machines
+    env_changes: list[str] = field(default_factory=list)  # library versions / thread settings that differ
+
+    def count(self, verdict: str) -> int:
+        return sum(p.verdict == verdict for p in self.pairs)
+
+    @property
+    def failed(self) -> bool:
+        return any(p.verdict in (REGRESSION, FAILING) for p in self.pairs)
+
+
+def _key(rec: dict) -> tuple:
+    return tuple(rec.get(k) for k in IDENTITY)
+
+
+def _samples(rec: dict) -> list[float]:
+    return rec.get("samples_s") or ([rec["stats"]["median"]] if rec.get("stats") else [])
+
+
+def _machine(doc: dict) -> str:
+    env = doc.get("env") or {}
+    return f"{env.get('hostname') or '?'} / {(env.get('cpu') or {}).get('model') or '?'}"
+
+
+def _env_changes(base: dict, new: dict) -> list[str]:
+    """Versions and thread settings that differ: the first suspects when a regression shows up."""
+    out = []
+    for section in ("versions", "threads"):
+        b, n = base.get(section) or {}, new.get(section) or {}
+        out += [f"{k}: {b.get(k)} -> {n.get(k)}" for k in sorted(set(b) | set(n)) if b.get(k) != n.get(k)]
+    return out
+
+
+def one_sided_p(new: list[float], base: list[float], slower: bool) -> float:
+    """P-value of Mann-Whitney U for 'new is slower' (slower=True) or 'new is faster' than base."""
+    from scipy.stats import mannwhitneyu
+
+    if len(new) < 2 or len(base) < 2:
+        return 1.0  # one round says nothing about noise
+    return float(mannwhitneyu(new, base, alternative="greater" if slower else "less").pvalue)
+
+
+def judge(base: list[float], new: list[float], threshold: float, alpha: float) -> Pair:
+    mb, mn = statistics.median(base), statistics.median(new)
+    change = mn / mb - 1 if mb > 0 else 0.0
+    p = one_sided_p(new, base, slower=change > 0)
+    verdict = UNCHANGED
+    if change > threshold and p < alpha:
+        verdict = REGRESSION
+    elif change < -threshold and p < alpha:
+        verdict = IMPROVEMENT
+    note = "" if verdict != UNCHANGED or abs(change) <= threshold else f"not significant (p ≥ {alpha:g})"
+    return Pair("", verdict, mb, mn, change, p, note)
+
+
+def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
+            base_name: str = "BASE", new_name: str = "NEW") -> Comparison:
+    base = {_key(r): r for r in base_doc["records"]}
+    new = {_key(r): r for r in new_doc["records"]}
+    common = [k for k in base if k in new]
+    if not common:
+        raise UserError(f"no benchmark in common between {base_name} and {new_name} "
+                        f"(matched on {', '.join(IDENTITY)})")
+    c = Comparison(base_name, new_name, threshold, alpha,
+                   only_base=[base[k]["id"] for k in base if k not in new],
+                   only_new=[new[k]["id"] for k in new if k not in base])
+    if _machine(base_doc) != _machine(new_doc):
+        c.machines = f"{_machine(base_doc)} vs {_machine(new_doc)}"
+    c.env_changes = _env_changes(base_doc.get("env") or {}, new_doc.get("env") or {})
+    for k in common:
+        b, n = base[k], new[k]
+        if b["status"] == "ok" and n["status"] == "ok":
+            pair = judge(_samples(b), _samples(n), threshold, alpha)
+            pair.id = n["id"]
+            c.pairs.append(pair)
+        elif b["status"] == "ok" and n["status"] == "error":
+            c.pairs.append(Pair(n["id"], FAILING, note=n.get("reason") or ""))
+        elif b["status"] != n["status"]:
+            c.status_changes.append(f"{n['id']}: {b['status']} -> {n['status']}"
+                                    + (f" ({n['reason']})" if n.get("reason") else ""))
+        else:
+            c.not_measured += 1
+    if not c.pairs:
+        raise UserError(f"no benchmark measured in both {base_name} and {new_name} "
+                        f"({len(common)} matched, none ok in both)")
+    order = {FAILING: 0, REGRESSION: 1, IMPROVEMENT: 2, UNCHANGED: 3}
+    c.pairs.sort(key=lambda p: (order[p.verdict], -abs(p.change or 0)))
+    return c
+
+
+# ---------------------------------------------------------------- rendering
+
+def _ms(s: float | None) -> str:
+    return "—" if s is None else f"{s * 1e3:.4g} ms"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<1e-300" if p == 0 else f"{p:.2g}"
+
+
+def _rule(c: Comparison) -> str:
+    return (f"a regression is a median slowdown of more than {c.threshold:.0%} that a one-sided Mann-Whitney U test "
+            f"on the raw per-round samples confirms (p < {c.alpha:g}); improvements mirror it")
+
+
+def _summary(c: Comparison) -> str:
+    parts = [f"{c.count(REGRESSION)} regressions", f"{c.count(IMPROVEMENT)} improvements",
+             f"{c.count(UNCHANGED)} unchanged"]
+    if c.count(FAILING):
+        parts.insert(0, f"{c.count(FAILING)} now failing")
+    parts += [f"{len(c.status_changes)} changed status", f"{c.not_measured} not measured in either",
+              f"{len(c.only_base)} only in BASE", f"{len(c.only_new)} only in NEW"]
+    return ", ".join(parts)
+
+
+def _row(p: Pair) -> list[str]:
+    change = "—" if p.change is None else f"{p.change:+.1%}"
+    return [p.verdict.upper() if p.verdict in (REGRESSION, FAILING) else p.verdict, change,
+            _ms(p.base_median), _ms(p.new_median), _p(p.p), p.id + (f"  [{p.note}]" if p.note else "")]
+
+
+HEAD = ["verdict", "change", "BASE median", "NEW median", "p", "benchmark"]
+
+
+def render_text(c: Comparison) -> str:
+    lines = [f"BASE {c.base_name}", f"NEW  {c.new_name}", f"rule: {_rule(c)}"]
+    if c.machines:
+        lines.append(f"note: different machines ({c.machines}): differences include the hardware")
+    if c.env_changes:
+        lines.append(f"note: environment changed: {'; '.join(c.env_changes)}")
+    rows = [HEAD] + [_row(p) for p in c.pairs]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEAD) - 1)]
+    lines.append("")
+    for r in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + "  " + r[-1])
+    for title, items in (("changed status", c.status_changes), ("only in BASE", c.only_base),
+                         ("only in NEW", c.only_new)):
+        if items:
+            lines += ["", f"{title} ({len(items)}):"] + [f"  {i}" for i in items]
+    lines += ["", f"summary: {_summary(c)}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_md(c: Comparison) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|").replace("<", "&lt;")
+
+    lines = ["## xbench compare", "", f"BASE `{c.base_name}` → NEW `{c.new_name}`. Rule: {_rule(c)}.", ""]
+    if c.machines:
+        lines += [f"**Note:** different machines ({esc(c.machines)}): differences include the hardware.", ""]
+    if c.env_changes:
+        lines += [f"**Note:** environment changed: {esc('; '.join(c.env_changes))}.", ""]
+    lines += ["| " + " | ".join(HEAD) + " |", "| :--- | ---: | ---: | ---: | ---: | :--- |"]
+    for p in c.pairs:
+        r = _row(p)
+        r[0] = f"**{r[0]}**" if p.verdict in (REGRESSION, FAILING) else r[0]
+        r[-1] = f"`{p.id}`" + (f" ({esc(p.note)})" if p.note else "")
+        lines.append("| " + " | ".join(esc(x) if i < 5 else x for i, x in enumerate(r)) + " |")
+    for title, items in (("Changed status", c.status_changes), ("Only in BASE", c.only_base),
+                         ("Only in NEW", c.only_new)):
+        if items:
+            lines += ["", f"**{title} ({len(items)})**", ""] + [f"- `{i}`" for i in items]
+    lines += ["", f"**Summary:** {_summary(c)}."]
+    return "\n".join(lines) + "\n"

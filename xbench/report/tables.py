@@ -1,0 +1,395 @@
+"""The report's content as blocks (headings, paragraphs, tables), and its markdown and CSV renderings.
+
+The blocks are built once and rendered by ``to_markdown`` here and by
+``xbench.report.html``, so the page and the markdown always say the same thing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from xbench.report.data import (DEFAULT_VARIANTS, NOISY_IQR, TASK_TITLES, Column, Run, column, default_variant, device,
+                                fmt_ms, fmt_rate, median_s, noisy)
+
+
+class Strong(str):
+    """A table cell to emphasise (the fastest in its row)."""
+
+
+@dataclass
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass
+class Para:
+    text: str  # inline markdown: `code` and **bold** only (the HTML renderer understands those two)
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    align: str = ""  # one of l/r per column; missing ones are left-aligned
+
+
+@dataclass
+class Image:
+    path: str  # as written in the markdown (relative to the report)
+    alt: str
+    png: bytes = field(default=b"", repr=False)
+
+
+# ---------------------------------------------------------------- building
+
+def _row_key(rec: dict) -> tuple:
+    return rec["model"], rec["batch_size"], rec.get("dtype", "float32")
+
+
+def _row_label(key: tuple) -> list[str]:
+    model, batch, dtype = key
+    return [model if dtype == "float32" else f"{model} ({dtype})", str(batch)]
+
+
+def _by_column(runs: list[Run], task: str) -> dict[Column, dict[str, list[tuple[int, dict]]]]:
+    """column -> variant -> (run index, record) for every status, in file order."""
+    out: dict = defaultdict(lambda: defaultdict(list))
+    for i, run in enumerate(runs):
+        for rec in run.records:
+            if rec["task"] == task:
+                out[column(rec)][rec["variant"]].append((i, rec))
+    return out
+
+
+def _dagger(rec: dict) -> str:
+    return " †" if noisy(rec) else ""
+
+
+def _status_cell(rec: dict | None) -> str:
+    return "—" if rec is None else rec["status"]  # reasons are in the "Not measured" table
+
+
+def _mark_fastest(cells: list[str], medians: list[float | None]) -> None:
+    ok = [m for m in medians if m is not None]
+    if len(ok) > 1:
+        best = min(ok)
+        for i, m in enumerate(medians):
+            if m == best:
+                cells[i] = Strong(cells[i])
+
+
+def _machines(runs: list[Run]) -> bool:
+    return len(runs) > 1
+
+
+def main_table(runs: list[Run], task: str) -> tuple[Table, dict[Column, str]] | None:
+    """Rows model x batch; a column per runtime/provider (default variant) and per machine."""
+    groups = _by_column(runs, task)
+    defaults = {col: default_variant(list(variants)) for col, variants in groups.items()}
+    cols = sorted(col for col, variants in groups.items()
+                  if any(r["status"] == "ok" for _, r in variants[defaults[col]]))
+    if not cols:
+        return None
+    index = {(i, col, _row_key(r)): r for col in cols for i, r in groups[col][defaults[col]]}
+    keys = sorted({key for _, _, key in index})
+    multi = _machines(runs)
+    headers = ["Model", "Batch"]
+    # Training: the Keras/PyTorch time ratio per device where both ran.
+    ratio_devices = []
+    if task == "train_step":
+        devs = {device(r["provider"]) for col in cols for _, r in groups[col][defaults[col]]}
+        for dev in sorted(devs, key=lambda d: (d != "CPU", d)):
+            pair = [c for c in cols if c.label in (f"Keras {dev}", f"PyTorch {dev}")]
+            if len(pair) == 2:
+                ratio_devices.append((dev, pair[0], pair[1]))
+    for run in runs:
+        suffix = f" · {run.label}" if multi else ""
+        headers += [c.label + suffix for c in cols]
+        headers += [f"Keras ÷ PyTorch ({dev}){suffix}" for dev, _, _ in ratio_devices]
+    rows = []
+    for key in keys:
+        row = _row_label(key)
+        for i in range(len(runs)):
+            recs = [index.get((i, col, key)) for col in cols]
+            meds = [median_s(r) if r else None for r in recs]
+            slowest = max((m for m in meds if m), default=None)
+            cells = []
+            for rec, med in zip(recs, meds):
+                if med is None:
+                    cells.append(_status_cell(rec))
+                    continue
+                text = f"{fmt_ms(med)}{_dagger(rec)} · {fmt_rate(rec.get('throughput'))}"
+                if task == "inference" and len([m for m in meds if m]) > 1:
+                    text += f" · {slowest / med:.1f}×"
+                cells.append(text)
+            _mark_fastest(cells, meds)
+            for _, k, t in ratio_devices:
+                mk, mt = meds[cols.index(k)], meds[cols.index(t)]
+                cells.append(f"{mk / mt:.2f}×" if mk and mt else "—")
+            row += cells
+        rows.append(row)
+    return Table(headers, rows, "lr" + "r" * (len(headers) - 2)), {c: defaults[c] for c in cols}
+
+
+def variant_tables(runs: list[Run], task: str) -> list[tuple[str, Table]]:
+    """Per runtime/provider with two or more variants: every variant's median, and the fastest."""
+    out = []
+    multi = _machines(runs)
+    for col, variants in sorted(_by_column(runs, task).items()):
+        names = list(variants)
+        if len(names) < 2 or not any(r["status"] == "ok" for recs in variants.values() for _, r in recs):
+            continue
+        default = default_variant(names)
+        names = [default] + [n for n in names if n != default]
+        headers = (["Machine"] if multi else []) + ["Model", "Batch"] + [f"`{n}`" for n in names]
+        headers += ["Fastest", "Default ÷ fastest"]
+        rows = []
+        for i, run in enumerate(runs):
+            mine = defaultdict(dict)
+            for n in names:
+                for j, r in variants[n]:
+                    if j == i:
+                        mine[_row_key(r)][n] = r
+            for key in sorted(mine):
+                recs = [mine[key].get(n) for n in names]
+                meds = [median_s(r) if r else None for r in recs]
+                cells = [fmt_ms(m) + _dagger(r) if m is not None else _status_cell(r) for r, m in zip(recs, meds)]
+                _mark_fastest(cells, meds)
+                ok = [(m, n) for m, n in zip(meds, names) if m is not None]
+                best_m, best_n = min(ok) if ok else (None, None)
+                gain = f"{meds[0] / best_m:.2f}×" if best_m and meds[0] else "—"
+                rows.append(([run.label] if multi else []) + _row_label(key) + cells
+                            + [f"`{best_n}`" if best_n else "—", gain])
+        align = ("l" if multi else "") + "lr" + "r" * len(names) + "lr"
+        out.append((f"{TASK_TITLES.get(task, task)} · {col.label}", Table(headers, rows, align)))
+    return out
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?")
+
+
+def not_measured_table(runs: list[Run]) -> tuple[Table, int] | None:
+    """Every skipped or failed benchmark with its reason; batch sizes sharing one reason share a row."""
+    multi = _machines(runs)
+    groups: dict[tuple, list[int]] = {}
+    for run in runs:
+        for r in sorted((r for r in run.records if r["status"] != "ok"),
+                        key=lambda r: (r["task"] != "train_step", r["task"], column(r), r["variant"], _row_key(r))):
+            # Log timestamps inside reasons would keep identical reasons apart.
+            reason = _TIMESTAMP.sub("[time]", " ".join((r.get("reason") or "(no reason recorded)").split()))
+            model = _row_label(_row_key(r))[0]
+            key = (run.label, TASK_TITLES.get(r["task"], r["task"]), column(r).label, f"`{r['variant']}`", model,
+                   r["status"], reason)
+            groups.setdefault(key, []).append(r["batch_size"])
+    if not groups:
+        return None
+    rows = [([label] if multi else []) + [task, col, variant, model, ", ".join(map(str, batches)), status, reason]
+            for (label, task, col, variant, model, status, reason), batches in groups.items()]
+    headers = (["Machine"] if multi else []) + ["Task", "Runs on", "Variant", "Model", "Batch", "Status", "Reason"]
+    return Table(headers, rows, ("l" if multi else "") + "llllrll"), sum(map(len, groups.values()))
+
+
+def efficiency_table(runs: list[Run]) -> Table | None:
+    """Only when the results carry achieved GFLOP/s (added by the roofline work); never required."""
+    multi = _machines(runs)
+    rows = []
+    for run in runs:
+        for r in run.records:
+            if r["status"] != "ok" or r.get("achieved_gflops") is None:
+                continue
+            frac = r.get("fraction_of_peak")
+            rows.append(([run.label] if multi else []) + [
+                TASK_TITLES.get(r["task"], r["task"]), column(r).label, f"`{r['variant']}`",
+                *_row_label(_row_key(r)), fmt_ms(median_s(r)), f"{r['achieved_gflops']:,.2f}",
+                f"{frac:.1%}" if isinstance(frac, (int, float)) else "—", str(r.get("verdict") or "—")])
+    if not rows:
+        return None
+    headers = (["Machine"] if multi else []) + ["Task", "Runs on", "Variant", "Model", "Batch", "Median",
+                                                "GFLOP/s", "% of peak", "Verdict"]
+    return Table(headers, rows, ("l" if multi else "") + "lllllrrrrl")
+
+
+def _fmt_value(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "; ".join(_fmt_value(x) for x in v) or "none"
+    return str(v)
+
+
+def gpu_text(env: dict) -> str:
+    gpus = env.get("gpu")
+    if not gpus:
+        return "none"
+    return "; ".join(g.get("name", _fmt_value(g)) if isinstance(g, dict) else str(g) for g in gpus)
+
+
+def env_table(runs: list[Run]) -> Table:
+    def commit(env):
+        git = env.get("git") or {}
+        sha = git.get("commit")
+        return "—" if not sha else f"`{sha[:12]}`" + (" (dirty)" if git.get("dirty") else "")
+
+    fields = [
+        ("Host", lambda e, r: e.get("hostname") or "—"),
+        ("CPU", lambda e, r: (e.get("cpu") or {}).get("model") or "—"),
+        ("Cores (physical / logical)", lambda e, r: "{} / {}".format((e.get("cpu") or {}).get("physical_cores", "?"),
+                                                                    (e.get("cpu") or {}).get("logical_cores", "?"))),
+        ("Memory", lambda e, r: f"{e['memory_gb']:.1f} GB" if e.get("memory_gb") else "—"),
+        ("GPU", lambda e, r: gpu_text(e)),
+        ("OS", lambda e, r: e.get("os") or "—"),
+        ("Python", lambda e, r: e.get("python") or "—"),
+    ]
+    if any("ceiling" in r.env for r in runs):
+        fields.append(("Machine peak (ceiling)", lambda e, r: _fmt_value(e.get("ceiling"))))
+    versions = sorted({k for r in runs for k, v in (r.env.get("versions") or {}).items() if v})
+    fields += [(name, lambda e, r, n=name: (e.get("versions") or {}).get(n) or "—") for name in versions]
+    fields += [
+        ("Threads", lambda e, r: _fmt_value(e.get("threads"))),
+        ("Commit", lambda e, r: commit(e)),
+        ("Data", lambda e, r: e.get("data") or "—"),
+        ("Results file", lambda e, r: f"`{r.path.name}` (schema {r.doc['schema_version']}, {r.doc['created_at']})"),
+    ]
+    headers = [""] + [r.label for r in runs]
+    rows = [[name] + [fn(r.env, r) for r in runs] for name, fn in fields]
+    return Table(headers, rows, "l" * len(headers))
+
+
+def _defaults_note(defaults: dict[Column, str]) -> str:
+    by_variant = defaultdict(list)
+    for col, v in defaults.items():
+        by_variant[v].append(col.label)
+    return "; ".join(f"`{v}` for {', '.join(labels)}" for v, labels in by_variant.items())
+
+
+def build(runs: list[Run], images: list[Image] = ()) -> list:
+    """Every block of the report, in order."""
+    blocks: list = [Heading(1, "xbench results")]
+    for run in runs:
+        e = run.env
+        cpu = e.get("cpu") or {}
+        blocks.append(Para(f"**{run.label}**: {cpu.get('model', '?')}, {cpu.get('physical_cores', '?')} physical cores, "
+                           f"GPU: {gpu_text(e)}; `{run.path.name}` from {run.doc['created_at']}."))
+    blocks.append(Para("Times are the median seconds per call over all timed rounds, shown in ms; throughput is "
+                       "batch size ÷ median (samples/s). **Bold** marks the fastest in a row. † marks a noisy "
+                       f"measurement (interquartile range above {NOISY_IQR:.0%} of the median): rerun on an idle "
+                       "machine before drawing conclusions from it. Raw per-round samples are kept in the results "
+                       "file."))
+    for task, explain in (("train_step", "one optimizer step (forward, loss, backward, Adam update) on one batch"),
+                          ("inference", "one forward pass on one batch, output back on the host")):
+        built = main_table(runs, task)
+        if not built:
+            continue
+        table, defaults = built
+        note = (f"{TASK_TITLES[task]}: {explain}. Each framework's untuned variant ({_defaults_note(defaults)}); "
+                f"tuned variants are compared under Variants below.")
+        if task == "train_step":
+            note += " Keras ÷ PyTorch is the ratio of the two times: below 1, Keras is faster."
+        else:
+            note += " The × figure is the speed-up against the slowest in the row (1.0× = slowest)."
+        blocks += [Heading(2, TASK_TITLES[task]), Para(note), table]
+    variants = [vt for task in ("train_step", "inference") for vt in variant_tables(runs, task)]
+    if variants:
+        blocks += [Heading(2, "Variants"),
+                   Para(f"Median time of every variant of each framework/runtime; the default variant "
+                        f"({', '.join(f'`{v}`' for v in DEFAULT_VARIANTS)}) comes first. "
+                        "Default ÷ fastest is the speed-up the fastest variant gives over the default.")]
+        for title, table in variants:
+            blocks += [Heading(3, title), table]
+    eff = efficiency_table(runs)
+    if eff:
+        blocks += [Heading(2, "Efficiency"), Para("Achieved GFLOP/s against the machine's measured peak."), eff]
+    missing = not_measured_table(runs)
+    if missing:
+        table, count = missing
+        blocks += [Heading(2, f"Not measured ({count})"),
+                   Para(f"{count} benchmarks were skipped or failed; each is listed with the reason recorded at "
+                        "run time."), table]
+    blocks += [Heading(2, "Environment"), env_table(runs)]
+    if images:
+        blocks += [Heading(2, "Plots"), *images]
+    return blocks
+
+
+# ---------------------------------------------------------------- rendering
+
+def _md_cell(cell: str) -> str:
+    # Pipes would split the cell; "<" would start raw HTML on GitHub.
+    text = str(cell).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    return f"**{text}**" if isinstance(cell, Strong) else text
+
+
+def _md_table(t: Table) -> str:
+    def line(cells):
+        return "| " + " | ".join(_md_cell(c) for c in cells) + " |"
+
+    aligns = ["---:" if t.align[i:i + 1] == "r" else ":---" for i in range(len(t.headers))]
+    return "\n".join([line(t.headers), "| " + " | ".join(aligns) + " |"] + [line(r) for r in t.rows])
+
+
+def to_markdown(blocks: list) -> str:
+    parts = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            parts.append("#" * b.level + " " + b.text)
+        elif isinstance(b, Para):
+            parts.append(b.text)
+        elif isinstance(b, Table):
+            parts.append(_md_table(b))
+        elif isinstance(b, Image):
+            parts.append(f"![{b.alt}]({b.path})")
+    return "\n\n".join(parts) + "\n"
+
+
+STAT_COLUMNS = ("median", "mean", "min", "max", "stddev", "iqr")
+CSV_HEAD = ["file", "machine", "created_at", "id", "task", "framework", "runtime", "provider", "model", "batch_size",
+            "dtype", "variant", "status", "reason", *(f"{s}_s" for s in STAT_COLUMNS), "rounds", "iterations",
+            "throughput_per_s", "first_call_s"]
+_CORE = {"id", "task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant", "status",
+         "reason", "stats", "samples_s", "throughput", "first_call_s"}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v if not isinstance(v, (list, dict)) else repr(v)
+    return out
+
+
+def to_csv(runs: list[Run]) -> str:
+    """One row per record; the free-form extras flattened to dotted columns after the fixed ones.
+
+    The raw samples are left out (they stay in the JSON).
+    """
+    rows = []
+    for run in runs:
+        for r in run.records:
+            stats = r.get("stats") or {}
+            row = {"file": run.path.name, "machine": run.label, "created_at": run.doc["created_at"],
+                   **{k: r.get(k) for k in ("id", "task", "framework", "runtime", "provider", "model",
+                                            "batch_size", "dtype", "variant", "status", "reason")},
+                   **{f"{s}_s": stats.get(s) for s in STAT_COLUMNS},
+                   "rounds": stats.get("rounds"), "iterations": stats.get("iterations"),
+                   "throughput_per_s": r.get("throughput"), "first_call_s": r.get("first_call_s"),
+                   **_flatten({k: v for k, v in r.items() if k not in _CORE})}
+            rows.append(row)
+    extra = sorted({k for row in rows for k in row} - set(CSV_HEAD))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_HEAD + extra, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
