@@ -3,13 +3,23 @@
 Each epoch visits the training set in the order of
 ``numpy.random.default_rng([seed, epoch]).permutation`` (the last batch may be
 smaller), calls the framework's ``train_step`` per batch and then measures test
-accuracy. ``epoch_seconds`` counts the optimizer steps only (batch slicing and
-layout conversion included, evaluation excluded); ``eval_seconds`` is the
-evaluation.
+accuracy (and, with ``eval_every=K``, also after every K steps within an epoch).
+
+Clocks (all ``time.perf_counter``; framework import, data loading and model
+build are outside every clock):
+
+- training clock (``epoch_seconds``, ``EvalPoint.train_s``): the optimizer
+  steps only -- batch slicing, layout conversion and ``train_step`` (which
+  ends in a host sync); the first step's graph tracing / warm-up is included,
+  because a user pays it too. Evaluation is excluded.
+- evaluation clock (``eval_seconds``, ``EvalPoint.eval_s``): test-set accuracy.
+- ``EvalPoint.wall_s``: real time since the first step, i.e. both clocks plus
+  the loop's own overhead (data order, progress bar, callbacks).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,6 +46,25 @@ class EpochResult:
 
 
 @dataclass
+class EvalPoint:
+    """One test-accuracy measurement: a point on the accuracy-vs-time curve."""
+    epoch: float  # epochs of data seen (fractional for mid-epoch evaluations)
+    step: int  # optimizer steps so far
+    train_s: float  # training clock so far
+    eval_s: float  # evaluation clock so far, this evaluation included
+    wall_s: float  # real time since the first step
+    test_accuracy: float
+    loss: float  # mean training loss over the steps since the previous point (nan if a step diverged)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("epoch", "train_s", "eval_s", "wall_s"):
+            d[k] = round(d[k], 4)
+        d["loss"] = d["loss"] if math.isfinite(d["loss"]) else None  # strict JSON has no NaN
+        return d
+
+
+@dataclass
 class TrainResult:
     framework: str
     model: str
@@ -53,7 +82,9 @@ class TrainResult:
     epoch_test_accuracy: list[float] = field(default_factory=list)
     steps: int = 0
     weights_path: str | None = None
-    diverged: bool = False
+    diverged: bool = False  # a training loss was NaN or infinite (training stopped there)
+    eval_every: int | None = None  # steps between mid-epoch evaluations (None: after each epoch only)
+    curve: list[dict] = field(default_factory=list)  # EvalPoint.to_dict() per evaluation
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,11 +114,18 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch_size: int, lr: float,
           seed: int = 0, progress: bool = True, on_epoch: Callable[[EpochResult], bool] | None = None,
-          log: Callable[[str], None] | None = None) -> tuple[TrainResult, object]:
-    """Train from scratch; ``on_epoch`` may return True to stop early. Returns (result, model)."""
+          log: Callable[[str], None] | None = None, eval_every: int | None = None,
+          on_eval: Callable[[EvalPoint], bool] | None = None) -> tuple[TrainResult, object]:
+    """Train from scratch; ``on_epoch`` or ``on_eval`` may return True to stop early. Returns (result, model).
+
+    ``eval_every=K`` also measures test accuracy after every K steps within an epoch (the count restarts
+    each epoch; the end of an epoch is always evaluated). A non-finite loss stops training at that step.
+    """
     from tqdm import tqdm
 
     check_hyperparameters(epochs, batch_size, lr)
+    if eval_every is not None and eval_every <= 0:
+        raise UserError(f"--eval-every must be a positive number of steps, got {eval_every}")
     if spec.num_classes is None:
         raise UserError(f"model {spec.name} has no classifier head (last layer softmax Dense); it cannot be trained")
     fw = frameworks.get(framework)
@@ -99,29 +137,75 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
     y_test = data.y_test.astype(np.int64)
     result = TrainResult(framework=fw.name, model=spec.name, epochs=epochs, batch_size=batch_size,
                          learning_rate=lr, seed=seed, data=data.label, data_source=data.source,
-                         threads=threads.count())
+                         threads=threads.count(), eval_every=eval_every)
     predict = None
     n = len(x_train)
     steps_per_epoch = -(-n // batch_size)
+    train_s = eval_s = 0.0
+    since_eval: list[float] = []  # losses since the previous evaluation
+    t_start = time.perf_counter()
+
+    def measure() -> tuple[EvalPoint, float]:
+        """Evaluate now (training clock paused) and append the point to the curve."""
+        nonlocal predict, eval_s
+        t = time.perf_counter()
+        predict = predict or fw.make_predict(model, spec)
+        acc = evaluate(fw, model, predict, spec, x_test, y_test)
+        seconds = time.perf_counter() - t
+        eval_s += seconds
+        point = EvalPoint(epoch=result.steps / steps_per_epoch, step=result.steps, train_s=train_s, eval_s=eval_s,
+                          wall_s=time.perf_counter() - t_start, test_accuracy=acc,
+                          loss=float(np.mean(since_eval)) if since_eval else float("nan"))
+        since_eval.clear()
+        result.curve.append(point.to_dict())
+        return point, seconds
+
+    stop = False
     for epoch in range(1, epochs + 1):
         order = epoch_order(n, seed, epoch)
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"{fw.name} epoch {epoch}/{epochs}", unit="step",
                    disable=not progress or None, leave=False, file=sys.stderr, mininterval=0.5)
+        seconds = epoch_eval_s = 0.0
         t0 = time.perf_counter()
         for i in bar:
             idx = order[i * batch_size:(i + 1) * batch_size]
             x, y = fw.to_native(model, x_train[idx], y_train[idx])
-            losses.append(step(x, y))
+            loss = step(x, y)
+            losses.append(loss)
+            since_eval.append(loss)
+            result.steps += 1
+            if not math.isfinite(loss):  # diverged: every later step would be NaN too
+                result.diverged = True
+                break
             if i % 50 == 0:
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-        seconds = time.perf_counter() - t0
+                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if eval_every and (i + 1) % eval_every == 0 and i + 1 < steps_per_epoch:
+                seconds += time.perf_counter() - t0
+                train_s += time.perf_counter() - t0
+                point, es = measure()
+                epoch_eval_s += es
+                if log:
+                    log(f"{fw.name:5s} epoch {point.epoch:.2f}  step {point.step}  test_accuracy "
+                        f"{point.test_accuracy:.4f}  {train_s:.1f} s train + {eval_s:.1f} s eval")
+                if on_eval and on_eval(point):
+                    stop = True
+                    break
+                t0 = time.perf_counter()
+        if not stop:
+            seconds += time.perf_counter() - t0
+            train_s += time.perf_counter() - t0
         bar.close()
-        t1 = time.perf_counter()
-        predict = predict or fw.make_predict(model, spec)
-        acc = evaluate(fw, model, predict, spec, x_test, y_test)
-        ep = EpochResult(epoch, float(np.mean(losses)), acc, seconds, time.perf_counter() - t1, len(losses))
-        result.steps += ep.steps
+        if stop:  # stopped at a mid-epoch evaluation: no end-of-epoch evaluation
+            result.epoch_seconds.append(round(seconds, 4))
+            result.eval_seconds.append(round(epoch_eval_s, 4))
+            result.epoch_loss.append(float(np.mean(losses)))
+            result.epoch_test_accuracy.append(point.test_accuracy)
+            result.test_accuracy = point.test_accuracy
+            break
+        point, es = measure()
+        acc = point.test_accuracy
+        ep = EpochResult(epoch, float(np.mean(losses)), acc, seconds, epoch_eval_s + es, len(losses))
         result.epoch_seconds.append(round(ep.seconds, 4))
         result.eval_seconds.append(round(ep.eval_seconds, 4))
         result.epoch_loss.append(ep.loss)
@@ -130,8 +214,10 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
         if log:
             log(f"{fw.name:5s} epoch {epoch}/{epochs}  loss {ep.loss:.4f}  test_accuracy {acc:.4f}  "
                 f"{ep.seconds:.1f} s train + {ep.eval_seconds:.1f} s eval  ({ep.steps} steps)")
-        if not np.isfinite(ep.loss):
+        if result.diverged or not np.isfinite(ep.loss):
             result.diverged = True
+            break
+        if on_eval and on_eval(point):
             break
         if on_epoch and on_epoch(ep):
             break

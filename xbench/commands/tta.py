@@ -1,0 +1,69 @@
+"""Time to accuracy: train until the test accuracy reaches --target, --repeats times (seeds
+seed, seed+1, ...), and report how long it took.
+
+Accuracy is measured on the whole test set after every epoch (and every --eval-every
+steps). Times are split into the training clock (optimizer steps only; this is the
+figure in samples_s) and the evaluation clock; wall time is both plus loop overhead.
+A target that is never reached within --max-epochs is a result (reached: false, with
+the best accuracy), not an error. Diverging or collapsing runs are flagged.
+
+Example:  xbench tta --framework torch --target 0.98 --data mnist.npz --json t.json
+"""
+
+from __future__ import annotations
+
+import sys
+
+from xbench.commands._common import check_json_out, data_arg, framework_choice, model_arg
+
+HELP = "time to a target test accuracy (training vs evaluation time, accuracy curve, R repeats)"
+ORDER = 50
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--framework", required=True, type=framework_choice, metavar="{keras,torch}",
+                   help="framework to train in")
+    model_arg(p)
+    p.add_argument("--target", required=True, type=float, metavar="ACC", help="test accuracy to reach, in (0, 1]")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32, the seed article's)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the spec's, 1e-3)")
+    p.add_argument("--max-epochs", type=int, default=10, help="give up after this many epochs (default: 10)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="independent runs, seeds seed..seed+R-1; the median and spread are reported (default: 3)")
+    p.add_argument("--eval-every", type=int, default=None, metavar="K",
+                   help="also measure test accuracy every K steps within an epoch (default: after each epoch only)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    data_arg(p)
+    p.add_argument("--json", metavar="PATH", help="write the results file (xbench results schema) here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-evaluation lines")
+
+
+def run(args) -> int:
+    from xbench import env, tta
+    from xbench.data import load_mnist
+    from xbench.records import results_document, write_results
+    from xbench.spec import load_spec
+
+    spec = load_spec(args.model)
+    lr = spec.learning_rate if args.lr is None else args.lr
+    tta.check_settings(args.target, args.batch_size, lr, args.max_epochs, args.repeats, args.eval_every)
+    check_json_out(args.json)
+    data = load_mnist(args.data, allow_download=True)
+    say = lambda text: print(text, file=sys.stderr)  # noqa: E731 - progress on stderr, the summary on stdout
+    say(f"time to {args.target:g} test accuracy: {spec.name} in {args.framework}, batch {args.batch_size}, "
+        f"Adam lr {lr:g}, at most {args.max_epochs} epochs, {args.repeats} repeat(s) from seed {args.seed}, "
+        f"accuracy measured {'every %d steps and ' % args.eval_every if args.eval_every else ''}after each epoch, "
+        f"on {data.label}")
+    if data.kind != "full":
+        say("note: this is the embedded 6,000-image subset, not full MNIST; pass --data PATH to the full "
+            "MNIST .npz for real time-to-accuracy figures")
+    runs = tta.measure(args.framework, spec, data, args.target, args.batch_size, lr, args.max_epochs,
+                       args.repeats, args.seed, args.eval_every, progress=not args.quiet,
+                       log=None if args.quiet else say)
+    record = tta.make_record(args.framework, spec, data, runs, args.batch_size, lr, args.max_epochs,
+                             args.eval_every)
+    print(tta.summary_line(record.to_dict()))
+    if args.json:
+        write_results(args.json, results_document(env.collect(), [record]))
+        say(f"wrote {args.json}")
+    return 0
