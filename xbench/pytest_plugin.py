@@ -112,7 +112,9 @@ class Recorder:
         from xbench import env
 
         if self._env is None:
-            self._env = env.collect({"data": getattr(self, "data_label", None)})
+            from xbench import roofline
+
+            self._env = env.collect({"data": getattr(self, "data_label", None), "ceiling": roofline.ceiling()})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_results(self.path, results_document(self._env, self.records, self.created_at))
 
@@ -164,6 +166,9 @@ class Bench:
         record.first_call_s = first_call
         record.extra = {**prepared.extra, "warmup_calls": WARMUP_CALLS, "memory": peak.read(case)}
         self.benchmark.extra_info["first_call_s"] = first_call
+        from xbench import roofline
+
+        record.extra.update(roofline.record_fields(case, self.context, record.stats.median))
         self.recorder.add(record)
         self.node._xbench_recorded = True
 

@@ -1,0 +1,205 @@
+"""`xbench explain`, `xbench infer` and `xbench sweep` as a user runs them; the roofline verdicts."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xbench.schema import read_results
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def xbench(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "xbench.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ}, timeout=timeout)
+
+
+def light(name: str) -> Path:
+    import onnx
+
+    path = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / f"light_{name}.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} not installed with this onnx package")
+    return path
+
+
+@pytest.mark.slow
+def test_explain_seed_cnn_json_has_total_macs_and_a_layer_table(tmp_path):
+    out = tmp_path / "e.json"
+    proc = xbench("explain", "--model", "seed_cnn", "--batch-size", "32", "--budget", "0.2", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["total_macs"] == 248_768 and doc["total_flops"] == 2 * 248_768
+    assert [r["name"] for r in doc["layers"]] == ["0:conv2d", "1:maxpool2d", "2:flatten", "3:dense"]
+    assert [r["macs_per_sample"] for r in doc["layers"]] == [194_688, 0, 0, 54_080]
+    assert doc["export_check"]["same"] is True
+    assert doc["ceiling"]["cpu"]["matmul_gflops"] > 0 and doc["ceiling"]["cpu"]["bandwidth_gbs"] > 0
+    got = {(m["runtime"], m["framework"], m["task"]) for m in doc["measurements"]}
+    assert {("onnxruntime", "torch", "inference"), ("onnxruntime", "keras", "inference"),
+            ("torch", "torch", "train_step"), ("keras", "keras", "train_step")} <= got
+    for m in doc["measurements"]:
+        assert m["median_s"] > 0 and m["achieved_gflops"] > 0 and m["fraction_of_peak"] > 0
+        assert m["verdict"] in ("overhead-bound", "memory-bound", "compute-bound")
+    train = [m for m in doc["measurements"] if m["task"] == "train_step"]
+    assert all(m["flops_per_batch"] == 32 * 2 * (248_768 + 194_688 + 2 * 54_080) for m in train)
+    assert all(len(m["per_layer_s"]) == 4 for m in train)
+    assert doc["dominant_layers"] and "train" in doc["summary"] and "billions" in doc["summary"]
+    assert "Per layer" in proc.stdout and "0:conv2d" in proc.stdout and "of peak" in proc.stdout
+
+
+def test_explain_third_party_onnx_fixed_batch_old_opset(tmp_path):
+    out = tmp_path / "a.json"
+    proc = xbench("explain", str(light("bvlc_alexnet")), "--budget", "0.3", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["total_macs"] == 654_560_384 and doc["batch_size"] == 1
+    assert doc["inputs"][0]["name"] == "data_0" and doc["inputs"][0]["shape"] == [1, 3, 224, 224]
+    (m,) = doc["measurements"]
+    assert m["provider"] == "CPUExecutionProvider" and m["verdict"] and m["per_node_s"]
+    assert "Conv+Relu" in proc.stdout and "ConstantOfShape x16" in proc.stdout
+
+
+def test_unknown_operator_is_a_visible_warning_not_a_zero(tmp_path):
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"]),
+         helper.make_node("Einsum", ["c", "c"], ["y"], equation="nchw,nchw->nc")],
+        "g", [helper.make_tensor_value_info("x", f, ["N", 1, 8, 8])], [helper.make_tensor_value_info("y", f, ["N", 4])],
+        initializer=[numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")])
+    path = tmp_path / "einsum.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    proc = xbench("explain", str(path), "--budget", "0.1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Einsum [UNKNOWN]" in proc.stdout and "WARNING" in proc.stdout
+    assert "warning:" in proc.stderr and "Einsum" in proc.stderr
+
+
+def bad_cases(tmp_path):
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model\n")
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(light("resnet50").read_bytes()[:30000])
+    alex = str(light("bvlc_alexnet"))
+    return [
+        (["infer", str(text)], "not a readable ONNX model"),
+        (["explain", str(text)], "not a readable ONNX model"),
+        (["infer", str(cut)], "truncated or not an ONNX file"),
+        (["explain", str(cut)], "truncated or not an ONNX file"),
+        (["infer", str(tmp_path / "missing.onnx")], "no such file"),
+        (["infer", alex, "--batch-size", "4"], "fixed batch of 1"),
+        (["explain", alex, "--batch-size", "8"], "fixed batch of 1"),
+        (["infer", alex, "--shape", "image=1x3x224x224"], "no input named 'image'; its inputs are: data_0"),
+        (["explain", alex, "--shape", "image=1x3x224x224"], "no input named 'image'"),
+        (["infer", alex, "--shape", "data_0=1x3xHx224"], "positive integers"),
+        (["infer", alex, "--provider", "tpu"], "unknown provider 'tpu'"),
+        (["explain"], "give either --model NAME or an ONNX file path"),
+        (["explain", "--model", "lenet9"], "unknown model 'lenet9'"),
+        (["explain", "--model", "seed_cnn", "--runtimes", "mxnet"], "--runtimes: unknown mxnet"),
+        (["sweep", "--runtimes", "mxnet"], "--runtimes: unknown mxnet"),
+        (["sweep", "--sizes", "0,28"], "positive integers"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    failures = []
+    for args, message in bad_cases(tmp_path):
+        proc = xbench(*args, timeout=120)
+        errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+        ok = (proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+              and len(errors) == 1)
+        if not ok:
+            failures.append((args, proc.returncode, proc.stderr[-500:]))
+    assert not failures, failures
+
+
+def test_infer_light_model_writes_a_schema_valid_results_file(tmp_path):
+    out = tmp_path / "r.json"
+    proc = xbench("infer", str(light("squeezenet")), "--budget", "0.3", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = read_results(out)  # validates against the results schema
+    (rec,) = doc["records"]
+    assert rec["framework"] is None and rec["model"] == "light_squeezenet.onnx" and rec["runtime"] == "onnxruntime"
+    assert rec["status"] == "ok" and rec["batch_size"] == 1 and rec["provider"] == "CPUExecutionProvider"
+    assert rec["stats"]["rounds"] >= 3 and rec["achieved_gflops"] > 0 and rec["verdict"]
+    assert abs(rec["cost"]["macs_per_sample_forward"] - 0.35e9) / 0.35e9 < 0.05
+    assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
+
+
+def test_infer_symbolic_batch_runs_each_batch(tmp_path):
+    from xbench import frameworks
+    from xbench.spec import load_spec
+
+    spec = load_spec("seed_cnn")
+    fw = frameworks.get("torch")
+    path = tmp_path / "seed.onnx"
+    fw.export_onnx(fw.build(spec, 0), spec, path, 18)
+    out = tmp_path / "r.json"
+    proc = xbench("infer", str(path), "--batch-size", "1", "16", "--budget", "0.1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = read_results(out)["records"]
+    assert [r["batch_size"] for r in recs] == [1, 16]
+    assert [r["cost"]["flops_per_batch"] for r in recs] == [2 * 248_768, 16 * 2 * 248_768]
+
+
+def test_roofline_verdicts():
+    from xbench.roofline import annotate
+
+    peak = {"matmul_gflops": 100.0, "bandwidth_gbs": 10.0}
+    # 1 GFLOP moving 1 MB: 10 ms of arithmetic, 0.1 ms of memory
+    assert annotate(1e9, 1e6, 0.0125, peak)["verdict"] == "compute-bound"
+    # 10 MFLOP moving 100 MB: 0.1 ms of arithmetic, 10 ms of memory
+    assert annotate(1e7, 1e8, 0.012, peak)["verdict"] == "memory-bound"
+    # the same work taking 10x what it needs
+    slow = annotate(1e9, 1e6, 0.1, peak)
+    assert slow["verdict"] == "overhead-bound"
+    assert slow["achieved_gflops"] == 10.0 and slow["fraction_of_peak"] == 0.1 and slow["arithmetic_intensity"] == 1000
+
+
+def test_sweep_fit_and_plot(tmp_path):
+    from xbench import sweep
+
+    pts = sweep.points()
+    assert len(pts) == len({(p["size"], p["channels"], p["depth"]) for p in pts}) == 9
+    rows = [{"runtime": "a", "task": "inference", "axis": "size", "flops": f, "median_s": f / 1e11} for f in (1e6, 1e7, 1e8)]
+    rows += [{"runtime": "b", "task": "train_step", "axis": "depth", "flops": f, "median_s": 1e-3} for f in (1e6, 1e8)]
+    fits = sweep.fit(rows)
+    assert fits["a"]["slope"] == pytest.approx(1.0) and fits["b"]["slope"] == pytest.approx(0.0, abs=1e-9)
+    sweep.plot(rows, fits, tmp_path / "s.png", peak_gflops=100, batch=32)
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_benchmark_records_carry_roofline_fields(tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "--xbench-json", str(out),
+                           "--xbench-frameworks", "torch", "--xbench-providers", "cpu", "-k", "b32 and (eager or onnxruntime)",
+                           "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:cacheprovider", "-q"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = read_results(out)
+    assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
+    ok = [r for r in doc["records"] if r["status"] == "ok"]
+    assert {r["task"] for r in ok} == {"train_step", "inference"}
+    for r in ok:
+        assert "roofline_error" not in r, r["roofline_error"]
+        assert r["achieved_gflops"] > 0 and 0 < r["fraction_of_peak"] and r["verdict"]
+        per_sample = 248_768 + (194_688 + 2 * 54_080 if r["task"] == "train_step" else 0)
+        assert r["cost"]["flops_per_batch"] == 2 * 32 * per_sample
+
+
+def test_infer_unavailable_provider_is_a_skipped_record(tmp_path):
+    out = tmp_path / "r.json"
+    proc = xbench("infer", str(light("squeezenet")), "--provider", "cpu,cuda", "--budget", "0.1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = {r["provider"]: r for r in read_results(out)["records"]}
+    assert recs["CPUExecutionProvider"]["status"] == "ok"
+    cuda = recs["CUDAExecutionProvider"]
+    if cuda["status"] != "ok":  # a machine without a usable GPU: recorded with ORT's reason, never run on the CPU
+        assert cuda["status"] == "skipped" and "CUDAExecutionProvider" in cuda["reason"]
