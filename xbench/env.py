@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import socket
@@ -77,5 +78,7 @@ def collect(extra: dict | None = None) -> dict:
         "versions": versions(),
         "threads": threads.settings(),
         "git": git_info(),
+        # allocator settings change timings (see README: page faults); record any that are set
+        "allocator_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"},
         **(extra or {}),
     }

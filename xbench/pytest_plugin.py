@@ -17,6 +17,11 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import resource  # Unix only: page-fault counts
+except ImportError:  # pragma: no cover - Windows
+    resource = None
+
 from xbench import threads
 from xbench.errors import UserError
 from xbench.records import Record, results_document, write_results
@@ -157,20 +162,32 @@ class Bench:
         for _ in range(WARMUP_CALLS if not self.benchmark.disabled else 0):
             fn()
         peak = _PeakRss(case)
+        faults0 = _minor_faults()
         self.benchmark(fn)
+        faults = _minor_faults() - faults0
         if self.benchmark.disabled:
             return
         samples = list(self.benchmark.stats.stats.data)
         iterations = self.benchmark.stats.iterations
         record = Record.measured(samples, iterations, **identity)
         record.first_call_s = first_call
-        record.extra = {**prepared.extra, "warmup_calls": WARMUP_CALLS, "memory": peak.read(case)}
+        memory = peak.read(case)
+        # Fresh pages per call: allocators returning big buffers to the OS and mapping them again
+        # (glibc's adaptive mmap threshold) show up here and explain bimodal timings.
+        calls = len(samples) * iterations + 1  # pytest-benchmark's calibration call included
+        if resource is not None:
+            memory["minor_page_faults_per_call"] = round(faults / calls, 1)
+        record.extra = {**prepared.extra, "warmup_calls": WARMUP_CALLS, "memory": memory}
         self.benchmark.extra_info["first_call_s"] = first_call
         from xbench import roofline
 
         record.extra.update(roofline.record_fields(case, self.context, record.stats.median))
         self.recorder.add(record)
         self.node._xbench_recorded = True
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
 
 
 class _PeakRss:
