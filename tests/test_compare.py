@@ -198,3 +198,32 @@ def test_environment_and_machine_changes_are_noted(tmp_path, capsys):
     assert rc == 0
     assert "environment changed: torch: 2.13.0+cpu -> 2.14.0" in out
     assert "different machines (vm / AMD EPYC vs runner / AMD EPYC)" in out
+
+
+def _per_benchmark_factors(doc: dict, factors: dict) -> dict:
+    """Scale each ok record by its own factor: a run whose whole process landed faster or slower."""
+    for r in doc["records"]:
+        if r["status"] == "ok" and r["id"] in factors:
+            _scaled({"records": [r]}, factors[r["id"]])
+    return doc
+
+
+def test_between_run_noise_is_not_a_regression_but_a_real_one_still_is(tmp_path, capsys):
+    """Back-to-back runs on a VM move whole benchmarks by tens of percent both ways (rule 3)."""
+    ok_ids = [r["id"] for r in _doc()["records"] if r["status"] == "ok"]
+    rng = random.Random(7)
+    noise = {i: rng.choice([0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.35]) for i in ok_ids}
+    rc, out, _ = _compare(tmp_path, capsys, _doc(), _per_benchmark_factors(_doc(), noise))
+    assert rc == 0, out
+    assert "within run-to-run noise" in out
+    # the same noise plus one benchmark 3x slower: named, exit 1
+    noisy_and_slow = {**noise, ok_ids[0]: 3.0}
+    rc, out, _ = _compare(tmp_path, capsys, _doc(), _per_benchmark_factors(_doc(), noisy_and_slow))
+    assert rc == 1 and f"REGRESSION" in out and ok_ids[0] in out.split("REGRESSION", 1)[1].splitlines()[0]
+
+
+def test_noise_check_is_off_with_too_few_benchmarks():
+    from xbench.compare import run_to_run_noise
+
+    assert run_to_run_noise([(1.0, 1.2)] * 3) is None
+    assert run_to_run_noise([(1.0, 1.0)] * 10) == 0.0
