@@ -8,6 +8,7 @@ recomputed later (see ``xbench/schema/results.schema.json``).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -95,8 +96,14 @@ def results_document(env: dict, records: list[Record], created_at: str | None = 
     }
 
 
+def to_json(doc: dict) -> str:
+    """Indented JSON with each raw sample list on one line (thousands of rounds stay readable)."""
+    text = json.dumps(doc, indent=2)
+    return re.sub(r'("samples_s": \[)([^\]]*)(\])', lambda m: m[1] + re.sub(r"\s+", "", m[2]) + m[3], text)
+
+
 def write_results(path: str | Path, doc: dict) -> None:
     from xbench.schema import validate  # light: jsonschema only
 
     validate(doc, source=str(path))
-    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(path, to_json(doc) + "\n")
