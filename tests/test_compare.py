@@ -227,3 +227,16 @@ def test_noise_check_is_off_with_too_few_benchmarks():
 
     assert run_to_run_noise([(1.0, 1.2)] * 3) is None
     assert run_to_run_noise([(1.0, 1.0)] * 10) == 0.0
+
+
+def test_several_runs_per_side_judge_the_least_disturbed_run(tmp_path, capsys):
+    """A benchmark slow in one NEW process but not in the other is noise; slow in both is real."""
+    target = next(r["id"] for r in _doc()["records"] if r["status"] == "ok")
+    slow = _per_benchmark_factors(_doc(), {target: 2.0})
+    base = _write(tmp_path, "b.json", _doc())
+    a, b = _write(tmp_path, "n1.json", slow), _write(tmp_path, "n2.json", _doc())
+    assert main(["compare", base, f"{a},{b}"]) == 0
+    assert main(["compare", base, a]) == 1
+    c = _write(tmp_path, "n3.json", _per_benchmark_factors(_doc(), {target: 2.0}))
+    assert main(["compare", base, f"{a},{c}"]) == 1
+    capsys.readouterr()

@@ -36,7 +36,8 @@ def pytest_addoption(parser):
     g.addoption("--xbench-threads", metavar="N", type=int,
                 help="intra-op threads for every framework and ONNX Runtime (default: physical cores)")
     g.addoption("--xbench-data", metavar="PATH", help="MNIST .npz for the benchmark batches (default: the loader's order; never downloads)")
-    g.addoption("--xbench-models", metavar="NAMES", default="seed_cnn", help="comma-separated model specs from models/ (default: seed_cnn)")
+    g.addoption("--xbench-models", metavar="NAMES", default="seed_cnn,seed_conv64",
+                help="comma-separated model specs from models/ (default: seed_cnn,seed_conv64)")
     g.addoption("--xbench-frameworks", metavar="NAMES", default="keras,torch", help="comma-separated frameworks (default: keras,torch)")
     g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
                 help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
