@@ -179,7 +179,8 @@ def test_sweep_fit_and_plot(tmp_path):
 def test_benchmark_records_carry_roofline_fields(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "--xbench-json", str(out),
-                           "--xbench-frameworks", "torch", "--xbench-providers", "cpu", "-k", "b32 and (eager or onnxruntime)",
+                           "--xbench-frameworks", "torch", "--xbench-models", "seed_cnn", "--xbench-providers", "cpu",
+                           "-k", "b32 and (eager or onnxruntime)",
                            "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:cacheprovider", "-q"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -52,30 +52,10 @@ def ort_session(path, provider: str = "CPUExecutionProvider", profile_prefix: st
                 provider_options: dict | None = None):
     """A session like ``runtimes.onnxruntime.make_session`` (same threads, same check that the provider
     really runs), optionally with ORT's profiler switched on."""
-    from xbench import threads
-    from xbench.runtimes.onnxruntime import ProviderUnavailable, SessionConfig, long_name, make_session, ort
+    from xbench.runtimes.onnxruntime import SessionConfig, long_name, make_session
 
-    provider = long_name(provider)
-    if profile_prefix is None:
-        return make_session(path, SessionConfig(provider=provider, provider_options=provider_options or {}))
-    rt = ort()
-    if provider not in rt.get_available_providers():
-        raise ProviderUnavailable(f"{provider} is not available in this ONNX Runtime build; available: "
-                                  f"{', '.join(rt.get_available_providers())}")
-    opts = rt.SessionOptions()
-    opts.intra_op_num_threads = threads.count()
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = rt.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.enable_profiling = True
-    opts.profile_file_prefix = profile_prefix
-    opts.log_severity_level = 3
-    providers = [(provider, provider_options)] if provider_options else [provider]
-    if provider != "CPUExecutionProvider":
-        providers.append("CPUExecutionProvider")
-    session = rt.InferenceSession(str(path), sess_options=opts, providers=providers)
-    if session.get_providers()[0] != provider:
-        raise ProviderUnavailable(f"{provider} requested but ONNX Runtime runs {', '.join(session.get_providers())}")
-    return session
+    return make_session(path, SessionConfig(provider=long_name(provider), provider_options=provider_options or {},
+                                            profile_prefix=profile_prefix))
 
 
 def _ort_name_map(model) -> tuple[dict[str, str], list[str]]:

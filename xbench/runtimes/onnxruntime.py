@@ -75,6 +75,7 @@ class SessionConfig:
     inter_op_threads: int = 1
     graph_optimization: str = "ORT_ENABLE_ALL"
     provider_options: dict = field(default_factory=dict)
+    profile_prefix: str | None = None  # switch ORT's profiler on, writing PREFIX_<date>.json
 
     def recorded(self) -> dict:
         return {"provider": self.provider, "intra_op_num_threads": self.intra_op_threads or threads.count(),
@@ -134,6 +135,9 @@ def make_session(model_path: str | Path, config: SessionConfig):
     opts.intra_op_num_threads = config.intra_op_threads or threads.count()
     opts.inter_op_num_threads = config.inter_op_threads
     opts.graph_optimization_level = getattr(rt.GraphOptimizationLevel, config.graph_optimization)
+    if config.profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = config.profile_prefix
     opts.log_severity_level = 2  # warnings and errors: ORT's own reason if the provider fails
     providers = [(provider, config.provider_options)] if config.provider_options else [provider]
     if provider != "CPUExecutionProvider":
