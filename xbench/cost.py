@@ -175,9 +175,6 @@ class ModelCost:
     def complete(self) -> bool:
         return not self.unknown_ops
 
-    def per_sample(self, value: int) -> float:
-        return value / self.batch
-
     @property
     def macs_per_sample(self) -> int:
         return round(self.macs / self.batch)

@@ -67,10 +67,6 @@ class ModelSpec:
         return sum(layer.num_params for layer in self.layers)
 
     @property
-    def output_shape(self) -> tuple[int, ...]:
-        return self.layers[-1].out_shape
-
-    @property
     def num_classes(self) -> int | None:
         """Classes of a classifier head (last layer a softmax Dense), else None."""
         last = self.layers[-1]
