@@ -229,14 +229,64 @@ def test_noise_check_is_off_with_too_few_benchmarks():
     assert run_to_run_noise([(1.0, 1.0)] * 10) == 0.0
 
 
-def test_several_runs_per_side_judge_the_least_disturbed_run(tmp_path, capsys):
+def test_several_runs_per_side_pool_their_blocks(tmp_path, capsys):
     """A benchmark slow in one NEW process but not in the other is noise; slow in both is real."""
     target = next(r["id"] for r in _doc()["records"] if r["status"] == "ok")
     slow = _per_benchmark_factors(_doc(), {target: 2.0})
-    base = _write(tmp_path, "b.json", _doc())
+    base = _write(tmp_path, "b1.json", _doc())
+    base2 = _write(tmp_path, "b2.json", _per_benchmark_factors(_doc(), {target: 1.05}))
     a, b = _write(tmp_path, "n1.json", slow), _write(tmp_path, "n2.json", _doc())
-    assert main(["compare", base, f"{a},{b}"]) == 0
+    assert main(["compare", f"{base},{base2}", f"{a},{b}"]) == 0
     assert main(["compare", base, a]) == 1
     c = _write(tmp_path, "n3.json", _per_benchmark_factors(_doc(), {target: 2.0}))
-    assert main(["compare", base, f"{a},{c}"]) == 1
-    capsys.readouterr()
+    assert main(["compare", f"{base},{base2}", f"{a},{c}"]) == 1
+    out = capsys.readouterr().out
+    assert "2v2 blocks" in out
+
+
+def _with_blocks(doc: dict, factors: list[float], ids=None) -> dict:
+    """Every ok record as len(factors) blocks: its rounds repeated, block i scaled by factors[i]."""
+    for r in doc["records"]:
+        if r["status"] != "ok" or (ids and r["id"] not in ids):
+            continue
+        rounds = r["samples_s"]
+        r["samples_s"] = [x * f for f in factors for x in rounds]
+        r["repeats"] = [{"rounds": len(rounds), "iterations": 1, "median_s": 0, "first_call_s": 0,
+                         "started_at": float(i)} for i in range(len(factors))]
+    return doc
+
+
+def test_blocks_are_split_from_the_raw_rounds():
+    from xbench.compare import blocks
+
+    rec = {"samples_s": [1, 2, 3, 4, 5], "repeats": [{"rounds": 2}, {"rounds": 3}]}
+    assert blocks(rec) == [[1, 2], [3, 4, 5]]
+    assert blocks({"samples_s": [1, 2]}) == [[1, 2]]
+    assert blocks({"samples_s": [1, 2], "repeats": [{"rounds": 5}, {"rounds": 1}]}) == [[1, 2]]  # inconsistent: one
+
+
+def test_a_machine_drifting_between_blocks_is_not_a_regression(tmp_path, capsys):
+    """The drift measured on this project's VM: one benchmark's blocks 0.38, 1.34, 0.91 ms in one run."""
+    base = _with_blocks(_doc(), [1.0, 1.35, 1.1])
+    new = _with_blocks(_doc(), [1.3, 1.6, 1.25])  # medians +20-30%, but inside BASE's own drift
+    rc, out, _ = _compare(tmp_path, capsys, base, new)
+    assert rc == 0, out
+    assert "blocks overlap" in out and "3v3 blocks" in out
+    rc, out, _ = _compare(tmp_path, capsys, base, _with_blocks(_doc(), [1.45, 1.5, 1.43]))  # apart, by < 10%
+    assert rc == 0 and "blocks only 6% apart" in out, out
+
+
+def test_every_block_slower_beyond_the_threshold_is_a_regression(tmp_path, capsys):
+    base = _with_blocks(_doc(), [1.0, 1.05, 0.98])
+    rc, out, _ = _compare(tmp_path, capsys, base, _scaled(_with_blocks(_doc(), [1.0, 1.05, 0.98]), 1.5))
+    assert rc == 1 and "REGRESSION" in out and "gap +40%" in out, out
+    rc, out, _ = _compare(tmp_path, capsys, base, _scaled(_with_blocks(_doc(), [1.0, 1.05, 0.98]), 0.6))
+    assert rc == 0 and "improvement" in out
+
+
+def test_block_rule_on_synthetic_blocks():
+    base = [[1.0] * 20, [1.3] * 20, [1.1] * 20]
+    assert judge(sum(base, []), [1.5] * 60, 0.10, 0.01, 0.0, base, [[1.5] * 20] * 3).verdict == REGRESSION
+    pair = judge(sum(base, []), [1.35] * 60, 0.10, 0.01, 0.0, base, [[1.35] * 20] * 3)
+    assert pair.verdict == UNCHANGED and pair.gap is not None and 0 < pair.gap < 0.10
+    assert pair.p == pytest.approx(1 / 20)  # exact chance of complete separation, 3 v 3 exchangeable blocks

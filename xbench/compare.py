@@ -4,24 +4,33 @@ Benchmarks are matched on the identity fields (``xbench.records.IDENTITY``).
 A matched pair measured in both files is a **regression** only when all hold:
 
 1. the median time grew by more than the threshold (default 10%);
-2. a one-sided Mann-Whitney U test on the raw per-round samples (``samples_s``)
-   says NEW is slower than BASE with p < alpha (default 0.01);
+2. the evidence says NEW is really slower than BASE, judged on **blocks** when
+   both files have at least two per benchmark (``pytest --benchmark-only``
+   measures each benchmark in ``--xbench-repeats`` blocks spread across the
+   run): *every* NEW block's median is more than the threshold slower than
+   *every* BASE block's median. Rounds inside one block share one moment of
+   the machine, blocks minutes apart do not, so the blocks' spread is the
+   noise a change has to clear. If the blocks were exchangeable (no change),
+   complete separation alone has probability 1/C(kb+kn, kb) (1/252 for 5 v 5)
+   and the margin makes it rarer still. Files without blocks (one per side)
+   fall back to a one-sided Mann-Whitney U test on the raw rounds
+   (``samples_s``), p < alpha (default 0.01);
 3. the change stands out from this pair of runs' own run-to-run noise: its
    log ratio exceeds ``NOISE_K`` (3) robust standard deviations of the log
    ratios of all matched benchmarks (1.4826 x their median absolute deviation).
 
-Why all three: with thousands of rounds the test alone calls a 1% shift
-"significant"; the threshold alone fires on a noisy median from a handful of
-rounds; and both compare rounds *within* one process, while on a shared or
-virtual machine whole processes land 20-50% apart (measured on this project's
-2-core VM: back-to-back runs moved sub-millisecond medians both ways by up to
-50%). Rule 3 estimates that between-run noise from the comparison itself,
-assuming most benchmarks did not change; a change that moves everything by the
-same factor (a slower build, or the 50%-slower test copy) has no spread and
-still counts. Rule 3 needs at least ``MIN_FOR_NOISE`` measured pairs; with
-fewer it is not applied (and the output says so). Improvements use the mirror
-rule. A benchmark that ran in BASE and fails (status ``error``) in NEW also
-counts against NEW.
+Why: with thousands of rounds a test on rounds calls a 1% shift "significant"
+and a VM moves whole benchmarks by 20-170% between minutes (measured on this
+project's 2-core VM: ONNX Runtime at batch 128 ran 0.38, 1.34 and 0.91 ms in
+three blocks of one run, and a 2-thread session at batch 1 runs 12.9 or 24.7 µs
+for its whole life, decided when it is created). The threshold alone fires on a noisy median; the
+blocks carry the between-moment noise that rounds cannot show; rule 3 still
+guards files without blocks, assuming most benchmarks did not change. A change
+that moves everything by the same factor (a slower build, the 50%-slower test
+copy) clears all three. Rule 3 needs at least ``MIN_FOR_NOISE`` measured pairs.
+Improvements use the mirror rule. A benchmark that ran in BASE and fails
+(status ``error``) in NEW also counts against NEW. Several runs per side pool
+their blocks (``xbench.runs.pool``).
 """
 
 from __future__ import annotations
@@ -45,8 +54,10 @@ class Pair:
     base_median: float | None = None
     new_median: float | None = None
     change: float | None = None  # new/base - 1
-    p: float | None = None  # one-sided, in the direction of the change
+    p: float | None = None  # one-sided, in the direction of the change (Mann-Whitney; or exact, for blocks)
     note: str = ""
+    gap: float | None = None  # blocks: (NEW's nearest block) / (BASE's farthest block) - 1, in the change's direction
+    blocks: tuple[int, int] = (1, 1)  # blocks per side
 
 
 @dataclass
@@ -81,6 +92,19 @@ def _samples(rec: dict) -> list[float]:
     return rec.get("samples_s") or ([rec["stats"]["median"]] if rec.get("stats") else [])
 
 
+def blocks(rec: dict) -> list[list[float]]:
+    """The record's rounds, block by block (``repeats[].rounds`` split ``samples_s``); one block without them."""
+    samples = _samples(rec)
+    sizes = [b.get("rounds", 0) for b in rec.get("repeats") or []]
+    if len(sizes) < 2 or sum(sizes) != len(samples):
+        return [samples]
+    out, i = [], 0
+    for n in sizes:
+        out.append(samples[i:i + n])
+        i += n
+    return out
+
+
 def _machine(doc: dict) -> str:
     env = doc.get("env") or {}
     return f"{env.get('hostname') or '?'} / {(env.get('cpu') or {}).get('model') or '?'}"
@@ -104,22 +128,48 @@ def one_sided_p(new: list[float], base: list[float], slower: bool) -> float:
     return float(mannwhitneyu(new, base, alternative="greater" if slower else "less").pvalue)
 
 
-def judge(base: list[float], new: list[float], threshold: float, alpha: float, noise_floor: float = 0.0) -> Pair:
-    """``noise_floor``: the smallest |log(new/base)| that stands out from run-to-run noise."""
+def _separation_p(kb: int, kn: int) -> float:
+    """Exact chance that kn exchangeable blocks all land on one chosen side of kb others: 1 / C(kb+kn, kb)."""
+    return 1 / math.comb(kb + kn, kb)
+
+
+def judge(base: list[float], new: list[float], threshold: float, alpha: float, noise_floor: float = 0.0,
+          base_blocks: list[list[float]] | None = None, new_blocks: list[list[float]] | None = None) -> Pair:
+    """``noise_floor``: the smallest |log(new/base)| that stands out from run-to-run noise.
+
+    With at least two blocks on each side, the evidence is the blocks' separation (rule 2 in the module
+    docstring); otherwise the Mann-Whitney U test on the rounds.
+    """
     mb, mn = statistics.median(base), statistics.median(new)
     change = mn / mb - 1 if mb > 0 else 0.0
-    p = one_sided_p(new, base, slower=change > 0)
+    slower = change > 0
+    bb = [statistics.median(b) for b in base_blocks or [] if b]
+    nb = [statistics.median(b) for b in new_blocks or [] if b]
+    gap = None
+    if len(bb) >= 2 and len(nb) >= 2:
+        gap = (min(nb) / max(bb) - 1) if slower else (max(nb) / min(bb) - 1)
+        separated = gap > 0 if slower else gap < 0
+        p = _separation_p(len(bb), len(nb)) if separated else 1.0
+        evidence = abs(gap) > threshold and separated
+        weak = (f"blocks overlap ({_range(bb)} vs {_range(nb)})" if not separated else
+                f"blocks only {abs(gap):.0%} apart ({_range(bb)} vs {_range(nb)})")
+    else:
+        p = one_sided_p(new, base, slower=slower)
+        evidence = p < alpha
+        weak = f"not significant (p ≥ {alpha:g})"
     big = abs(change) > threshold
-    significant = p < alpha
     beyond_noise = abs(math.log1p(change)) > noise_floor if change > -1 else True
     verdict = UNCHANGED
-    if big and significant and beyond_noise:
-        verdict = REGRESSION if change > 0 else IMPROVEMENT
+    if big and evidence and beyond_noise:
+        verdict = REGRESSION if slower else IMPROVEMENT
     note = ""
     if verdict == UNCHANGED and big:
-        note = f"not significant (p ≥ {alpha:g})" if not significant else \
-            f"within run-to-run noise (factor {math.exp(noise_floor):.2f})"
-    return Pair("", verdict, mb, mn, change, p, note)
+        note = weak if not evidence else f"within run-to-run noise (factor {math.exp(noise_floor):.2f})"
+    return Pair("", verdict, mb, mn, change, p, note, gap, (max(len(bb), 1), max(len(nb), 1)))
+
+
+def _range(medians: list[float]) -> str:
+    return f"{min(medians) * 1e3:.3g}-{max(medians) * 1e3:.3g} ms"
 
 
 def run_to_run_noise(pairs: list[tuple[float, float]]) -> float | None:
@@ -129,26 +179,6 @@ def run_to_run_noise(pairs: list[tuple[float, float]]) -> float | None:
         return None
     center = statistics.median(logs)
     return 1.4826 * statistics.median(abs(x - center) for x in logs)
-
-
-def best_of(docs: list[dict]) -> dict:
-    """Repeated runs of one suite as one document: per benchmark, the run with the lowest median.
-
-    On a shared or virtual machine a whole process can land in a slow state
-    (another tenant, a descheduled vCPU) and no statistic on its own rounds shows
-    it; the least-disturbed of several runs is the stable estimate (timeit's
-    "take the minimum" advice, applied per process).
-    """
-    if len(docs) == 1:
-        return docs[0]
-    best: dict[tuple, dict] = {}
-    for doc in docs:
-        for rec in doc["records"]:
-            k, cur = _key(rec), best.get(_key(rec))
-            if cur is None or (rec["status"] == "ok" and (cur["status"] != "ok" or
-                                                          rec["stats"]["median"] < cur["stats"]["median"])):
-                best[k] = rec
-    return {**docs[0], "records": list(best.values())}
 
 
 def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
@@ -172,7 +202,7 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
     for k in common:
         b, n = base[k], new[k]
         if b["status"] == "ok" and n["status"] == "ok":
-            pair = judge(_samples(b), _samples(n), threshold, alpha, floor)
+            pair = judge(_samples(b), _samples(n), threshold, alpha, floor, blocks(b), blocks(n))
             pair.id = n["id"]
             c.pairs.append(pair)
         elif b["status"] == "ok" and n["status"] == "error":
@@ -208,8 +238,9 @@ def _rule(c: Comparison) -> str:
     else:
         noise = (f"and that stands out from this pair's run-to-run noise (more than {c.noise_k:g} x "
                  f"{c.noise:.1%} robust sd of all log ratios, i.e. a factor beyond {math.exp(c.noise_k * c.noise):.2f} either way)")
-    return (f"a regression is a median slowdown of more than {c.threshold:.0%} that a one-sided Mann-Whitney U test "
-            f"on the raw per-round samples confirms (p < {c.alpha:g}) {noise}; improvements mirror it")
+    return (f"a regression is a median slowdown of more than {c.threshold:.0%} where every NEW block is more than "
+            f"{c.threshold:.0%} slower than every BASE block (benchmarks with under 2 blocks a side: a one-sided "
+            f"Mann-Whitney U test on the raw rounds, p < {c.alpha:g}) {noise}; improvements mirror it")
 
 
 def _summary(c: Comparison) -> str:
@@ -222,13 +253,21 @@ def _summary(c: Comparison) -> str:
     return ", ".join(parts)
 
 
+def _evidence(p: Pair) -> str:
+    if p.verdict == FAILING or p.change is None:
+        return "—"
+    if p.gap is not None:
+        return f"{p.blocks[0]}v{p.blocks[1]} blocks, gap {p.gap:+.0%}"
+    return f"p={_p(p.p)}"
+
+
 def _row(p: Pair) -> list[str]:
     change = "—" if p.change is None else f"{p.change:+.1%}"
     return [p.verdict.upper() if p.verdict in (REGRESSION, FAILING) else p.verdict, change,
-            _ms(p.base_median), _ms(p.new_median), _p(p.p), p.id + (f"  [{p.note}]" if p.note else "")]
+            _ms(p.base_median), _ms(p.new_median), _evidence(p), p.id + (f"  [{p.note}]" if p.note else "")]
 
 
-HEAD = ["verdict", "change", "BASE median", "NEW median", "p", "benchmark"]
+HEAD = ["verdict", "change", "BASE median", "NEW median", "evidence", "benchmark"]
 
 
 def render_text(c: Comparison) -> str:

@@ -5,6 +5,15 @@ xbench results file (``--xbench-json``, default ``results/<host>-<UTC time>.json
 rewritten atomically after every benchmark so an interrupted run keeps what
 it finished. A plain ``pytest`` runs each benchmark once as a smoke test
 (pytest-benchmark's disabled mode) and writes no results file.
+
+Repeats (``--xbench-repeats``, default 5): every benchmark is measured in that
+many blocks spread across the run (all cases once, then all cases again, ...),
+each block with its own freshly built model or session, first call and warm-up,
+and a share (1/N) of ``--benchmark-max-time``. On a shared or virtual machine
+the speed drifts over seconds to minutes; rounds timed back to back share one
+moment's state, blocks minutes apart sample several. The record keeps every
+round in ``samples_s`` (block after block) and each block's rounds and median
+in ``repeats``, which is what ``xbench compare`` uses as its unit of noise.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from xbench.records import Record, results_document, write_results
 
 WARMUP_CALLS = 3  # after the first (timed separately) call, before pytest-benchmark starts timing
 DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
+DEFAULT_REPEATS = 5
 
 
 def pytest_addoption(parser):
@@ -42,6 +52,10 @@ def pytest_addoption(parser):
     g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
                 help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
                      "native GPU benchmarks (default: CPU and CUDA; CUDA is recorded as skipped where it cannot run)")
+    g.addoption("--xbench-repeats", metavar="N", type=int, default=DEFAULT_REPEATS,
+                help="measure every benchmark in N blocks spread across the run, each with a fresh model/session and "
+                     "1/N of --benchmark-max-time; blocks are the unit of noise for xbench compare "
+                     f"(default: {DEFAULT_REPEATS}; 1 = one contiguous block; a plain `pytest` smoke run uses 1)")
 
 
 def _csv(value: str) -> list[str]:
@@ -55,6 +69,8 @@ def _validate(config) -> None:
     n = config.getoption("xbench_threads")
     if n is not None and n <= 0:
         raise UserError(f"--xbench-threads must be a positive integer, got {n}")
+    if config.getoption("xbench_repeats") <= 0:
+        raise UserError(f"--xbench-repeats must be a positive integer, got {config.getoption('xbench_repeats')}")
     for name in _csv(config.getoption("xbench_frameworks")):
         frameworks.get(name)
     for name in _csv(config.getoption("xbench_models")):
@@ -92,6 +108,16 @@ def pytest_configure(config):
     config._xbench = Recorder(config)
 
 
+def repeats(config) -> int:
+    """Blocks per benchmark: 1 for a plain `pytest` smoke run."""
+    return 1 if config.option.benchmark_disable else config.getoption("xbench_repeats")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Block 0 of every case, then block 1 of every case, ...: each benchmark's blocks lie minutes apart."""
+    items.sort(key=lambda item: getattr(getattr(item, "callspec", None), "params", {}).get("xbench_repeat", 0))
+
+
 class Recorder:
     """Collects records and keeps the results file up to date."""
 
@@ -100,6 +126,7 @@ class Recorder:
         self.enabled = not config.option.benchmark_disable
         self.records: list[Record] = []
         self.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.t0 = time.time()
         out = config.getoption("xbench_json")
         if out:
             self.path = Path(out)
@@ -107,12 +134,47 @@ class Recorder:
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
             self.path = Path(config.rootpath) / "results" / f"{socket.gethostname()}-{stamp}.json"
         self._env = None
+        self._blocks: dict[str, list[dict]] = {}  # record id -> its measured blocks so far
+        self._failed: set[str] = set()
 
     def add(self, record: Record) -> None:
+        """Add a record, or replace the one with the same identity (a later block of the same benchmark)."""
         if not self.enabled:
             return
-        self.records.append(record)
+        if record.status == "error":
+            self._failed.add(record.id)  # a failed block fails the benchmark, whatever the other blocks did
+        self.records = [r for r in self.records if r.id != record.id] + [record]
         self.write()
+
+    def add_block(self, identity: dict, block: dict, extra: dict, annotate) -> None:
+        """One block's rounds; the record is rebuilt from all blocks of its benchmark so far.
+
+        ``block``: samples (s), iterations, first_call_s, memory; ``annotate(median)``: roofline fields.
+        """
+        key = Record(**identity).id
+        if key in self._failed:
+            return
+        blocks = self._blocks.setdefault(key, []) + [block]
+        self._blocks[key] = blocks
+        samples = [s for b in blocks for s in b["samples"]]
+        record = Record.measured(samples, blocks[0]["iterations"], **identity)
+        record.first_call_s = blocks[0]["first_call_s"]  # the cold start; later blocks' first calls are in repeats
+        memory = dict(blocks[-1]["memory"])
+        for k in ("peak_rss_mb", "peak_device_mb"):
+            if any(k in b["memory"] for b in blocks):
+                memory[k] = max(b["memory"].get(k, 0) for b in blocks)
+        if all("minor_page_faults_per_call" in b["memory"] for b in blocks):
+            n = sum(len(b["samples"]) for b in blocks)
+            memory["minor_page_faults_per_call"] = round(
+                sum(b["memory"]["minor_page_faults_per_call"] * len(b["samples"]) for b in blocks) / n, 1)
+        import statistics
+
+        record.extra = {**extra, "memory": memory,
+                        "repeats": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
+                                     "median_s": statistics.median(b["samples"]), "first_call_s": b["first_call_s"],
+                                     "started_at": b["started_at"]} for b in blocks]}
+        record.extra.update(annotate(record.stats.median))
+        self.add(record)
 
     def write(self) -> None:
         from xbench import env
@@ -136,11 +198,15 @@ def xbench_context(request, tmp_path_factory):
 
 
 class Bench:
-    def __init__(self, benchmark, recorder: Recorder, context, node):
+    def __init__(self, benchmark, recorder: Recorder, context, node, repeat: int = 0):
         self.benchmark = benchmark
         self.recorder = recorder
         self.context = context
         self.node = node
+        self.repeat = repeat
+        n = repeats(node.config)
+        if n > 1:
+            benchmark._max_time /= n  # the blocks together take what one contiguous benchmark would
 
     def run(self, case) -> None:
         from xbench.suite import Skip, prepare
@@ -152,7 +218,8 @@ class Bench:
         try:
             prepared = prepare(case, self.context)
         except Skip as exc:
-            self.recorder.add(Record(status="skipped", reason=str(exc), **identity))
+            if self.repeat == 0:  # the same reason in every block: recorded once
+                self.recorder.add(Record(status="skipped", reason=str(exc), **identity))
             self.node._xbench_recorded = True
             pytest.skip(str(exc))
         fn = prepared.fn
@@ -164,26 +231,26 @@ class Bench:
             fn()
         peak = _PeakRss(case)
         faults0 = _minor_faults()
+        started_at = time.time() - self.recorder.t0
         self.benchmark(fn)
         faults = _minor_faults() - faults0
         if self.benchmark.disabled:
             return
         samples = list(self.benchmark.stats.stats.data)
         iterations = self.benchmark.stats.iterations
-        record = Record.measured(samples, iterations, **identity)
-        record.first_call_s = first_call
         memory = peak.read(case)
         # Fresh pages per call: allocators returning big buffers to the OS and mapping them again
         # (glibc's adaptive mmap threshold) show up here and explain bimodal timings.
         calls = len(samples) * iterations + 1  # pytest-benchmark's calibration call included
         if resource is not None:
             memory["minor_page_faults_per_call"] = round(faults / calls, 1)
-        record.extra = {**prepared.extra, "warmup_calls": WARMUP_CALLS, "memory": memory}
         self.benchmark.extra_info["first_call_s"] = first_call
         from xbench import roofline
 
-        record.extra.update(roofline.record_fields(case, self.context, record.stats.median))
-        self.recorder.add(record)
+        block = {"samples": samples, "iterations": iterations, "first_call_s": first_call, "memory": memory,
+                 "started_at": round(started_at, 1)}
+        self.recorder.add_block(identity, block, {**prepared.extra, "warmup_calls": WARMUP_CALLS},
+                                lambda median: roofline.record_fields(case, self.context, median))
         self.node._xbench_recorded = True
 
 
@@ -233,8 +300,14 @@ class _PeakRss:
 
 
 @pytest.fixture
-def xbench_bench(benchmark, request, xbench_context):
-    return Bench(benchmark, request.config._xbench, xbench_context, request.node)
+def xbench_repeat(request):
+    """Which block of its benchmark this test is (parametrised by the benchmark conftest)."""
+    return getattr(request, "param", 0)
+
+
+@pytest.fixture
+def xbench_bench(benchmark, request, xbench_context, xbench_repeat):
+    return Bench(benchmark, request.config._xbench, xbench_context, request.node, xbench_repeat)
 
 
 @pytest.hookimpl(hookwrapper=True)

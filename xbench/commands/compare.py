@@ -2,24 +2,23 @@
 
 Benchmarks are matched on their identity (task, framework, runtime, provider,
 model, batch size, dtype, variant). A matched benchmark is a regression only
-when its median time grew by more than --threshold percent, AND a
-one-sided Mann-Whitney U test on the raw per-round samples (samples_s) finds
-NEW slower than BASE at p < --alpha. The threshold keeps tiny but
-"significant" shifts (thousands of rounds) from alarming; the test keeps a
-noisy median from a few rounds from alarming. Improvements mirror the rule; a
-benchmark that ran in BASE and errors in NEW also counts as a regression.
-Improvements, status changes and unmatched benchmarks are listed.
+when its median time grew by more than --threshold percent AND the evidence
+agrees: `pytest --benchmark-only` measures every benchmark in blocks spread
+across the run (--xbench-repeats, default 5), and every NEW block must be
+more than --threshold slower than every BASE block. Rounds within a block share
+one moment of the machine; blocks minutes apart show how far the machine itself
+drifts, which is the noise a change must clear. Files without blocks fall back
+to a one-sided Mann-Whitney U test on the raw rounds (samples_s), p < --alpha.
+A third condition guards both: the change must exceed 3 robust standard
+deviations of the log ratios of all matched benchmarks (this pair's own
+run-to-run noise); see the README. Improvements mirror the rule; a benchmark
+that ran in BASE and errors in NEW also counts as a regression. Improvements,
+status changes and unmatched benchmarks are listed.
 
-On a machine whose processes land in faster or slower states (a VM, shared
-runners), give several runs per side, comma-separated: each benchmark is then
-judged on its least-disturbed run on each side (lowest median), which keeps
-one slow process from passing for a regression:
+Several runs per side, comma-separated, pool their blocks (a run without
+blocks counts as one), which widens the noise each change must clear:
 
     xbench compare base1.json,base2.json new1.json,new2.json
-
-A third condition guards single runs too: the change must exceed 3 robust
-standard deviations of the log ratios of all matched benchmarks (the pair's
-own run-to-run noise); see the README.
 
 Exit status: 1 when there is any regression, 0 otherwise, 2 when the files
 share no measured benchmark or a file is not a valid xbench results file.
@@ -50,16 +49,18 @@ def add_arguments(p) -> None:
     p.add_argument("--threshold", type=positive_float, default=10.0, metavar="PCT",
                    help="smallest median change, in percent, that can count (default: 10)")
     p.add_argument("--alpha", type=_alpha, default=0.01,
-                   help="significance level of the one-sided Mann-Whitney U test (default: 0.01)")
+                   help="significance level of the one-sided Mann-Whitney U test used for files without blocks "
+                        "(default: 0.01)")
     p.add_argument("--format", choices=("text", "md"), default="text", help="output format (default: text)")
 
 
 def run(args) -> int:
-    from xbench.compare import best_of, compare, render_md, render_text
+    from xbench.compare import compare, render_md, render_text
+    from xbench.runs import pool
     from xbench.schema import read_results
 
-    base = best_of([read_results(f) for f in args.base.split(",") if f])
-    new = best_of([read_results(f) for f in args.new.split(",") if f])
+    base = pool([read_results(f) for f in args.base.split(",") if f])
+    new = pool([read_results(f) for f in args.new.split(",") if f])
     result = compare(base, new, threshold=args.threshold / 100, alpha=args.alpha,
                      base_name=args.base, new_name=args.new)
     sys.stdout.write(render_md(result) if args.format == "md" else render_text(result))

@@ -7,6 +7,11 @@ second can find its cores busy. `xbench run` launches
 after the other, and merges the records into one results file, rewritten
 after each framework finishes so an interruption keeps what completed.
 Arguments after `--` go to every pytest run (e.g. -- --benchmark-max-time=0.5).
+
+`--runs N` repeats the whole sequence N times and pools the runs (xbench.runs):
+every benchmark then carries blocks from N runs minutes apart, the drift of the
+machine that `xbench compare` needs to tell noise from a change. The published
+baseline is made this way.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from xbench.commands._common import check_json_out
+from xbench.commands._common import check_json_out, positive_int
 
 HELP = "run the benchmark suite, one process per framework, into one results file"
 ORDER = 5
@@ -27,6 +32,8 @@ ORDER = 5
 def add_arguments(p) -> None:
     p.add_argument("--json", metavar="PATH", help="merged results file (default: results/<host>-<UTC time>.json)")
     p.add_argument("--frameworks", default="keras,torch", help="comma-separated frameworks, one process each")
+    p.add_argument("--runs", type=positive_int, default=1, metavar="N",
+                   help="run the whole suite N times and pool the runs into one file (default: 1)")
     p.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="extra arguments for each pytest run")
 
 
@@ -47,6 +54,7 @@ def run(args) -> int:
     from xbench import frameworks
     from xbench.errors import UserError
     from xbench.records import write_results
+    from xbench.runs import pool
     from xbench.schema import read_results
     from xbench.spec import MODELS_DIR
 
@@ -58,20 +66,24 @@ def run(args) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.json) if args.json else root / "results" / f"{socket.gethostname()}-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    docs, status = [], 0
+    runs: list[list[dict]] = []
+    status = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            part = Path(tmp) / f"{name}.json"
-            cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-p", "no:cacheprovider",
-                   "--xbench-frameworks", name, "--xbench-json", str(part), *args.pytest_args]
-            print(f"== {name}: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
-            code = subprocess.call(cmd, cwd=root)
-            status = status or code
-            if part.exists():
-                docs.append(read_results(part))
-                write_results(out, merge(docs))
-    if not docs:
+        for i in range(args.runs):
+            runs.append([])
+            for name in names:
+                part = Path(tmp) / f"{name}-{i}.json"
+                cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-p", "no:cacheprovider",
+                       "--xbench-frameworks", name, "--xbench-json", str(part), *args.pytest_args]
+                label = f"run {i + 1}/{args.runs}, " if args.runs > 1 else ""
+                print(f"== {label}{name}: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
+                code = subprocess.call(cmd, cwd=root)
+                status = status or code
+                if part.exists():
+                    runs[-1].append(read_results(part))
+                    write_results(out, pool([merge(r) for r in runs if r]))
+    if not any(runs):
         raise UserError("no benchmark produced results")
-    n = sum(len(d["records"]) for d in docs)
-    print(f"wrote {out} ({n} records from {len(docs)} processes)", file=sys.stderr)
+    n = sum(len(d["records"]) for r in runs for d in r)
+    print(f"wrote {out} ({n} records from {sum(len(r) for r in runs)} processes)", file=sys.stderr)
     return status

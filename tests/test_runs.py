@@ -1,0 +1,47 @@
+"""Pooling several runs of the suite into one results file (xbench.runs.pool)."""
+
+import json
+import statistics
+from pathlib import Path
+
+from xbench.compare import blocks
+from xbench.runs import pool
+from xbench.schema import validate
+
+FIXTURE = Path(__file__).parent / "golden" / "results.json"
+
+
+def _doc(factor: float = 1.0) -> dict:
+    doc = json.loads(FIXTURE.read_text())
+    for r in doc["records"]:
+        if r["status"] == "ok":
+            r["samples_s"] = [s * factor for s in r["samples_s"]]
+    return doc
+
+
+def test_pooled_runs_keep_every_round_block_by_block():
+    a, b = _doc(), _doc(2.0)
+    pooled = pool([a, b])
+    validate(pooled, source="pooled")
+    ok_a = {r["id"]: r for r in a["records"] if r["status"] == "ok"}
+    assert ok_a
+    for r in pooled["records"]:
+        if r["status"] != "ok":
+            continue
+        base = ok_a[r["id"]]["samples_s"]
+        assert r["samples_s"] == base + [s * 2.0 for s in base]
+        assert [x["run"] for x in r["repeats"]][0] == 0 and r["repeats"][-1]["run"] == 1
+        assert blocks(r) == [base, [s * 2.0 for s in base]]
+        assert r["stats"]["median"] == statistics.median(r["samples_s"])
+        assert r["stats"]["rounds"] == 2 * len(base)
+        assert abs(r["throughput"] - r["batch_size"] / r["stats"]["median"]) < 1e-6
+    assert len(pooled["env"]["runs"]) == 2
+    assert len(pooled["records"]) == len(a["records"])  # one record per benchmark
+
+
+def test_a_benchmark_measured_in_any_run_is_ok():
+    a, b = _doc(), _doc()
+    target = next(r for r in a["records"] if r["status"] == "ok")
+    target.update(status="error", reason="boom", stats=None, samples_s=[])
+    rec = next(r for r in pool([a, b])["records"] if r["id"] == target["id"])
+    assert rec["status"] == "ok" and len(rec["repeats"]) == 1 and rec["repeats"][0]["run"] == 1

@@ -1,0 +1,68 @@
+"""Several runs of the suite as one results document: each benchmark's blocks from every run.
+
+On a shared or virtual machine the speed drifts over minutes, and a state can
+last a whole run (measured here: ONNX Runtime at batch 1 ran 13 µs in every
+block of one run and 24 µs in every block of the next). Blocks from several
+runs show that drift; ``xbench compare`` uses them as the noise a change must
+clear, and the published baseline pools several runs for that reason.
+
+Pooling keeps every raw round: ``samples_s`` is the runs' rounds in order,
+``repeats`` their blocks (each tagged with its ``run``), and the statistics,
+throughput and roofline fields are recomputed from the pooled rounds. A
+benchmark is ``ok`` when any run measured it; the env is the first run's, with
+every run's start time and host in ``env.runs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from xbench.records import IDENTITY, SCHEMA_VERSION, Stats
+
+
+def _key(rec: dict) -> tuple:
+    return tuple(rec.get(k) for k in IDENTITY)
+
+
+def _blocks(rec: dict, run: int) -> list[dict]:
+    reps = rec.get("repeats") or []
+    if reps and sum(b.get("rounds", 0) for b in reps) == len(rec["samples_s"]):
+        return [{**b, "run": b.get("run", run)} for b in reps]
+    return [{"rounds": len(rec["samples_s"]), "iterations": rec["stats"]["iterations"],
+             "median_s": rec["stats"]["median"], "first_call_s": rec.get("first_call_s"), "run": run}]
+
+
+def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
+    samples = a["samples_s"] + b["samples_s"]
+    stats = Stats.from_samples(samples, a["stats"]["iterations"])
+    out = {**a, "samples_s": samples, "stats": asdict(stats),
+           "throughput": a["batch_size"] / stats.median if stats.median > 0 else None,
+           "repeats": _blocks(a, 0) + _blocks(b, run)}
+    cost = a.get("cost") or {}
+    if "flops_per_batch" in cost and "achieved_gflops" in a:
+        from xbench.roofline import annotate, device_ceiling
+
+        out.update(annotate(cost["flops_per_batch"], cost.get("bytes_min_per_batch") or 0, stats.median,
+                            device_ceiling(ceiling or {}, a["provider"])))
+    return out
+
+
+def pool(docs: list[dict]) -> dict:
+    """One results document from several runs (the first run's env and order)."""
+    if len(docs) == 1:
+        return docs[0]
+    ceiling = (docs[0].get("env") or {}).get("ceiling")
+    merged: dict[tuple, dict] = {}
+    for run, doc in enumerate(docs):
+        for rec in doc["records"]:
+            k = _key(rec)
+            cur = merged.get(k)
+            if cur is None or (rec["status"] == "ok" and cur["status"] != "ok"):
+                merged[k] = {**rec, "repeats": _blocks(rec, run)} if rec["status"] == "ok" else rec
+            elif rec["status"] == "ok" and cur["status"] == "ok":
+                merged[k] = _merge(cur, rec, run, ceiling)
+    env = dict(docs[0].get("env") or {})
+    env["runs"] = [{"created_at": d.get("created_at"), "hostname": (d.get("env") or {}).get("hostname")}
+                   for d in docs]
+    return {"schema_version": SCHEMA_VERSION, "created_at": docs[0].get("created_at"), "env": env,
+            "records": list(merged.values())}
