@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Regenerate the published CPU baseline in one command:
-#   1. run the benchmark suite  -> OUTDIR/baseline-cpu.json
+#   1. run the benchmark suite RUNS times, back to back (default 3, about 5 min each on 2 cores),
+#      and pool the runs (every benchmark keeps each run's blocks) -> OUTDIR/baseline-cpu.json
 #   2. render the tables        -> OUTDIR/README.md (GitHub-flavoured markdown)
 #   3. draw the plots           -> OUTDIR/baseline-plots/*.png (linked from README.md)
 #
-# Usage: scripts/publish_baseline.sh [OUTDIR] [extra pytest arguments...]
+# Usage: [RUNS=N] [KEEP_RUNS=DIR] scripts/publish_baseline.sh [OUTDIR] [extra pytest arguments...]
 #   OUTDIR defaults to results/ in the repository root. Python comes from $PYTHON,
-#   else the repository's .venv, else python3 on PATH.
+#   else the repository's .venv, else python3 on PATH. KEEP_RUNS=DIR also keeps each
+#   run's own results file there (run1.json, ...), e.g. to compare the runs with each other.
+# Why several runs: on a VM a benchmark's speed drifts over minutes; a baseline that holds
+# blocks from several runs is what `xbench compare` measures a new run's blocks against.
 # Run it on an otherwise idle machine: anything else running shows up in the numbers.
 set -euo pipefail
 
@@ -29,7 +33,23 @@ if awk -v l="${load_start%% *}" -v c="$cores" 'BEGIN { exit !(l > 0.25 * c) }' 2
     echo "warning: load average $load_start on $cores cores: this machine is busy, the baseline will be disturbed" >&2
 fi
 
-"$py" -m pytest --benchmark-only --xbench-json "$out/baseline-cpu.json" "$@"
+runs="${RUNS:-3}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+for i in $(seq 1 "$runs"); do
+    echo "== run $i/$runs" >&2
+    "$py" -m pytest --benchmark-only --xbench-json "$tmp/run$i.json" "$@"
+done
+if [[ -n "${KEEP_RUNS:-}" ]]; then mkdir -p "$KEEP_RUNS" && cp "$tmp"/run*.json "$KEEP_RUNS"/; fi
+"$py" - "$out/baseline-cpu.json" "$tmp"/run*.json <<'PY'
+import sys
+from xbench.records import write_results
+from xbench.runs import pool
+from xbench.schema import read_results
+runs = sorted(sys.argv[2:], key=lambda p: int(p.rsplit("run", 1)[1].split(".")[0]))
+write_results(sys.argv[1], pool([read_results(p) for p in runs]))
+print(f"pooled {len(runs)} runs into {sys.argv[1]}")
+PY
 load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
 rm -rf "$out/baseline-plots"  # no stale charts from machines or models no longer in the run

@@ -290,3 +290,19 @@ def test_block_rule_on_synthetic_blocks():
     pair = judge(sum(base, []), [1.35] * 60, 0.10, 0.01, 0.0, base, [[1.35] * 20] * 3)
     assert pair.verdict == UNCHANGED and pair.gap is not None and 0 < pair.gap < 0.10
     assert pair.p == pytest.approx(1 / 20)  # exact chance of complete separation, 3 v 3 exchangeable blocks
+
+
+def test_resolution_is_the_smallest_uniform_slowdown_the_blocks_flag():
+    base = [[1.0] * 10, [1.2] * 10, [1.1] * 10]
+    pair = judge(sum(base, []), sum(base, []), 0.10, 0.01, 0.0, base, base)
+    assert pair.resolution == pytest.approx(1.1 * 1.2 / 1.0 - 1)
+    for margin, verdict in ((0.01, REGRESSION), (-0.01, UNCHANGED)):
+        f = 1 + pair.resolution + margin
+        new = [[x * f for x in b] for b in base]
+        assert judge(sum(base, []), sum(new, []), 0.10, 0.01, 0.0, base, new).verdict == verdict
+
+
+def test_compare_reports_its_resolution(tmp_path, capsys):
+    base = _with_blocks(_doc(), [1.0, 1.6, 1.1])  # every benchmark spreads 1.6x: 76% needed, 50% not resolvable
+    rc, out, _ = _compare(tmp_path, capsys, base, _scaled(_with_blocks(_doc(), [1.0, 1.6, 1.1]), 1.5))
+    assert rc == 0 and "can flag a slowdown of at least 76%" in out and "0 of" in out, out

@@ -84,5 +84,5 @@ def test_publish_script_is_valid_bash():
     proc = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     text = SCRIPT.read_text()
-    assert "--benchmark-only --xbench-json" in text and "baseline-cpu.json" in text
+    assert "--benchmark-only --xbench-json" in text and "baseline-cpu.json" in text and "pool(" in text
     assert "README.md" in text and "baseline-plots" in text

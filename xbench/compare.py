@@ -58,6 +58,7 @@ class Pair:
     note: str = ""
     gap: float | None = None  # blocks: (NEW's nearest block) / (BASE's farthest block) - 1, in the change's direction
     blocks: tuple[int, int] = (1, 1)  # blocks per side
+    resolution: float | None = None  # smallest uniform slowdown of BASE's own blocks the block rule would flag
 
 
 @dataclass
@@ -165,7 +166,8 @@ def judge(base: list[float], new: list[float], threshold: float, alpha: float, n
     note = ""
     if verdict == UNCHANGED and big:
         note = weak if not evidence else f"within run-to-run noise (factor {math.exp(noise_floor):.2f})"
-    return Pair("", verdict, mb, mn, change, p, note, gap, (max(len(bb), 1), max(len(nb), 1)))
+    resolution = (1 + threshold) * max(bb) / min(bb) - 1 if len(bb) >= 2 and min(bb) > 0 else None
+    return Pair("", verdict, mb, mn, change, p, note, gap, (max(len(bb), 1), max(len(nb), 1)), resolution)
 
 
 def _range(medians: list[float]) -> str:
@@ -261,6 +263,16 @@ def _evidence(p: Pair) -> str:
     return f"p={_p(p.p)}"
 
 
+def resolution_line(c: Comparison) -> str:
+    """What this comparison could have seen: the slowdowns the BASE blocks can resolve, per benchmark."""
+    res = sorted(p.resolution for p in c.pairs if p.resolution is not None)
+    if not res:
+        return ""
+    fifty = sum(r < 0.5 for r in res)
+    return (f"resolution: with these blocks a benchmark can flag a slowdown of at least {statistics.median(res):.0%} "
+            f"(median; best {res[0]:.0%}, worst {res[-1]:.0%}); {fifty} of {len(res)} could flag a 50% slowdown")
+
+
 def _row(p: Pair) -> list[str]:
     change = "—" if p.change is None else f"{p.change:+.1%}"
     return [p.verdict.upper() if p.verdict in (REGRESSION, FAILING) else p.verdict, change,
@@ -285,7 +297,7 @@ def render_text(c: Comparison) -> str:
                          ("only in NEW", c.only_new)):
         if items:
             lines += ["", f"{title} ({len(items)}):"] + [f"  {i}" for i in items]
-    lines += ["", f"summary: {_summary(c)}"]
+    lines += [""] + ([resolution_line(c)] if resolution_line(c) else []) + [f"summary: {_summary(c)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -308,5 +320,6 @@ def render_md(c: Comparison) -> str:
                          ("Only in NEW", c.only_new)):
         if items:
             lines += ["", f"**{title} ({len(items)})**", ""] + [f"- `{i}`" for i in items]
-    lines += ["", f"**Summary:** {_summary(c)}."]
+    lines += [""] + ([f"**Resolution:** {resolution_line(c).split(': ', 1)[1]}.", ""] if resolution_line(c) else [])
+    lines += [f"**Summary:** {_summary(c)}."]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from pathlib import Path
 from xbench.paths import atomic_write_text
 
 SCHEMA_VERSION = "1.0.0"
+SAMPLE_DECIMALS = 10  # samples_s are stored rounded to 0.1 ns
 IDENTITY = ("task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant")
 
 
@@ -68,8 +69,10 @@ class Record:
 
     @classmethod
     def measured(cls, samples_s: list[float], iterations: int = 1, **identity) -> "Record":
+        # 0.1 ns: below the timer's resolution even per iteration, and half the file size of full floats
+        samples_s = [round(s, SAMPLE_DECIMALS) for s in samples_s]
         stats = Stats.from_samples(samples_s, iterations)
-        return cls(stats=stats, samples_s=list(samples_s),
+        return cls(stats=stats, samples_s=samples_s,
                    throughput=identity["batch_size"] / stats.median if stats.median > 0 else None, **identity)
 
     def to_dict(self) -> dict:

@@ -255,6 +255,8 @@ def env_table(runs: list[Run]) -> Table:
         fields.append(("Machine peak (ceiling)", lambda e, r: _fmt_value(e.get("ceiling"))))
     versions = sorted({k for r in runs for k, v in (r.env.get("versions") or {}).items() if v})
     fields += [(name, lambda e, r, n=name: (e.get("versions") or {}).get(n) or "—") for name in versions]
+    if any(rec.get("repeats") for r in runs for rec in r.records):
+        fields.append(("Measured in", lambda e, r: _measured_in(r)))
     fields += [
         ("Threads", lambda e, r: _fmt_value(e.get("threads"))),
         ("Commit", lambda e, r: commit(e)),
@@ -264,6 +266,18 @@ def env_table(runs: list[Run]) -> Table:
     headers = [""] + [r.label for r in runs]
     rows = [[name] + [fn(r.env, r) for r in runs] for name, fn in fields]
     return Table(headers, rows, "l" * len(headers))
+
+
+def _measured_in(run: Run) -> str:
+    """How many runs and blocks stand behind each median (see --xbench-repeats and xbench.runs.pool)."""
+    ok = [rec for rec in run.records if rec.get("status") == "ok"]
+    blocks = sorted(len(rec.get("repeats") or [None]) for rec in ok)
+    n_runs = len(run.env.get("runs") or [None])
+    if not blocks:
+        return "—"
+    per = f"{blocks[0]}" if blocks[0] == blocks[-1] else f"{blocks[0]}–{blocks[-1]}"
+    return (f"{n_runs} run{'s' if n_runs > 1 else ''}, {per} blocks per benchmark "
+            f"(medians over all rounds; blocks are fresh models/sessions minutes apart)")
 
 
 def _defaults_note(defaults: dict[Column, str]) -> str:
