@@ -172,13 +172,21 @@ def _missing_field() -> str:
     return json.dumps(doc)
 
 
+def _bad_block() -> str:
+    doc = _doc()
+    rec = next(r for r in doc["records"] if r["status"] == "ok")
+    rec["repeats"] = [{"rounds": 0}]
+    return json.dumps(doc)
+
+
 @pytest.mark.parametrize("content,expected", [
     ('{"schema_version": "1.0.0", "records": [', "malformed JSON at line 1"),
     ("", "empty file"),
     (_other_major(), "schema_version 2.0.0 has major version 2"),
     (_missing_field(), "field records/3: 'stats' is a required property"),
     (_pytest_benchmark_json(), "pytest-benchmark JSON file, not an xbench results file"),
-], ids=["malformed", "empty", "major-version", "missing-field", "pytest-benchmark"])
+    (_bad_block(), "/repeats/0/rounds: 0 is less than the minimum of 1"),
+], ids=["malformed", "empty", "major-version", "missing-field", "pytest-benchmark", "bad-block"])
 def test_bad_input_is_one_line_exit_2(tmp_path, content, expected):
     bad = _write(tmp_path, "bad.json", content)
     proc = subprocess.run([sys.executable, "-m", "xbench.cli", "compare", str(FIXTURE), bad],

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xbench.paths import atomic_write_text
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"  # 1.1: records may carry repeats (blocks)
 SAMPLE_DECIMALS = 10  # samples_s are stored rounded to 0.1 ns
 IDENTITY = ("task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant")
 
