@@ -175,7 +175,7 @@ def _missing_field() -> str:
 def _bad_block() -> str:
     doc = _doc()
     rec = next(r for r in doc["records"] if r["status"] == "ok")
-    rec["repeats"] = [{"rounds": 0}]
+    rec["blocks"] = [{"rounds": 0}]
     return json.dumps(doc)
 
 
@@ -185,7 +185,7 @@ def _bad_block() -> str:
     (_other_major(), "schema_version 2.0.0 has major version 2"),
     (_missing_field(), "field records/3: 'stats' is a required property"),
     (_pytest_benchmark_json(), "pytest-benchmark JSON file, not an xbench results file"),
-    (_bad_block(), "/repeats/0/rounds: 0 is less than the minimum of 1"),
+    (_bad_block(), "/blocks/0/rounds: 0 is less than the minimum of 1"),
 ], ids=["malformed", "empty", "major-version", "missing-field", "pytest-benchmark", "bad-block"])
 def test_bad_input_is_one_line_exit_2(tmp_path, content, expected):
     bad = _write(tmp_path, "bad.json", content)
@@ -259,7 +259,7 @@ def _with_blocks(doc: dict, factors: list[float], ids=None) -> dict:
             continue
         rounds = r["samples_s"]
         r["samples_s"] = [x * f for f in factors for x in rounds]
-        r["repeats"] = [{"rounds": len(rounds), "iterations": 1, "median_s": 0, "first_call_s": 0,
+        r["blocks"] = [{"rounds": len(rounds), "iterations": 1, "median_s": 0, "first_call_s": 0,
                          "started_at": float(i)} for i in range(len(factors))]
     return doc
 
@@ -267,10 +267,10 @@ def _with_blocks(doc: dict, factors: list[float], ids=None) -> dict:
 def test_blocks_are_split_from_the_raw_rounds():
     from xbench.compare import blocks
 
-    rec = {"samples_s": [1, 2, 3, 4, 5], "repeats": [{"rounds": 2}, {"rounds": 3}]}
+    rec = {"samples_s": [1, 2, 3, 4, 5], "blocks": [{"rounds": 2}, {"rounds": 3}]}
     assert blocks(rec) == [[1, 2], [3, 4, 5]]
     assert blocks({"samples_s": [1, 2]}) == [[1, 2]]
-    assert blocks({"samples_s": [1, 2], "repeats": [{"rounds": 5}, {"rounds": 1}]}) == [[1, 2]]  # inconsistent: one
+    assert blocks({"samples_s": [1, 2], "blocks": [{"rounds": 5}, {"rounds": 1}]}) == [[1, 2]]  # inconsistent: one
 
 
 def test_a_machine_drifting_between_blocks_is_not_a_regression(tmp_path, capsys):

@@ -38,13 +38,13 @@ def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
     assert not [r for r in recs if r["status"] == "ok" and r["provider"] in ("CUDAExecutionProvider", "cuda")
                 and not _cuda_works()]
     assert doc["env"]["versions"]["onnxruntime-gpu"] or doc["env"]["versions"]["onnxruntime"]
-    # --xbench-repeats (default 5): one record per benchmark, its rounds in 5 blocks spread across the run
-    from xbench.pytest_plugin import DEFAULT_REPEATS
+    # --xbench-blocks (default 5): one record per benchmark, its rounds in 5 blocks spread across the run
+    from xbench.pytest_plugin import DEFAULT_BLOCKS
 
     assert len({r["id"] for r in recs}) == len(recs)
     for r in cpu:
-        assert len(r["repeats"]) == DEFAULT_REPEATS and sum(b["rounds"] for b in r["repeats"]) == len(r["samples_s"])
-    starts = sorted((b["started_at"], i) for r in cpu for i, b in enumerate(r["repeats"]))
+        assert len(r["blocks"]) == DEFAULT_BLOCKS and sum(b["rounds"] for b in r["blocks"]) == len(r["samples_s"])
+    starts = sorted((b["started_at"], i) for r in cpu for i, b in enumerate(r["blocks"]))
     assert [i for _, i in starts] == sorted(i for _, i in starts)  # every block 0 before any block 1, ...
 
 
@@ -74,7 +74,7 @@ def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(tmp_path):
     (["--xbench-frameworks", "jax"], "unknown framework 'jax'; valid: keras, torch"),
     (["--xbench-models", "nope"], "unknown model 'nope'"),
     (["--xbench-threads", "0"], "positive integer"),
-    (["--xbench-repeats", "0"], "--xbench-repeats must be a positive integer"),
+    (["--xbench-blocks", "0"], "--xbench-blocks must be a positive integer"),
     (["--xbench-json", "/no/such/dir/r.json"], "does not exist"),
 ])
 def test_bad_options_are_one_clear_error(option, message):

@@ -14,7 +14,7 @@ def test_run_merges_one_process_per_framework_and_pools_runs(tmp_path):
     out = tmp_path / "merged.json"
     proc = subprocess.run([sys.executable, "-m", "xbench.cli", "run", "--runs", "2", "--json", str(out), "--",
                            "-q", "-k", "onnxruntime and cpu and b1", "--benchmark-max-time=0.05",
-                           "--benchmark-min-rounds=3", "--xbench-repeats", "2"],
+                           "--benchmark-min-rounds=3", "--xbench-blocks", "2"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = read_results(out)
@@ -23,8 +23,8 @@ def test_run_merges_one_process_per_framework_and_pools_runs(tmp_path):
     assert [p["frameworks"] for p in doc["env"]["processes"]] == [["keras"], ["torch"]]
     assert len(doc["env"]["runs"]) == 2 and len({r["id"] for r in doc["records"]}) == len(doc["records"])
     for r in doc["records"]:  # two runs of two blocks each, every round kept
-        assert [b["run"] for b in r["repeats"]] == [0, 0, 1, 1]
-        assert sum(b["rounds"] for b in r["repeats"]) == len(r["samples_s"]) == r["stats"]["rounds"]
+        assert [b["run"] for b in r["blocks"]] == [0, 0, 1, 1]
+        assert sum(b["rounds"] for b in r["blocks"]) == len(r["samples_s"]) == r["stats"]["rounds"]
 
 
 def test_merge_keeps_every_record_and_validates():

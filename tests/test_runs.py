@@ -30,7 +30,7 @@ def test_pooled_runs_keep_every_round_block_by_block():
             continue
         base = ok_a[r["id"]]["samples_s"]
         assert r["samples_s"] == base + [s * 2.0 for s in base]
-        assert [x["run"] for x in r["repeats"]][0] == 0 and r["repeats"][-1]["run"] == 1
+        assert [x["run"] for x in r["blocks"]][0] == 0 and r["blocks"][-1]["run"] == 1
         assert blocks(r) == [base, [s * 2.0 for s in base]]
         assert r["stats"]["median"] == statistics.median(r["samples_s"])
         assert r["stats"]["rounds"] == 2 * len(base)
@@ -44,4 +44,4 @@ def test_a_benchmark_measured_in_any_run_is_ok():
     target = next(r for r in a["records"] if r["status"] == "ok")
     target.update(status="error", reason="boom", stats=None, samples_s=[])
     rec = next(r for r in pool([a, b])["records"] if r["id"] == target["id"])
-    assert rec["status"] == "ok" and len(rec["repeats"]) == 1 and rec["repeats"][0]["run"] == 1
+    assert rec["status"] == "ok" and len(rec["blocks"]) == 1 and rec["blocks"][0]["run"] == 1

@@ -6,7 +6,7 @@ A matched pair measured in both files is a **regression** only when all hold:
 1. the median time grew by more than the threshold (default 10%);
 2. the evidence says NEW is really slower than BASE, judged on **blocks** when
    both files have at least two per benchmark (``pytest --benchmark-only``
-   measures each benchmark in ``--xbench-repeats`` blocks spread across the
+   measures each benchmark in ``--xbench-blocks`` blocks spread across the
    run): *every* NEW block's median is more than the threshold slower than
    *every* BASE block's median. Rounds inside one block share one moment of
    the machine, blocks minutes apart do not, so the blocks' spread is the
@@ -94,9 +94,9 @@ def _samples(rec: dict) -> list[float]:
 
 
 def blocks(rec: dict) -> list[list[float]]:
-    """The record's rounds, block by block (``repeats[].rounds`` split ``samples_s``); one block without them."""
+    """The record's rounds, block by block (``blocks[].rounds`` split ``samples_s``); one block without them."""
     samples = _samples(rec)
-    sizes = [b.get("rounds", 0) for b in rec.get("repeats") or []]
+    sizes = [b.get("rounds", 0) for b in rec.get("blocks") or []]
     if len(sizes) < 2 or sum(sizes) != len(samples):
         return [samples]
     out, i = [], 0

@@ -6,14 +6,14 @@ rewritten atomically after every benchmark so an interrupted run keeps what
 it finished. A plain ``pytest`` runs each benchmark once as a smoke test
 (pytest-benchmark's disabled mode) and writes no results file.
 
-Repeats (``--xbench-repeats``, default 5): every benchmark is measured in that
+Blocks (``--xbench-blocks``, default 5): every benchmark is measured in that
 many blocks spread across the run (all cases once, then all cases again, ...),
 each block with its own freshly built model or session, first call and warm-up,
 and a share (1/N) of ``--benchmark-max-time``. On a shared or virtual machine
 the speed drifts over seconds to minutes; rounds timed back to back share one
 moment's state, blocks minutes apart sample several. The record keeps every
 round in ``samples_s`` (block after block) and each block's rounds and median
-in ``repeats``, which is what ``xbench compare`` uses as its unit of noise.
+in ``blocks``, which is what ``xbench compare`` uses as its unit of noise.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from xbench.records import Record, results_document, write_results
 
 WARMUP_CALLS = 3  # after the first (timed separately) call, before pytest-benchmark starts timing
 DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
-DEFAULT_REPEATS = 5
+DEFAULT_BLOCKS = 5
 
 
 def pytest_addoption(parser):
@@ -52,10 +52,10 @@ def pytest_addoption(parser):
     g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
                 help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
                      "native GPU benchmarks (default: CPU and CUDA; CUDA is recorded as skipped where it cannot run)")
-    g.addoption("--xbench-repeats", metavar="N", type=int, default=DEFAULT_REPEATS,
+    g.addoption("--xbench-blocks", metavar="N", type=int, default=DEFAULT_BLOCKS,
                 help="measure every benchmark in N blocks spread across the run, each with a fresh model/session and "
                      "1/N of --benchmark-max-time; blocks are the unit of noise for xbench compare "
-                     f"(default: {DEFAULT_REPEATS}; 1 = one contiguous block; a plain `pytest` smoke run uses 1)")
+                     f"(default: {DEFAULT_BLOCKS}; 1 = one contiguous block; a plain `pytest` smoke run uses 1)")
 
 
 def _csv(value: str) -> list[str]:
@@ -69,8 +69,8 @@ def _validate(config) -> None:
     n = config.getoption("xbench_threads")
     if n is not None and n <= 0:
         raise UserError(f"--xbench-threads must be a positive integer, got {n}")
-    if config.getoption("xbench_repeats") <= 0:
-        raise UserError(f"--xbench-repeats must be a positive integer, got {config.getoption('xbench_repeats')}")
+    if config.getoption("xbench_blocks") <= 0:
+        raise UserError(f"--xbench-blocks must be a positive integer, got {config.getoption('xbench_blocks')}")
     for name in _csv(config.getoption("xbench_frameworks")):
         frameworks.get(name)
     for name in _csv(config.getoption("xbench_models")):
@@ -108,14 +108,14 @@ def pytest_configure(config):
     config._xbench = Recorder(config)
 
 
-def repeats(config) -> int:
+def n_blocks(config) -> int:
     """Blocks per benchmark: 1 for a plain `pytest` smoke run."""
-    return 1 if config.option.benchmark_disable else config.getoption("xbench_repeats")
+    return 1 if config.option.benchmark_disable else config.getoption("xbench_blocks")
 
 
 def pytest_collection_modifyitems(config, items):
     """Block 0 of every case, then block 1 of every case, ...: each benchmark's blocks lie minutes apart."""
-    items.sort(key=lambda item: getattr(getattr(item, "callspec", None), "params", {}).get("xbench_repeat", 0))
+    items.sort(key=lambda item: getattr(getattr(item, "callspec", None), "params", {}).get("xbench_block", 0))
 
 
 class Recorder:
@@ -158,7 +158,7 @@ class Recorder:
         self._blocks[key] = blocks
         samples = [s for b in blocks for s in b["samples"]]
         record = Record.measured(samples, blocks[0]["iterations"], **identity)
-        record.first_call_s = blocks[0]["first_call_s"]  # the cold start; later blocks' first calls are in repeats
+        record.first_call_s = blocks[0]["first_call_s"]  # the cold start; later blocks' first calls are in blocks
         memory = dict(blocks[-1]["memory"])
         for k in ("peak_rss_mb", "peak_device_mb"):
             if any(k in b["memory"] for b in blocks):
@@ -170,7 +170,7 @@ class Recorder:
         import statistics
 
         record.extra = {**extra, "memory": memory,
-                        "repeats": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
+                        "blocks": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
                                      "median_s": statistics.median(b["samples"]), "first_call_s": b["first_call_s"],
                                      "started_at": b["started_at"]} for b in blocks]}
         record.extra.update(annotate(record.stats.median))
@@ -198,13 +198,13 @@ def xbench_context(request, tmp_path_factory):
 
 
 class Bench:
-    def __init__(self, benchmark, recorder: Recorder, context, node, repeat: int = 0):
+    def __init__(self, benchmark, recorder: Recorder, context, node, block: int = 0):
         self.benchmark = benchmark
         self.recorder = recorder
         self.context = context
         self.node = node
-        self.repeat = repeat
-        n = repeats(node.config)
+        self.block = block
+        n = n_blocks(node.config)
         if n > 1:
             benchmark._max_time /= n  # the blocks together take what one contiguous benchmark would
 
@@ -218,7 +218,7 @@ class Bench:
         try:
             prepared = prepare(case, self.context)
         except Skip as exc:
-            if self.repeat == 0:  # the same reason in every block: recorded once
+            if self.block == 0:  # the same reason in every block: recorded once
                 self.recorder.add(Record(status="skipped", reason=str(exc), **identity))
             self.node._xbench_recorded = True
             pytest.skip(str(exc))
@@ -300,14 +300,14 @@ class _PeakRss:
 
 
 @pytest.fixture
-def xbench_repeat(request):
+def xbench_block(request):
     """Which block of its benchmark this test is (parametrised by the benchmark conftest)."""
     return getattr(request, "param", 0)
 
 
 @pytest.fixture
-def xbench_bench(benchmark, request, xbench_context, xbench_repeat):
-    return Bench(benchmark, request.config._xbench, xbench_context, request.node, xbench_repeat)
+def xbench_bench(benchmark, request, xbench_context, xbench_block):
+    return Bench(benchmark, request.config._xbench, xbench_context, request.node, xbench_block)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,7 +7,7 @@ runs show that drift; ``xbench compare`` uses them as the noise a change must
 clear, and the published baseline pools several runs for that reason.
 
 Pooling keeps every raw round: ``samples_s`` is the runs' rounds in order,
-``repeats`` their blocks (each tagged with its ``run``), and the statistics,
+``blocks`` their blocks (each tagged with its ``run``), and the statistics,
 throughput and roofline fields are recomputed from the pooled rounds. A
 benchmark is ``ok`` when any run measured it; the env is the first run's, with
 every run's start time and host in ``env.runs``.
@@ -25,7 +25,7 @@ def _key(rec: dict) -> tuple:
 
 
 def _blocks(rec: dict, run: int) -> list[dict]:
-    reps = rec.get("repeats") or []
+    reps = rec.get("blocks") or []
     if reps and sum(b.get("rounds", 0) for b in reps) == len(rec["samples_s"]):
         return [{**b, "run": b.get("run", run)} for b in reps]
     return [{"rounds": len(rec["samples_s"]), "iterations": rec["stats"]["iterations"],
@@ -37,7 +37,7 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
     stats = Stats.from_samples(samples, a["stats"]["iterations"])
     out = {**a, "samples_s": samples, "stats": asdict(stats),
            "throughput": a["batch_size"] / stats.median if stats.median > 0 else None,
-           "repeats": _blocks(a, 0) + _blocks(b, run)}
+           "blocks": _blocks(a, 0) + _blocks(b, run)}
     cost = a.get("cost") or {}
     if "flops_per_batch" in cost and "achieved_gflops" in a:
         from xbench.roofline import annotate, device_ceiling
@@ -58,7 +58,7 @@ def pool(docs: list[dict]) -> dict:
             k = _key(rec)
             cur = merged.get(k)
             if cur is None or (rec["status"] == "ok" and cur["status"] != "ok"):
-                merged[k] = {**rec, "repeats": _blocks(rec, run)} if rec["status"] == "ok" else rec
+                merged[k] = {**rec, "blocks": _blocks(rec, run)} if rec["status"] == "ok" else rec
             elif rec["status"] == "ok" and cur["status"] == "ok":
                 merged[k] = _merge(cur, rec, run, ceiling)
     env = dict(docs[0].get("env") or {})

@@ -1,7 +1,7 @@
 """Parametrise the benchmark files from xbench's registries and the --xbench-* options."""
 
 from xbench import suite
-from xbench.pytest_plugin import repeats
+from xbench.pytest_plugin import n_blocks
 from xbench.runtimes.onnxruntime import long_name
 
 
@@ -20,6 +20,6 @@ def pytest_generate_tests(metafunc):
     cases = (suite.train_cases(models, fws, devices) if task == "train_step"
              else suite.inference_cases(models, fws, providers))
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
-    n = repeats(cfg)
+    n = n_blocks(cfg)
     if n > 1:  # blocks spread across the run; the plugin orders them block by block
-        metafunc.parametrize("xbench_repeat", range(n), indirect=True, ids=[f"r{i}" for i in range(n)])
+        metafunc.parametrize("xbench_block", range(n), indirect=True, ids=[f"r{i}" for i in range(n)])

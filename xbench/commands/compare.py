@@ -4,7 +4,7 @@ Benchmarks are matched on their identity (task, framework, runtime, provider,
 model, batch size, dtype, variant). A matched benchmark is a regression only
 when its median time grew by more than --threshold percent AND the evidence
 agrees: `pytest --benchmark-only` measures every benchmark in blocks spread
-across the run (--xbench-repeats, default 5), and every NEW block must be
+across the run (--xbench-blocks, default 5), and every NEW block must be
 more than --threshold slower than every BASE block. Rounds within a block share
 one moment of the machine; blocks minutes apart show how far the machine itself
 drifts, which is the noise a change must clear. Files without blocks fall back

@@ -255,7 +255,7 @@ def env_table(runs: list[Run]) -> Table:
         fields.append(("Machine peak (ceiling)", lambda e, r: _fmt_value(e.get("ceiling"))))
     versions = sorted({k for r in runs for k, v in (r.env.get("versions") or {}).items() if v})
     fields += [(name, lambda e, r, n=name: (e.get("versions") or {}).get(n) or "—") for name in versions]
-    if any(rec.get("repeats") for r in runs for rec in r.records):
+    if any(rec.get("blocks") for r in runs for rec in r.records):
         fields.append(("Measured in", lambda e, r: _measured_in(r)))
     fields += [
         ("Threads", lambda e, r: _fmt_value(e.get("threads"))),
@@ -269,9 +269,9 @@ def env_table(runs: list[Run]) -> Table:
 
 
 def _measured_in(run: Run) -> str:
-    """How many runs and blocks stand behind each median (see --xbench-repeats and xbench.runs.pool)."""
+    """How many runs and blocks stand behind each median (see --xbench-blocks and xbench.runs.pool)."""
     ok = [rec for rec in run.records if rec.get("status") == "ok"]
-    blocks = sorted(len(rec.get("repeats") or [None]) for rec in ok)
+    blocks = sorted(len(rec.get("blocks") or [None]) for rec in ok)
     n_runs = len(run.env.get("runs") or [None])
     if not blocks:
         return "—"
