@@ -159,7 +159,6 @@ def test_fixed_batch_model_counts_at_its_batch_and_refuses_another():
 
 
 def _graph(nodes, inputs, outputs, inits=(), opset=17):
-    import onnx
     from onnx import helper
 
     g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))

@@ -51,8 +51,6 @@ def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
 def _cuda_works() -> bool:
     import onnxruntime as ort
 
-    from xbench.runtimes.onnxruntime import ProviderUnavailable  # noqa: F401
-
     return "CUDAExecutionProvider" in ort.get_available_providers() and os.path.exists("/dev/nvidia0")
 
 

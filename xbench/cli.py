@@ -12,6 +12,7 @@ import pkgutil
 import sys
 
 from xbench import commands
+from xbench.commands._common import positive_int
 from xbench.errors import UserError
 
 DESCRIPTION = """\
@@ -26,7 +27,7 @@ The benchmark suite itself runs under pytest:  pytest --benchmark-only
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     parser = argparse.ArgumentParser(prog="xbench", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=positive_int, metavar="N",
                         help="intra-op threads for every framework (default: physical cores)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     handlers = {}
@@ -48,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.threads is not None and args.threads <= 0:
-            raise UserError(f"--threads must be a positive integer, got {args.threads}")
         from xbench import threads
         from xbench.runtimes.onnxruntime import check_single_distribution
 

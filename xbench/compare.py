@@ -40,7 +40,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from xbench.errors import UserError
-from xbench.records import IDENTITY
+from xbench.records import IDENTITY, block_entries, identity_key
 
 REGRESSION, IMPROVEMENT, UNCHANGED, FAILING = "regression", "improvement", "unchanged", "now failing"
 NOISE_K = 3.0
@@ -73,7 +73,6 @@ class Comparison:
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
     noise: float | None = None  # robust sd of log(new/base) over all measured pairs (None: too few pairs)
-    noise_k: float = NOISE_K
     machines: str = ""  # set when the two files come from different machines
     env_changes: list[str] = field(default_factory=list)  # library versions / thread settings that differ
 
@@ -85,10 +84,6 @@ class Comparison:
         return any(p.verdict in (REGRESSION, FAILING) for p in self.pairs)
 
 
-def _key(rec: dict) -> tuple:
-    return tuple(rec.get(k) for k in IDENTITY)
-
-
 def _samples(rec: dict) -> list[float]:
     return rec.get("samples_s") or ([rec["stats"]["median"]] if rec.get("stats") else [])
 
@@ -96,8 +91,8 @@ def _samples(rec: dict) -> list[float]:
 def blocks(rec: dict) -> list[list[float]]:
     """The record's rounds, block by block (``blocks[].rounds`` split ``samples_s``); one block without them."""
     samples = _samples(rec)
-    sizes = [b.get("rounds", 0) for b in rec.get("blocks") or []]
-    if len(sizes) < 2 or sum(sizes) != len(samples):
+    sizes = [b["rounds"] for b in block_entries(rec)]
+    if len(sizes) < 2:
         return [samples]
     out, i = [], 0
     for n in sizes:
@@ -185,8 +180,8 @@ def run_to_run_noise(pairs: list[tuple[float, float]]) -> float | None:
 
 def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
             base_name: str = "BASE", new_name: str = "NEW") -> Comparison:
-    base = {_key(r): r for r in base_doc["records"]}
-    new = {_key(r): r for r in new_doc["records"]}
+    base = {identity_key(r): r for r in base_doc["records"]}
+    new = {identity_key(r): r for r in new_doc["records"]}
     common = [k for k in base if k in new]
     if not common:
         raise UserError(f"no benchmark in common between {base_name} and {new_name} "
@@ -238,8 +233,8 @@ def _rule(c: Comparison) -> str:
     if c.noise is None:
         noise = (f"the run-to-run noise check is off (fewer than {MIN_FOR_NOISE} benchmarks measured in both files)")
     else:
-        noise = (f"and that stands out from this pair's run-to-run noise (more than {c.noise_k:g} x "
-                 f"{c.noise:.1%} robust sd of all log ratios, i.e. a factor beyond {math.exp(c.noise_k * c.noise):.2f} either way)")
+        noise = (f"and that stands out from this pair's run-to-run noise (more than {NOISE_K:g} x "
+                 f"{c.noise:.1%} robust sd of all log ratios, i.e. a factor beyond {math.exp(NOISE_K * c.noise):.2f} either way)")
     return (f"a regression is a median slowdown of more than {c.threshold:.0%} where every NEW block is more than "
             f"{c.threshold:.0%} slower than every BASE block (benchmarks with under 2 blocks a side: a one-sided "
             f"Mann-Whitney U test on the raw rounds, p < {c.alpha:g}) {noise}; improvements mirror it")
@@ -297,7 +292,8 @@ def render_text(c: Comparison) -> str:
                          ("only in NEW", c.only_new)):
         if items:
             lines += ["", f"{title} ({len(items)}):"] + [f"  {i}" for i in items]
-    lines += [""] + ([resolution_line(c)] if resolution_line(c) else []) + [f"summary: {_summary(c)}"]
+    res = resolution_line(c)
+    lines += [""] + ([res] if res else []) + [f"summary: {_summary(c)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -320,6 +316,7 @@ def render_md(c: Comparison) -> str:
                          ("Only in NEW", c.only_new)):
         if items:
             lines += ["", f"**{title} ({len(items)})**", ""] + [f"- `{i}`" for i in items]
-    lines += [""] + ([f"**Resolution:** {resolution_line(c).split(': ', 1)[1]}.", ""] if resolution_line(c) else [])
+    res = resolution_line(c)
+    lines += [""] + ([f"**Resolution:** {res.split(': ', 1)[1]}.", ""] if res else [])
     lines += [f"**Summary:** {_summary(c)}."]
     return "\n".join(lines) + "\n"

@@ -39,7 +39,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 
-from xbench.errors import UserError
+from xbench.errors import UserError, first_line
 
 MAC_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul", "ConvInteger",
            "MatMulInteger"}
@@ -231,10 +231,9 @@ def count(model, batch_size: int | None = None, shapes: dict | None = None, sour
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as exc:
-        raise UserError(f"{source}: ONNX shape inference failed: {str(exc).strip().splitlines()[0]}") from None
+        raise UserError(f"{source}: ONNX shape inference failed: {first_line(exc)}") from None
     graph = inferred.graph
     info = _tensor_info(inferred)
-    consts = {t.name for t in graph.initializer}
     dynamic = {i.name for i in inputs}
     requires_grad: set[str] = set()
     trainable_seen: dict[str, int] = {}
@@ -246,7 +245,6 @@ def count(model, batch_size: int | None = None, shapes: dict | None = None, sour
         ins = [t for t in node.input if t]
         if not any(t in dynamic for t in ins) and node.op_type not in ("If", "Loop", "Scan"):
             folded[node.op_type] = folded.get(node.op_type, 0) + 1  # weights/shapes the runtime folds once
-            consts.update(node.output)
             continue
         nc = _node_cost(node, info, dynamic, requires_grad)
         for pos, t in enumerate(node.input):

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbench.errors import UserError
+from xbench.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,6 @@ class InputInfo:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, "declared": list(self.declared), "shape": list(self.shape)}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def load_model(path: str | os.PathLike):
@@ -45,13 +40,13 @@ def load_model(path: str | os.PathLike):
     try:
         model = onnx.load(str(p))
     except Exception as exc:  # protobuf DecodeError, missing external data, ...
-        raise UserError(f"{p}: not a readable ONNX model ({_first_line(exc)}); truncated or not an ONNX file?") from None
+        raise UserError(f"{p}: not a readable ONNX model ({first_line(exc)}); truncated or not an ONNX file?") from None
     if not model.graph.node or not model.graph.output:
         raise UserError(f"{p}: not an ONNX model (no graph nodes or outputs were found in the file)")
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
-        raise UserError(f"{p}: invalid ONNX model: {_first_line(exc)}") from None
+        raise UserError(f"{p}: invalid ONNX model: {first_line(exc)}") from None
     return model
 
 

@@ -91,10 +91,8 @@ def ort_profile(path, feeds: dict, provider: str = "CPUExecutionProvider", runs:
         session = ort_session(path, provider, profile_prefix=os.path.join(tmp, "ort"))
         for _ in range(3):
             session.run(None, feeds)
-        t_start = time.perf_counter()
         for _ in range(runs):
             session.run(None, feeds)
-        wall = (time.perf_counter() - t_start) / runs
         events = json.loads(Path(session.end_profiling()).read_text())
     run_events = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][-runs:]
     node_events = [e for e in events if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time")]
@@ -111,8 +109,7 @@ def ort_profile(path, feeds: dict, provider: str = "CPUExecutionProvider", runs:
     keys = sorted({k for run in per_run for k in run})
     per_node = {k: statistics.median([run.get(k, 0.0) for run in per_run]) for k in keys}
     runs_s = [r["dur"] * 1e-6 for r in run_events]
-    return {"per_node_s": per_node, "run_s": median(runs_s), "wall_s": wall, "runs": len(run_events),
-            "unmapped": [k for k in keys if k.startswith("(ORT ")], "provider": provider}
+    return {"per_node_s": per_node, "run_s": median(runs_s), "unmapped": [k for k in keys if k.startswith("(ORT ")]}
 
 
 # ---- PyTorch ------------------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ in ``blocks``, which is what ``xbench compare`` uses as its unit of noise.
 
 from __future__ import annotations
 
-import os
 import socket
+import statistics
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,7 +144,7 @@ class Recorder:
         if record.status == "error":
             self._failed.add(record.id)  # a failed block fails the benchmark, whatever the other blocks did
         self.records = [r for r in self.records if r.id != record.id] + [record]
-        self.write()
+        self.write(record)
 
     def add_block(self, identity: dict, block: dict, extra: dict, annotate) -> None:
         """One block's rounds; the record is rebuilt from all blocks of its benchmark so far.
@@ -154,8 +154,8 @@ class Recorder:
         key = Record(**identity).id
         if key in self._failed:
             return
-        blocks = self._blocks.setdefault(key, []) + [block]
-        self._blocks[key] = blocks
+        blocks = self._blocks.setdefault(key, [])
+        blocks.append(block)
         samples = [s for b in blocks for s in b["samples"]]
         record = Record.measured(samples, blocks[0]["iterations"], **identity)
         record.first_call_s = blocks[0]["first_call_s"]  # the cold start; later blocks' first calls are in blocks
@@ -167,8 +167,6 @@ class Recorder:
             n = sum(len(b["samples"]) for b in blocks)
             memory["minor_page_faults_per_call"] = round(
                 sum(b["memory"]["minor_page_faults_per_call"] * len(b["samples"]) for b in blocks) / n, 1)
-        import statistics
-
         record.extra = {**extra, "memory": memory,
                         "blocks": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
                                      "median_s": statistics.median(b["samples"]), "first_call_s": b["first_call_s"],
@@ -176,15 +174,19 @@ class Recorder:
         record.extra.update(annotate(record.stats.median))
         self.add(record)
 
-    def write(self) -> None:
+    def write(self, new: Record) -> None:
+        """Rewrite the whole file atomically; only ``new`` is validated (the others were when they came in),
+        which keeps a run of hundreds of blocks from re-checking hundreds of thousands of samples each time."""
         from xbench import env
+        from xbench.schema import validate
 
         if self._env is None:
             from xbench import roofline
 
             self._env = env.collect({"data": getattr(self, "data_label", None), "ceiling": roofline.ceiling()})
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_results(self.path, results_document(self._env, self.records, self.created_at))
+        validate(results_document(self._env, [new], self.created_at), source=str(self.path))
+        write_results(self.path, results_document(self._env, self.records, self.created_at), check=False)
 
 
 @pytest.fixture(scope="session")

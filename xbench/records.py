@@ -21,6 +21,23 @@ SAMPLE_DECIMALS = 10  # samples_s are stored rounded to 0.1 ns
 IDENTITY = ("task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant")
 
 
+def identity_key(rec: dict) -> tuple:
+    """What makes two records (dicts) the same benchmark, across files."""
+    return tuple(rec.get(k) for k in IDENTITY)
+
+
+def block_entries(rec: dict) -> list[dict]:
+    """A record's blocks (``blocks``, in the order of ``samples_s``), or one block of all its rounds when it
+    has none or their rounds do not add up to ``samples_s``."""
+    entries = rec.get("blocks") or []
+    rounds = len(rec.get("samples_s") or [])
+    if entries and sum(b.get("rounds", 0) for b in entries) == rounds:
+        return entries
+    stats = rec.get("stats") or {}
+    return [{"rounds": rounds, "iterations": stats.get("iterations"), "median_s": stats.get("median"),
+             "first_call_s": rec.get("first_call_s")}]
+
+
 @dataclass(frozen=True)
 class Stats:
     min: float
@@ -105,8 +122,10 @@ def to_json(doc: dict) -> str:
     return re.sub(r'("samples_s": \[)([^\]]*)(\])', lambda m: m[1] + re.sub(r"\s+", "", m[2]) + m[3], text)
 
 
-def write_results(path: str | Path, doc: dict) -> None:
-    from xbench.schema import validate  # light: jsonschema only
+def write_results(path: str | Path, doc: dict, check: bool = True) -> None:
+    """Validate (unless the caller already checked every record) and write atomically."""
+    if check:
+        from xbench.schema import validate  # light: jsonschema only
 
-    validate(doc, source=str(path))
+        validate(doc, source=str(path))
     atomic_write_text(path, to_json(doc) + "\n")

@@ -17,19 +17,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from xbench.records import IDENTITY, SCHEMA_VERSION, Stats
-
-
-def _key(rec: dict) -> tuple:
-    return tuple(rec.get(k) for k in IDENTITY)
+from xbench.records import SCHEMA_VERSION, Stats, block_entries, identity_key
 
 
 def _blocks(rec: dict, run: int) -> list[dict]:
-    reps = rec.get("blocks") or []
-    if reps and sum(b.get("rounds", 0) for b in reps) == len(rec["samples_s"]):
-        return [{**b, "run": b.get("run", run)} for b in reps]
-    return [{"rounds": len(rec["samples_s"]), "iterations": rec["stats"]["iterations"],
-             "median_s": rec["stats"]["median"], "first_call_s": rec.get("first_call_s"), "run": run}]
+    return [{**b, "run": b.get("run", run)} for b in block_entries(rec)]
 
 
 def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
@@ -55,7 +47,7 @@ def pool(docs: list[dict]) -> dict:
     merged: dict[tuple, dict] = {}
     for run, doc in enumerate(docs):
         for rec in doc["records"]:
-            k = _key(rec)
+            k = identity_key(rec)
             cur = merged.get(k)
             if cur is None or (rec["status"] == "ok" and cur["status"] != "ok"):
                 merged[k] = {**rec, "blocks": _blocks(rec, run)} if rec["status"] == "ok" else rec

@@ -36,16 +36,6 @@ EVAL_BATCH = 1000
 
 
 @dataclass
-class EpochResult:
-    epoch: int
-    loss: float  # mean training loss over the epoch's steps
-    test_accuracy: float
-    seconds: float  # training steps only
-    eval_seconds: float
-    steps: int
-
-
-@dataclass
 class EvalPoint:
     """One test-accuracy measurement: a point on the accuracy-vs-time curve."""
     epoch: float  # epochs of data seen (fractional for mid-epoch evaluations)
@@ -90,13 +80,21 @@ class TrainResult:
         return asdict(self)
 
 
-def check_hyperparameters(epochs: int | None = None, batch_size: int | None = None, lr: float | None = None) -> None:
+def check_hyperparameters(epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
+                          eval_every: int | None = None) -> None:
     if epochs is not None and epochs <= 0:
         raise UserError(f"--epochs must be a positive integer, got {epochs}")
     if batch_size is not None and batch_size <= 0:
         raise UserError(f"--batch-size must be a positive integer, got {batch_size}")
     if lr is not None and not lr > 0:
         raise UserError(f"--lr must be a positive number, got {lr}")
+    if eval_every is not None and eval_every <= 0:
+        raise UserError(f"--eval-every must be a positive number of steps, got {eval_every}")
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps in one pass over n images (the last batch may be short)."""
+    return -(-n // batch_size)
 
 
 def evaluate(fw, model, predict, spec: ModelSpec, x_test: np.ndarray, y_test: np.ndarray) -> float:
@@ -113,19 +111,17 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch_size: int, lr: float,
-          seed: int = 0, progress: bool = True, on_epoch: Callable[[EpochResult], bool] | None = None,
-          log: Callable[[str], None] | None = None, eval_every: int | None = None,
+          seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = None,
+          eval_every: int | None = None,
           on_eval: Callable[[EvalPoint], bool] | None = None) -> tuple[TrainResult, object]:
-    """Train from scratch; ``on_epoch`` or ``on_eval`` may return True to stop early. Returns (result, model).
+    """Train from scratch; ``on_eval`` may return True to stop early. Returns (result, model).
 
     ``eval_every=K`` also measures test accuracy after every K steps within an epoch (the count restarts
     each epoch; the end of an epoch is always evaluated). A non-finite loss stops training at that step.
     """
     from tqdm import tqdm
 
-    check_hyperparameters(epochs, batch_size, lr)
-    if eval_every is not None and eval_every <= 0:
-        raise UserError(f"--eval-every must be a positive number of steps, got {eval_every}")
+    check_hyperparameters(epochs, batch_size, lr, eval_every)
     if spec.num_classes is None:
         raise UserError(f"model {spec.name} has no classifier head (last layer softmax Dense); it cannot be trained")
     fw = frameworks.get(framework)
@@ -140,7 +136,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
                          threads=threads.count(), eval_every=eval_every)
     predict = None
     n = len(x_train)
-    steps_per_epoch = -(-n // batch_size)
+    per_epoch = steps_per_epoch(n, batch_size)
     train_s = eval_s = 0.0
     since_eval: list[float] = []  # losses since the previous evaluation
     t_start = time.perf_counter()
@@ -153,7 +149,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
         acc = evaluate(fw, model, predict, spec, x_test, y_test)
         seconds = time.perf_counter() - t
         eval_s += seconds
-        point = EvalPoint(epoch=result.steps / steps_per_epoch, step=result.steps, train_s=train_s, eval_s=eval_s,
+        point = EvalPoint(epoch=result.steps / per_epoch, step=result.steps, train_s=train_s, eval_s=eval_s,
                           wall_s=time.perf_counter() - t_start, test_accuracy=acc,
                           loss=float(np.mean(since_eval)) if since_eval else float("nan"))
         since_eval.clear()
@@ -164,7 +160,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
     for epoch in range(1, epochs + 1):
         order = epoch_order(n, seed, epoch)
         losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"{fw.name} epoch {epoch}/{epochs}", unit="step",
+        bar = tqdm(range(per_epoch), desc=f"{fw.name} epoch {epoch}/{epochs}", unit="step",
                    disable=not progress or None, leave=False, file=sys.stderr, mininterval=0.5)
         seconds = epoch_eval_s = 0.0
         t0 = time.perf_counter()
@@ -180,9 +176,10 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
                 break
             if i % 50 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            if eval_every and (i + 1) % eval_every == 0 and i + 1 < steps_per_epoch:
-                seconds += time.perf_counter() - t0
-                train_s += time.perf_counter() - t0
+            if eval_every and (i + 1) % eval_every == 0 and i + 1 < per_epoch:
+                dt = time.perf_counter() - t0
+                seconds += dt
+                train_s += dt
                 point, es = measure()
                 epoch_eval_s += es
                 if log:
@@ -193,32 +190,24 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
                     break
                 t0 = time.perf_counter()
         if not stop:
-            seconds += time.perf_counter() - t0
-            train_s += time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            seconds += dt
+            train_s += dt
         bar.close()
-        if stop:  # stopped at a mid-epoch evaluation: no end-of-epoch evaluation
-            result.epoch_seconds.append(round(seconds, 4))
-            result.eval_seconds.append(round(epoch_eval_s, 4))
-            result.epoch_loss.append(float(np.mean(losses)))
-            result.epoch_test_accuracy.append(point.test_accuracy)
-            result.test_accuracy = point.test_accuracy
+        if not stop:  # a mid-epoch stop already has its evaluation
+            point, es = measure()
+            epoch_eval_s += es
+        loss = float(np.mean(losses))
+        result.epoch_seconds.append(round(seconds, 4))
+        result.eval_seconds.append(round(epoch_eval_s, 4))
+        result.epoch_loss.append(loss)
+        result.epoch_test_accuracy.append(point.test_accuracy)
+        result.test_accuracy = point.test_accuracy
+        if stop:
             break
-        point, es = measure()
-        acc = point.test_accuracy
-        ep = EpochResult(epoch, float(np.mean(losses)), acc, seconds, epoch_eval_s + es, len(losses))
-        result.epoch_seconds.append(round(ep.seconds, 4))
-        result.eval_seconds.append(round(ep.eval_seconds, 4))
-        result.epoch_loss.append(ep.loss)
-        result.epoch_test_accuracy.append(acc)
-        result.test_accuracy = acc
         if log:
-            log(f"{fw.name:5s} epoch {epoch}/{epochs}  loss {ep.loss:.4f}  test_accuracy {acc:.4f}  "
-                f"{ep.seconds:.1f} s train + {ep.eval_seconds:.1f} s eval  ({ep.steps} steps)")
-        if result.diverged or not np.isfinite(ep.loss):
-            result.diverged = True
-            break
-        if on_eval and on_eval(point):
-            break
-        if on_epoch and on_epoch(ep):
+            log(f"{fw.name:5s} epoch {epoch}/{epochs}  loss {loss:.4f}  test_accuracy {point.test_accuracy:.4f}  "
+                f"{seconds:.1f} s train + {epoch_eval_s:.1f} s eval  ({len(losses)} steps)")
+        if result.diverged or (on_eval and on_eval(point)):
             break
     return result, model

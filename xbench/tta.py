@@ -43,6 +43,7 @@ from typing import Callable
 
 from xbench.errors import UserError
 from xbench.records import Record
+from xbench.train import check_hyperparameters, steps_per_epoch
 from xbench.spec import ModelSpec
 
 TASK = "time_to_accuracy"
@@ -62,16 +63,11 @@ def check_settings(target: float, batch_size: int, lr: float, max_epochs: int, r
     """One UserError per bad value, before anything is trained or written."""
     if not 0 < target <= 1:
         raise UserError(f"--target must be an accuracy in (0, 1], e.g. 0.98, got {target:g}")
-    if batch_size <= 0:
-        raise UserError(f"--batch-size must be a positive integer, got {batch_size}")
-    if not lr > 0:
-        raise UserError(f"--lr must be a positive number, got {lr:g}")
+    check_hyperparameters(batch_size=batch_size, lr=lr, eval_every=eval_every)
     if max_epochs <= 0:
         raise UserError(f"--max-epochs must be a positive integer, got {max_epochs}")
     if repeats <= 0:
         raise UserError(f"--repeats must be a positive integer, got {repeats}")
-    if eval_every is not None and eval_every <= 0:
-        raise UserError(f"--eval-every must be a positive number of steps, got {eval_every}")
 
 
 @dataclass
@@ -120,7 +116,7 @@ def stability(curve: list[dict], diverged: bool) -> tuple[str, str | None, float
     return "stable", None, round(max_drop, 4)
 
 
-def summarize(result, target: float, steps_per_epoch: int) -> Run:
+def summarize(result, target: float, per_epoch: int) -> Run:
     """A ``Run`` from a ``TrainResult`` whose curve holds every evaluation (pure: no training here)."""
     curve = result.curve
     hit = next((p for p in curve if p["test_accuracy"] >= target), None)
@@ -128,13 +124,13 @@ def summarize(result, target: float, steps_per_epoch: int) -> Run:
     label, why, drop = stability(curve, result.diverged)
     return Run(
         seed=result.seed, target=target, reached=hit is not None, steps=result.steps,
-        epochs=round(result.steps / steps_per_epoch, 4), train_s=last["train_s"], eval_s=last["eval_s"],
+        epochs=round(result.steps / per_epoch, 4), train_s=last["train_s"], eval_s=last["eval_s"],
         wall_s=last["wall_s"], best_accuracy=max(p["test_accuracy"] for p in curve),
         final_accuracy=last["test_accuracy"],
         steps_to_target=hit and hit["step"], epochs_to_target=hit and hit["epoch"],
         train_s_to_target=hit and hit["train_s"], eval_s_to_target=hit and hit["eval_s"],
         wall_s_to_target=hit and hit["wall_s"],
-        time_per_epoch_s=round(last["train_s"] / result.steps * steps_per_epoch, 4) if result.steps else 0.0,
+        time_per_epoch_s=round(last["train_s"] / result.steps * per_epoch, 4) if result.steps else 0.0,
         steps_per_s=round(result.steps / last["train_s"], 2) if last["train_s"] > 0 else 0.0,
         diverged=result.diverged, max_drop=drop, stability=label, instability=why, curve=curve)
 
@@ -146,12 +142,12 @@ def measure(framework: str, spec: ModelSpec, data, target: float, batch_size: in
     from xbench.train import train
 
     check_settings(target, batch_size, lr, max_epochs, repeats, eval_every)
-    steps_per_epoch = -(-len(data.x_train) // batch_size)
+    per_epoch = steps_per_epoch(len(data.x_train), batch_size)
     runs = []
     for r in range(repeats):
         result, _ = train(framework, spec, data, max_epochs, batch_size, lr, seed + r, progress=progress,
                           log=log, eval_every=eval_every, on_eval=lambda p: p.test_accuracy >= target)
-        run = summarize(result, target, steps_per_epoch)
+        run = summarize(result, target, per_epoch)
         runs.append(run)
         if log:
             log(f"{framework} repeat {r + 1}/{repeats} (seed {run.seed}): {run_line(run)}")
@@ -193,6 +189,7 @@ def make_record(framework: str, spec: ModelSpec, data, runs: list[Run], batch_si
                              f"within {max_epochs} epochs; best test accuracy "
                              f"{max(r.best_accuracy for r in runs):.4f}{why}"), **identity)
     flags = [r.stability for r in runs]
+    steps_per_s = _median([r.steps_per_s for r in runs])
     rec.extra = {
         "target": target,
         "reached": all_reached,
@@ -202,7 +199,7 @@ def make_record(framework: str, spec: ModelSpec, data, runs: list[Run], batch_si
         "optimizer": "adam",
         "max_epochs": max_epochs,
         "eval_every_steps": eval_every,
-        "steps_per_epoch": -(-len(data.x_train) // batch_size),
+        "steps_per_epoch": steps_per_epoch(len(data.x_train), batch_size),
         "data": data.label,
         "data_kind": data.kind,
         "data_source": data.source,
@@ -216,8 +213,8 @@ def make_record(framework: str, spec: ModelSpec, data, runs: list[Run], batch_si
         "steps_to_target": _median([r.steps_to_target for r in runs]) if all_reached else None,
         "best_accuracy": max(r.best_accuracy for r in runs),
         "time_per_epoch_s": _median([r.time_per_epoch_s for r in runs]),
-        "steps_per_s": _median([r.steps_per_s for r in runs]),
-        "samples_per_s": round(_median([r.steps_per_s for r in runs]) * batch_size, 1),
+        "steps_per_s": steps_per_s,
+        "samples_per_s": round(steps_per_s * batch_size, 1),
         "diverged": any(r.diverged for r in runs),
         "unstable": any(f != "stable" for f in flags),
         "stability": "diverged" if "diverged" in flags else "unstable" if "unstable" in flags else "stable",

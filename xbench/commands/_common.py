@@ -38,6 +38,14 @@ def framework_choice(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def framework_arg(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--framework NAME``, checked against the framework registry (one module per framework)."""
+    from xbench import frameworks
+
+    parser.add_argument("--framework", required=True, type=framework_choice,
+                        metavar="{" + ",".join(frameworks.names()) + "}", help=help)
+
+
 def model_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="seed_cnn", metavar="NAME",
                         help="model spec: a name from models/ or a path to a spec .json (default: seed_cnn)")

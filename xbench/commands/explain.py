@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from xbench.commands._common import check_json_out, data_arg, positive_int, write_json
+from xbench.commands._common import check_json_out, data_arg, positive_float, positive_int, write_json
 from xbench.errors import UserError
 
 HELP = "why is it slow: op counts, the machine's ceiling, per-layer times, a verdict"
@@ -36,7 +36,7 @@ def add_arguments(p) -> None:
                    help="device for the frameworks and ONNX Runtime (default: cpu)")
     p.add_argument("--provider", action="append", metavar="NAME",
                    help="for an ONNX file: ONNX Runtime provider(s), long or short names (default: cpu; repeatable)")
-    p.add_argument("--budget", type=float, default=1.0, metavar="S",
+    p.add_argument("--budget", type=positive_float, default=1.0, metavar="S",
                    help="seconds of timing per measurement (default: 1.0)")
     p.add_argument("--limit", type=positive_int, default=40, help="rows of the per-node table for ONNX files (default: 40)")
     data_arg(p)
@@ -49,8 +49,6 @@ def run(args) -> int:
     check_json_out(args.json)
     if bool(args.onnx) == bool(args.model):
         raise UserError("give either --model NAME or an ONNX file path (one of them)")
-    if not args.budget > 0:
-        raise UserError(f"--budget must be a positive number of seconds, got {args.budget}")
     log = lambda msg: print(f"[explain] {msg}", file=sys.stderr)  # noqa: E731
     if args.onnx:
         from xbench.onnxfile import parse_shape_args

@@ -8,14 +8,14 @@ MNIST images at batch 1 and 64.
 
 from __future__ import annotations
 
-from xbench.commands._common import data_arg, framework_choice, model_arg
+from xbench.commands._common import data_arg, framework_arg, model_arg
 
 HELP = "export a model to ONNX and check it against the framework"
 ORDER = 20
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--framework", required=True, type=framework_choice, metavar="{keras,torch}")
+    framework_arg(p)
     model_arg(p)
     p.add_argument("--out", required=True, metavar="PATH.onnx", help="ONNX file to write")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18, tf2onnx's highest)")

@@ -16,8 +16,8 @@ from __future__ import annotations
 import sys
 import time
 
-from xbench.commands._common import check_json_out, positive_int
-from xbench.errors import UserError
+from xbench.commands._common import check_json_out, positive_float, positive_int
+from xbench.errors import UserError, first_line
 
 HELP = "benchmark any ONNX file with ONNX Runtime (results in the xbench schema)"
 ORDER = 41
@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
                    help="batch size(s) (default: 1, or the model's fixed batch)")
     p.add_argument("--shape", action="append", metavar="NAME=D1xD2x...",
                    help="concrete shape of an input with symbolic non-batch dimensions (repeatable)")
-    p.add_argument("--budget", type=float, default=2.0, metavar="S", help="seconds of timing per case (default: 2)")
+    p.add_argument("--budget", type=positive_float, default=2.0, metavar="S", help="seconds of timing per case (default: 2)")
     p.add_argument("--json", metavar="PATH", help="write the results file (xbench results schema) here")
 
 
@@ -44,8 +44,6 @@ def run(args) -> int:
     from xbench.runtimes.onnxruntime import ProviderUnavailable, SessionConfig, known_providers, long_name
 
     check_json_out(args.json)
-    if not args.budget > 0:
-        raise UserError(f"--budget must be a positive number of seconds, got {args.budget}")
     model = load_model(args.onnx)
     name = args.onnx.replace("\\", "/").rsplit("/", 1)[-1]
     shapes = parse_shape_args(args.shape)
@@ -84,7 +82,7 @@ def run(args) -> int:
                 first = time.perf_counter() - t0
                 samples = profiles.time_calls(lambda: session.run(None, feeds), args.budget, min_rounds=3)
             except Exception as exc:  # ORT rejects the inputs or fails in a kernel: recorded, not a traceback
-                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                msg = first_line(exc)
                 records.append(Record(status="error", reason=f"{type(exc).__name__}: {msg}"[:500], **identity))
                 print(f"error {provider} batch {batch}: {msg}", file=sys.stderr)
                 continue

@@ -10,13 +10,13 @@ Arguments after `--` go to every pytest run (e.g. -- --benchmark-max-time=0.5).
 
 `--runs N` repeats the whole sequence N times and pools the runs (xbench.runs):
 every benchmark then carries blocks from N runs minutes apart, the drift of the
-machine that `xbench compare` needs to tell noise from a change. The published
-baseline is made this way.
+machine that `xbench compare` needs to tell noise from a change.
+(scripts/publish_baseline.sh pools its runs the same way, with xbench.runs.pool,
+but runs the main path, one pytest process for both frameworks.)
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile

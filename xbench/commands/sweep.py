@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from xbench.commands._common import check_json_out, data_arg, positive_int, write_json
+from xbench.commands._common import check_json_out, data_arg, positive_float, positive_int, write_json
 from xbench.errors import UserError
 
 HELP = "scaling sweep: measured time vs counted FLOPs over input size, channels, depth (log-log plot)"
@@ -48,7 +48,7 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default: 32)")
     p.add_argument("--runtimes", default="onnxruntime,torch,keras", metavar="LIST",
                    help="which of onnxruntime, torch, keras to time (default: all three)")
-    p.add_argument("--budget", type=float, default=0.5, metavar="S", help="seconds of timing per point (default: 0.5)")
+    p.add_argument("--budget", type=positive_float, default=0.5, metavar="S", help="seconds of timing per point (default: 0.5)")
     p.add_argument("--plot", default="sweep.png", metavar="PATH.png", help="plot to write (default: sweep.png)")
     data_arg(p)
     p.add_argument("--json", metavar="PATH", help="write points and fits as JSON here")
@@ -62,8 +62,6 @@ def run(args) -> int:
 
     check_json_out(args.json)
     check_output_path(args.plot, "--plot")
-    if not args.budget > 0:
-        raise UserError(f"--budget must be a positive number of seconds, got {args.budget}")
     try:
         s, c, d = (int(v) for v in args.base.split(","))
         assert min(s, c, d) > 0

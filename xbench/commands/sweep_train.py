@@ -70,6 +70,7 @@ def run(args) -> int:
     from xbench.data import load_mnist
     from xbench.records import Record, results_document, write_results
     from xbench.spec import load_spec
+    from xbench.train import steps_per_epoch
 
     fws = [frameworks.get(f.strip()).name for f in args.frameworks.split(",") if f.strip()]
     batches = _list(int, "--batch-sizes")(args.batch_sizes)
@@ -108,8 +109,8 @@ def run(args) -> int:
                 records.append(Record.from_dict(done[key]))
                 say(f"[{i}/{len(cells)}] {fw} batch {b} lr {lr:g}: kept from the earlier sweep.json")
                 continue
-            steps_per_epoch = -(-len(data.x_train) // b)
-            eval_every = -(-steps_per_epoch // args.evals_per_epoch) if args.evals_per_epoch > 1 else None
+            per_epoch = steps_per_epoch(len(data.x_train), b)
+            eval_every = -(-per_epoch // args.evals_per_epoch) if args.evals_per_epoch > 1 else None
             runs = tta.measure(fw, spec, data, args.target, b, lr, args.max_epochs, args.repeats, args.seed,
                                eval_every, progress=not args.quiet)
             rec = tta.make_record(fw, spec, data, runs, b, lr, args.max_epochs, eval_every)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from xbench.commands._common import (check_json_out, data_arg, framework_choice, model_arg, positive_float,
+from xbench.commands._common import (check_json_out, data_arg, framework_arg, model_arg, positive_float,
                                      positive_int, write_json)
 
 HELP = "train a model on MNIST in Keras or PyTorch"
@@ -17,8 +17,7 @@ ORDER = 10
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--framework", required=True, type=framework_choice, metavar="{keras,torch}",
-                   help="framework to train in")
+    framework_arg(p, help="framework to train in")
     model_arg(p)
     p.add_argument("--epochs", type=positive_int, default=3, help="epochs (default: 3)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default: 32, the seed article's)")

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import sys
 
-from xbench.commands._common import check_json_out, data_arg, framework_choice, model_arg
+from xbench.commands._common import check_json_out, data_arg, framework_arg, model_arg
 
 HELP = "time to a target test accuracy (training vs evaluation time, accuracy curve, R repeats)"
 ORDER = 50
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--framework", required=True, type=framework_choice, metavar="{keras,torch}",
-                   help="framework to train in")
+    framework_arg(p, help="framework to train in")
     model_arg(p)
     p.add_argument("--target", required=True, type=float, metavar="ACC", help="test accuracy to reach, in (0, 1]")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32, the seed article's)")

@@ -28,9 +28,13 @@ def render(runs: list[Run], fmt: str = "md", plots: list[Path] = (), relative_to
         return to_csv(runs)
     if fmt == "html":
         from xbench.report.html import to_html
-        from xbench.report.plots import figures_png
 
-        images = [Image(name, alt, png) for name, alt, png in figures_png(runs)]
+        if plots:  # already drawn: inline the files instead of drawing every figure again
+            images = [Image(p.name, p.stem.replace("-", " "), p.read_bytes()) for p in plots]
+        else:
+            from xbench.report.plots import figures_png
+
+            images = [Image(name, alt, png) for name, alt, png in figures_png(runs)]
         return to_html(build(runs, images))
     images = []
     for p in plots:
