@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the published CPU baseline in one command:
-#   1. run the benchmark suite RUNS times, back to back (default 3, about 5 min each on 2 cores),
+#   1. run the benchmark suite RUNS times, back to back (default 3, about 3 min each on 2 cores),
 #      and pool the runs (every benchmark keeps each run's blocks) -> OUTDIR/baseline-cpu.json
 #   2. render the tables        -> OUTDIR/README.md (GitHub-flavoured markdown)
 #   3. draw the plots           -> OUTDIR/baseline-plots/*.png (linked from README.md)
