@@ -1,7 +1,8 @@
 """`xbench report`: golden markdown and CSV, tables that parse as tables, plots, HTML, no ML imports.
 
 The fixture tests/golden/results.json is a real run from a 2-core CPU VM, trimmed
-to 20 samples per benchmark, with one failure added. Regenerate the golden
+to 20 samples per benchmark, with one failure added, its rounds split into 5 blocks
+of 4 (schema 1.2 statistics recomputed from them). Regenerate the golden
 files after an intended change with:  XBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py
 """
 

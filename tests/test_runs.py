@@ -31,8 +31,11 @@ def test_pooled_runs_keep_every_round_block_by_block():
         base = ok_a[r["id"]]["samples_s"]
         assert r["samples_s"] == base + [s * 2.0 for s in base]
         assert [x["run"] for x in r["blocks"]][0] == 0 and r["blocks"][-1]["run"] == 1
-        assert blocks(r) == [base, [s * 2.0 for s in base]]
-        assert r["stats"]["median"] == statistics.median(r["samples_s"])
+        rec_a = ok_a[r["id"]]
+        assert blocks(r) == blocks(rec_a) + [[s * 2.0 for s in b] for b in blocks(rec_a)]
+        # the headline is the median of all ten block medians: each block weighs the same
+        assert r["stats"]["median"] == statistics.median(statistics.median(b) for b in blocks(r))
+        assert r["stats"]["blocks"] == 10
         assert r["stats"]["rounds"] == 2 * len(base)
         assert abs(r["throughput"] - r["batch_size"] / r["stats"]["median"]) < 1e-6
     assert len(pooled["env"]["runs"]) == 2
@@ -44,4 +47,6 @@ def test_a_benchmark_measured_in_any_run_is_ok():
     target = next(r for r in a["records"] if r["status"] == "ok")
     target.update(status="error", reason="boom", stats=None, samples_s=[])
     rec = next(r for r in pool([a, b])["records"] if r["id"] == target["id"])
-    assert rec["status"] == "ok" and len(rec["blocks"]) == 1 and rec["blocks"][0]["run"] == 1
+    assert rec["status"] == "ok" and len(rec["blocks"]) == 5 and {b["run"] for b in rec["blocks"]} == {1}
+    # the failed run is kept, not dropped
+    assert rec["runs"] == [{"run": 0, "status": "error", "reason": "boom"}, {"run": 1, "status": "ok"}]

@@ -1,36 +1,37 @@
-"""Compare two results files benchmark by benchmark, with a regression rule that ignores noise.
+"""Compare two results files benchmark by benchmark: a gate whose noise comes from BASE alone.
 
 Benchmarks are matched on the identity fields (``xbench.records.IDENTITY``).
-A matched pair measured in both files is a **regression** only when all hold:
+The unit of evidence is a **block** (one fresh model or session measured for a
+fixed number of rounds; ``pytest --benchmark-only`` runs each benchmark in
+``--xbench-blocks`` blocks spread across the run). A record without blocks
+counts as one block. Raw rounds are never tested: rounds inside a block share
+one moment of the machine, so thousands of them make any 1 % shift
+"significant" and say nothing about the drift between moments.
 
-1. the median time grew by more than the threshold (default 10%);
-2. the evidence says NEW is really slower than BASE, judged on **blocks** when
-   both files have at least two per benchmark (``pytest --benchmark-only``
-   measures each benchmark in ``--xbench-blocks`` blocks spread across the
-   run): *every* NEW block's median is more than the threshold slower than
-   *every* BASE block's median. Rounds inside one block share one moment of
-   the machine, blocks minutes apart do not, so the blocks' spread is the
-   noise a change has to clear. If the blocks were exchangeable (no change),
-   complete separation alone has probability 1/C(kb+kn, kb) (1/252 for 5 v 5)
-   and the margin makes it rarer still. Files without blocks (one per side)
-   fall back to a one-sided Mann-Whitney U test on the raw rounds
-   (``samples_s``), p < alpha (default 0.01);
-3. the change stands out from this pair of runs' own run-to-run noise: its
-   log ratio exceeds ``NOISE_K`` (3) robust standard deviations of the log
-   ratios of all matched benchmarks (1.4826 x their median absolute deviation).
+For each benchmark measured in both files, two separate questions:
 
-Why: with thousands of rounds a test on rounds calls a 1% shift "significant"
-and a VM moves whole benchmarks by 20-170% between minutes (measured on this
-project's 2-core VM: ONNX Runtime at batch 128 ran 0.38, 1.34 and 0.91 ms in
-three blocks of one run, and a 2-thread session at batch 1 runs 12.9 or 24.7 µs
-for its whole life, decided when it is created). The threshold alone fires on a noisy median; the
-blocks carry the between-moment noise that rounds cannot show; rule 3 still
-guards files without blocks, assuming most benchmarks did not change. A change
-that moves everything by the same factor (a slower build, the 50%-slower test
-copy) clears all three. Rule 3 needs at least ``MIN_FOR_NOISE`` measured pairs.
-Improvements use the mirror rule. A benchmark that ran in BASE and fails
-(status ``error``) in NEW also counts against NEW. Several runs per side pool
-their blocks (``xbench.runs.pool``).
+* **significance**: an exact one-sided Mann-Whitney U test on the block
+  medians (NEW's blocks vs BASE's), p < alpha (default 0.01). With 5 v 5
+  blocks complete separation has p = 1/252, one swapped pair 2/252; 5 v 1
+  blocks can never reach 0.01, whatever the change;
+* **size**: the ratio of the headline medians (median of block medians), with
+  the Hodges-Lehmann 95 % interval of the ratio from all pairwise block ratios.
+  It must exceed the threshold (default 10 %) and, when BASE pools several
+  runs, BASE's own run-to-run spread (the largest ratio between its runs'
+  medians): a change smaller than what BASE's runs differed by is no evidence.
+
+Verdicts: ``regression`` / ``improvement`` (significant and large enough);
+``inconclusive`` (significant but smaller than the bar, or as large as the bar
+but not significant: too noisy or too few blocks to tell, with the smallest
+slowdown this benchmark's blocks could have shown); ``unchanged``. A benchmark
+``ok`` in BASE that is ``error`` or ``skipped`` in NEW (or errored in any
+pooled NEW run) fails the gate unless ``allow_missing``. Noise is never
+estimated from the BASE/NEW pair being judged: a change that moves many
+benchmarks by different amounts is judged benchmark by benchmark.
+
+What one run of BASE cannot see: a machine state that lasts a whole run. Pool
+several BASE runs (``xbench compare b1.json,b2.json,b3.json NEW``), or compare
+A and B in alternating blocks on one machine, to include that drift.
 """
 
 from __future__ import annotations
@@ -39,26 +40,27 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from xbench import stats as st
 from xbench.errors import UserError
 from xbench.records import IDENTITY, block_entries, identity_key
 
-REGRESSION, IMPROVEMENT, UNCHANGED, FAILING = "regression", "improvement", "unchanged", "now failing"
-NOISE_K = 3.0
-MIN_FOR_NOISE = 8
+REGRESSION, IMPROVEMENT, INCONCLUSIVE, UNCHANGED = "regression", "improvement", "inconclusive", "unchanged"
+FAILING, MISSING = "now failing", "now skipped"
 
 
 @dataclass
 class Pair:
     id: str
-    verdict: str  # regression | improvement | unchanged | now failing
-    base_median: float | None = None
+    verdict: str  # regression | improvement | inconclusive | unchanged | now failing | now skipped
+    base_median: float | None = None  # median of block medians
     new_median: float | None = None
     change: float | None = None  # new/base - 1
-    p: float | None = None  # one-sided, in the direction of the change (Mann-Whitney; or exact, for blocks)
+    p: float | None = None  # exact one-sided Mann-Whitney U on block medians, in the direction of the change
     note: str = ""
-    gap: float | None = None  # blocks: (NEW's nearest block) / (BASE's farthest block) - 1, in the change's direction
+    ci: tuple[float, float] | None = None  # 95% interval of new/base - 1 (Hodges-Lehmann on block ratios)
     blocks: tuple[int, int] = (1, 1)  # blocks per side
-    resolution: float | None = None  # smallest uniform slowdown of BASE's own blocks the block rule would flag
+    resolution: float | None = None  # smallest uniform slowdown this benchmark could have flagged
+    bar: float = 0.0  # the size a change had to exceed: max(threshold, BASE's run-to-run spread)
 
 
 @dataclass
@@ -67,21 +69,22 @@ class Comparison:
     new_name: str
     threshold: float
     alpha: float
+    allow_missing: bool = False
     pairs: list[Pair] = field(default_factory=list)
-    status_changes: list[str] = field(default_factory=list)  # matched, but not measured in both
+    status_changes: list[str] = field(default_factory=list)  # matched, not measured in both, not failing the gate
     not_measured: int = 0  # matched, skipped/failed in both files
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
-    noise: float | None = None  # robust sd of log(new/base) over all measured pairs (None: too few pairs)
     machines: str = ""  # set when the two files come from different machines
     env_changes: list[str] = field(default_factory=list)  # library versions / thread settings that differ
+    base_runs: int = 1
 
     def count(self, verdict: str) -> int:
         return sum(p.verdict == verdict for p in self.pairs)
 
     @property
     def failed(self) -> bool:
-        return any(p.verdict in (REGRESSION, FAILING) for p in self.pairs)
+        return any(p.verdict in (REGRESSION, FAILING, MISSING) for p in self.pairs)
 
 
 def _samples(rec: dict) -> list[float]:
@@ -101,6 +104,16 @@ def blocks(rec: dict) -> list[list[float]]:
     return out
 
 
+def run_spread(rec: dict) -> tuple[float, int]:
+    """(largest ratio between the medians of the runs pooled into this record - 1, number of runs)."""
+    per_run: dict[int, list[float]] = {}
+    for entry, b in zip(block_entries(rec), blocks(rec)):
+        if b:
+            per_run.setdefault(entry.get("run", 0), []).append(statistics.median(b))
+    meds = [statistics.median(v) for v in per_run.values()]
+    return (max(meds) / min(meds) - 1 if len(meds) > 1 and min(meds) > 0 else 0.0), len(meds)
+
+
 def _machine(doc: dict) -> str:
     env = doc.get("env") or {}
     return f"{env.get('hostname') or '?'} / {(env.get('cpu') or {}).get('model') or '?'}"
@@ -115,95 +128,74 @@ def _env_changes(base: dict, new: dict) -> list[str]:
     return out
 
 
-def one_sided_p(new: list[float], base: list[float], slower: bool) -> float:
-    """P-value of Mann-Whitney U for 'new is slower' (slower=True) or 'new is faster' than base."""
-    from scipy.stats import mannwhitneyu
+def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], threshold: float, alpha: float,
+          spread: float = 0.0) -> Pair:
+    """One benchmark: significance from ranking block medians, size from the ratio of headline medians.
 
-    if len(new) < 2 or len(base) < 2:
-        return 1.0  # one round says nothing about noise
-    return float(mannwhitneyu(new, base, alternative="greater" if slower else "less").pvalue)
-
-
-def _separation_p(kb: int, kn: int) -> float:
-    """Exact chance that kn exchangeable blocks all land on one chosen side of kb others: 1 / C(kb+kn, kb)."""
-    return 1 / math.comb(kb + kn, kb)
-
-
-def judge(base: list[float], new: list[float], threshold: float, alpha: float, noise_floor: float = 0.0,
-          base_blocks: list[list[float]] | None = None, new_blocks: list[list[float]] | None = None) -> Pair:
-    """``noise_floor``: the smallest |log(new/base)| that stands out from run-to-run noise.
-
-    With at least two blocks on each side, the evidence is the blocks' separation (rule 2 in the module
-    docstring); otherwise the Mann-Whitney U test on the rounds.
+    ``spread``: BASE's own run-to-run spread (0 for one run); a change must exceed it and the threshold.
     """
-    mb, mn = statistics.median(base), statistics.median(new)
+    bb, nb = st.block_medians(base_blocks), st.block_medians(new_blocks)
+    mb, mn = statistics.median(bb), statistics.median(nb)
     change = mn / mb - 1 if mb > 0 else 0.0
     slower = change > 0
-    bb = [statistics.median(b) for b in base_blocks or [] if b]
-    nb = [statistics.median(b) for b in new_blocks or [] if b]
-    gap = None
-    if len(bb) >= 2 and len(nb) >= 2:
-        gap = (min(nb) / max(bb) - 1) if slower else (max(nb) / min(bb) - 1)
-        separated = gap > 0 if slower else gap < 0
-        p = _separation_p(len(bb), len(nb)) if separated else 1.0
-        evidence = abs(gap) > threshold and separated
-        weak = (f"blocks overlap ({_range(bb)} vs {_range(nb)})" if not separated else
-                f"blocks only {abs(gap):.0%} apart ({_range(bb)} vs {_range(nb)})")
+    p = st.p_greater(nb, bb) if slower else st.p_greater(bb, nb)
+    ci = st.ratio_interval(nb, bb)
+    bar = max(threshold, spread)
+    size = change if slower else (mb / mn - 1 if mn > 0 else 0.0)  # symmetric: 2x faster is as big as 2x slower
+    detect = st.smallest_detectable(bb, len(nb), alpha)
+    resolution = max(detect, 1 + bar) - 1 if detect else None
+    significant, big = p < alpha, size > bar
+    bar_text = f"{bar:.0%}" + (" (BASE's own run-to-run spread)" if spread > threshold else "")
+    if significant and big:
+        verdict, note = (REGRESSION if slower else IMPROVEMENT), ""
+    elif significant:
+        verdict, note = INCONCLUSIVE, f"significant (p={_p(p)}) but smaller than {bar_text}"
+    elif big:
+        verdict = INCONCLUSIVE
+        if detect is None:
+            note = (f"too few blocks to tell ({len(bb)}v{len(nb)}: the smallest possible p is "
+                    f"{_p(st.min_p(len(nb), len(bb)))}, not below {alpha:g})")
+        else:
+            note = (f"too noisy to tell (p={_p(p)}; these blocks could flag a slowdown of {resolution:.0%} "
+                    f"or more)")
     else:
-        p = one_sided_p(new, base, slower=slower)
-        evidence = p < alpha
-        weak = f"not significant (p ≥ {alpha:g})"
-    big = abs(change) > threshold
-    beyond_noise = abs(math.log1p(change)) > noise_floor if change > -1 else True
-    verdict = UNCHANGED
-    if big and evidence and beyond_noise:
-        verdict = REGRESSION if slower else IMPROVEMENT
-    note = ""
-    if verdict == UNCHANGED and big:
-        note = weak if not evidence else f"within run-to-run noise (factor {math.exp(noise_floor):.2f})"
-    resolution = (1 + threshold) * max(bb) / min(bb) - 1 if len(bb) >= 2 and min(bb) > 0 else None
-    return Pair("", verdict, mb, mn, change, p, note, gap, (max(len(bb), 1), max(len(nb), 1)), resolution)
+        verdict, note = UNCHANGED, ""
+    ci_change = (ci[0] - 1, ci[1] - 1) if ci else None
+    return Pair("", verdict, mb, mn, change, p, note, ci_change, (len(bb), len(nb)), resolution, bar)
 
 
-def _range(medians: list[float]) -> str:
-    return f"{min(medians) * 1e3:.3g}-{max(medians) * 1e3:.3g} ms"
-
-
-def run_to_run_noise(pairs: list[tuple[float, float]]) -> float | None:
-    """Robust sd of log(new/base) over (base_median, new_median) pairs; None when too few."""
-    logs = [math.log(n / b) for b, n in pairs if b > 0 and n > 0]
-    if len(logs) < MIN_FOR_NOISE:
-        return None
-    center = statistics.median(logs)
-    return 1.4826 * statistics.median(abs(x - center) for x in logs)
+def _missing_runs(rec: dict) -> list[dict]:
+    """Pooled runs in which this record was not measured (``xbench.runs.pool`` keeps them in ``runs``)."""
+    return [r for r in rec.get("runs") or [] if r.get("status") != "ok"]
 
 
 def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
-            base_name: str = "BASE", new_name: str = "NEW") -> Comparison:
+            base_name: str = "BASE", new_name: str = "NEW", allow_missing: bool = False) -> Comparison:
     base = {identity_key(r): r for r in base_doc["records"]}
     new = {identity_key(r): r for r in new_doc["records"]}
     common = [k for k in base if k in new]
     if not common:
         raise UserError(f"no benchmark in common between {base_name} and {new_name} "
                         f"(matched on {', '.join(IDENTITY)})")
-    c = Comparison(base_name, new_name, threshold, alpha,
+    c = Comparison(base_name, new_name, threshold, alpha, allow_missing,
                    only_base=[base[k]["id"] for k in base if k not in new],
-                   only_new=[new[k]["id"] for k in new if k not in base])
+                   only_new=[new[k]["id"] for k in new if k not in base],
+                   base_runs=max(1, len((base_doc.get("env") or {}).get("runs") or [])))
     if _machine(base_doc) != _machine(new_doc):
         c.machines = f"{_machine(base_doc)} vs {_machine(new_doc)}"
     c.env_changes = _env_changes(base_doc.get("env") or {}, new_doc.get("env") or {})
-    measured = [k for k in common if base[k]["status"] == "ok" and new[k]["status"] == "ok"]
-    c.noise = run_to_run_noise([(statistics.median(_samples(base[k])), statistics.median(_samples(new[k])))
-                                for k in measured])
-    floor = NOISE_K * c.noise if c.noise is not None else 0.0
     for k in common:
         b, n = base[k], new[k]
         if b["status"] == "ok" and n["status"] == "ok":
-            pair = judge(_samples(b), _samples(n), threshold, alpha, floor, blocks(b), blocks(n))
+            pair = judge(blocks(b), blocks(n), threshold, alpha, run_spread(b)[0])
             pair.id = n["id"]
+            failed = [r for r in _missing_runs(n) if r.get("status") == "error"]
+            if failed and not allow_missing:
+                pair.verdict = FAILING
+                pair.note = f"failed in {len(failed)} of {len(n['runs'])} runs: {failed[0].get('reason') or ''}"
             c.pairs.append(pair)
-        elif b["status"] == "ok" and n["status"] == "error":
-            c.pairs.append(Pair(n["id"], FAILING, note=n.get("reason") or ""))
+        elif b["status"] == "ok" and n["status"] in ("error", "skipped") and not allow_missing:
+            c.pairs.append(Pair(n["id"], FAILING if n["status"] == "error" else MISSING, note=n.get("reason") or ""))
         elif b["status"] != n["status"]:
             c.status_changes.append(f"{n['id']}: {b['status']} -> {n['status']}"
                                     + (f" ({n['reason']})" if n.get("reason") else ""))
@@ -212,7 +204,7 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
     if not c.pairs:
         raise UserError(f"no benchmark measured in both {base_name} and {new_name} "
                         f"({len(common)} matched, none ok in both)")
-    order = {FAILING: 0, REGRESSION: 1, IMPROVEMENT: 2, UNCHANGED: 3}
+    order = {FAILING: 0, MISSING: 1, REGRESSION: 2, IMPROVEMENT: 3, INCONCLUSIVE: 4, UNCHANGED: 5}
     c.pairs.sort(key=lambda p: (order[p.verdict], -abs(p.change or 0)))
     return c
 
@@ -230,51 +222,64 @@ def _p(p: float | None) -> str:
 
 
 def _rule(c: Comparison) -> str:
-    if c.noise is None:
-        noise = (f"the run-to-run noise check is off (fewer than {MIN_FOR_NOISE} benchmarks measured in both files)")
-    else:
-        noise = (f"and that stands out from this pair's run-to-run noise (more than {NOISE_K:g} x "
-                 f"{c.noise:.1%} robust sd of all log ratios, i.e. a factor beyond {math.exp(NOISE_K * c.noise):.2f} either way)")
-    return (f"a regression is a median slowdown of more than {c.threshold:.0%} where every NEW block is more than "
-            f"{c.threshold:.0%} slower than every BASE block (benchmarks with under 2 blocks a side: a one-sided "
-            f"Mann-Whitney U test on the raw rounds, p < {c.alpha:g}) {noise}; improvements mirror it")
+    missing = ("a benchmark ok in BASE and skipped or failing in NEW is listed but allowed (--allow-missing)"
+               if c.allow_missing else "a benchmark ok in BASE and skipped or failing in NEW fails the gate")
+    return (f"a regression is a NEW median (median of block medians) more than {c.threshold:.0%} above BASE's, "
+            f"and above BASE's own run-to-run spread when BASE pools several runs, where NEW's block medians rank "
+            f"above BASE's with p < {c.alpha:g} (exact one-sided Mann-Whitney U on blocks; a file without blocks "
+            f"is one block); significant but smaller, or large but not significant, is inconclusive; "
+            f"improvements mirror it; {missing}")
 
 
 def _summary(c: Comparison) -> str:
     parts = [f"{c.count(REGRESSION)} regressions", f"{c.count(IMPROVEMENT)} improvements",
-             f"{c.count(UNCHANGED)} unchanged"]
-    if c.count(FAILING):
-        parts.insert(0, f"{c.count(FAILING)} now failing")
+             f"{c.count(INCONCLUSIVE)} inconclusive", f"{c.count(UNCHANGED)} unchanged"]
+    for verdict in (MISSING, FAILING):
+        if c.count(verdict):
+            parts.insert(0, f"{c.count(verdict)} {verdict}")
     parts += [f"{len(c.status_changes)} changed status", f"{c.not_measured} not measured in either",
               f"{len(c.only_base)} only in BASE", f"{len(c.only_new)} only in NEW"]
     return ", ".join(parts)
 
 
 def _evidence(p: Pair) -> str:
-    if p.verdict == FAILING or p.change is None:
+    if p.verdict in (FAILING, MISSING) or p.change is None:
         return "—"
-    if p.gap is not None:
-        return f"{p.blocks[0]}v{p.blocks[1]} blocks, gap {p.gap:+.0%}"
-    return f"p={_p(p.p)}"
+    return f"{p.blocks[0]}v{p.blocks[1]} blocks, p={_p(p.p)}"
+
+
+def _interval(p: Pair) -> str:
+    return "—" if p.ci is None else f"{p.ci[0]:+.0%}..{p.ci[1]:+.0%}"
 
 
 def resolution_line(c: Comparison) -> str:
-    """What this comparison could have seen: the slowdowns the BASE blocks can resolve, per benchmark."""
-    res = sorted(p.resolution for p in c.pairs if p.resolution is not None)
-    if not res:
+    """What this comparison could have seen: the slowdowns each benchmark's BASE blocks could flag."""
+    pairs = [p for p in c.pairs if p.change is not None]
+    res = sorted(p.resolution for p in pairs if p.resolution is not None)
+    if not pairs:
         return ""
-    fifty = sum(r < 0.5 for r in res)
-    return (f"resolution: with these blocks a benchmark can flag a slowdown of at least {statistics.median(res):.0%} "
-            f"(median; best {res[0]:.0%}, worst {res[-1]:.0%}); {fifty} of {len(res)} could flag a 50% slowdown")
+    blind = len(pairs) - len(res)
+    if not res:
+        return f"resolution: none of {len(pairs)} benchmarks has enough blocks to flag any change at p < {c.alpha:g}"
+    fifty = sum(r <= 0.5 for r in res)
+    line = (f"resolution: these blocks can flag a slowdown of at least {statistics.median(res):.0%} "
+            f"(median over benchmarks; best {res[0]:.0%}, worst {res[-1]:.0%}); {fifty} of {len(pairs)} could flag "
+            f"a 50% slowdown")
+    if blind:
+        line += f"; {blind} have too few blocks to flag any"
+    if c.base_runs == 1:
+        line += "; BASE is one run: a machine state lasting a whole run is not in its noise"
+    return line
 
 
 def _row(p: Pair) -> list[str]:
     change = "—" if p.change is None else f"{p.change:+.1%}"
-    return [p.verdict.upper() if p.verdict in (REGRESSION, FAILING) else p.verdict, change,
-            _ms(p.base_median), _ms(p.new_median), _evidence(p), p.id + (f"  [{p.note}]" if p.note else "")]
+    loud = p.verdict in (REGRESSION, FAILING, MISSING)
+    return [p.verdict.upper() if loud else p.verdict, change, _interval(p), _ms(p.base_median), _ms(p.new_median),
+            _evidence(p), p.id + (f"  [{p.note}]" if p.note else "")]
 
 
-HEAD = ["verdict", "change", "BASE median", "NEW median", "evidence", "benchmark"]
+HEAD = ["verdict", "change", "95% interval", "BASE median", "NEW median", "evidence", "benchmark"]
 
 
 def render_text(c: Comparison) -> str:
@@ -306,12 +311,12 @@ def render_md(c: Comparison) -> str:
         lines += [f"**Note:** different machines ({esc(c.machines)}): differences include the hardware.", ""]
     if c.env_changes:
         lines += [f"**Note:** environment changed: {esc('; '.join(c.env_changes))}.", ""]
-    lines += ["| " + " | ".join(HEAD) + " |", "| :--- | ---: | ---: | ---: | ---: | :--- |"]
+    lines += ["| " + " | ".join(HEAD) + " |", "| :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]
     for p in c.pairs:
         r = _row(p)
-        r[0] = f"**{r[0]}**" if p.verdict in (REGRESSION, FAILING) else r[0]
+        r[0] = f"**{r[0]}**" if p.verdict in (REGRESSION, FAILING, MISSING) else r[0]
         r[-1] = f"`{p.id}`" + (f" ({esc(p.note)})" if p.note else "")
-        lines.append("| " + " | ".join(esc(x) if i < 5 else x for i, x in enumerate(r)) + " |")
+        lines.append("| " + " | ".join(esc(x) if i < len(HEAD) - 1 else x for i, x in enumerate(r)) + " |")
     for title, items in (("Changed status", c.status_changes), ("Only in BASE", c.only_base),
                          ("Only in NEW", c.only_new)):
         if items:

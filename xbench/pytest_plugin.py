@@ -18,9 +18,11 @@ in ``blocks``, which is what ``xbench compare`` uses as its unit of noise.
 
 from __future__ import annotations
 
+import math
 import socket
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from xbench.records import Record, results_document, write_results
 WARMUP_CALLS = 3  # after the first (timed separately) call, before pytest-benchmark starts timing
 DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
 DEFAULT_BLOCKS = 5
+MAX_ROUNDS = 100_000  # per block: a sub-microsecond call still ends
 
 
 def pytest_addoption(parser):
@@ -118,8 +121,22 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: getattr(getattr(item, "callspec", None), "params", {}).get("xbench_block", 0))
 
 
+def pytest_collection_finish(session):
+    rec = getattr(session.config, "_xbench", None)
+    if rec is not None and rec.enabled and not session.config.option.collectonly and \
+            any("xbench_bench" in getattr(item, "fixturenames", ()) for item in session.items):
+        rec.measure_ceiling()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Rounds x iterations for every block of one benchmark, fixed by its first block."""
+    rounds: int
+    iterations: int
+
+
 class Recorder:
-    """Collects records and keeps the results file up to date."""
+    """Collects records, fixes each benchmark's rounds per block, and keeps the results file up to date."""
 
     def __init__(self, config):
         self.config = config
@@ -136,6 +153,41 @@ class Recorder:
         self._env = None
         self._blocks: dict[str, list[dict]] = {}  # record id -> its measured blocks so far
         self._failed: set[str] = set()
+        self._plans: dict[str, Plan] = {}
+        self.ceiling: dict | None = None
+
+    def measure_ceiling(self) -> None:
+        """The machine's ceiling, once, before the first benchmark and outside this process (``xbench run``
+        measures it once for all its processes and passes it in ``XBENCH_CEILING_FILE``)."""
+        import json
+        import os
+
+        from xbench import roofline
+
+        path = os.environ.get("XBENCH_CEILING_FILE")
+        try:
+            self.ceiling = json.loads(Path(path).read_text()) if path else None
+        except (OSError, ValueError):
+            self.ceiling = None
+        if self.ceiling is None:
+            self.ceiling = roofline.measure_in_subprocess()
+        roofline.use(self.ceiling)
+
+    def plan(self, key: str, call_s: float) -> Plan:
+        """Every block of a benchmark gets the same rounds, so each block weighs the same in its statistics.
+
+        Fixed on the first block from its warm-up calls (``call_s``): iterations per round so a round lasts at
+        least --benchmark-min-time, rounds so the block lasts about --benchmark-max-time / blocks (at least
+        --benchmark-min-rounds). A later block in a slower machine state takes longer, not fewer rounds.
+        """
+        if key not in self._plans:
+            opt = self.config.getoption
+            budget = float(opt("benchmark_max_time")) / n_blocks(self.config)
+            call_s = max(call_s, 1e-9)
+            iterations = max(1, math.ceil(float(opt("benchmark_min_time")) / call_s))
+            rounds = max(int(opt("benchmark_min_rounds")), math.ceil(budget / (call_s * iterations)))
+            self._plans[key] = Plan(min(rounds, MAX_ROUNDS), iterations)
+        return self._plans[key]
 
     def add(self, record: Record) -> None:
         """Add a record, or replace the one with the same identity (a later block of the same benchmark)."""
@@ -156,8 +208,7 @@ class Recorder:
             return
         blocks = self._blocks.setdefault(key, [])
         blocks.append(block)
-        samples = [s for b in blocks for s in b["samples"]]
-        record = Record.measured(samples, blocks[0]["iterations"], **identity)
+        record = Record.measured([b["samples"] for b in blocks], blocks[0]["iterations"], **identity)
         record.first_call_s = blocks[0]["first_call_s"]  # the cold start; later blocks' first calls are in blocks
         memory = dict(blocks[-1]["memory"])
         for k in ("peak_rss_mb", "peak_device_mb"):
@@ -167,7 +218,7 @@ class Recorder:
             n = sum(len(b["samples"]) for b in blocks)
             memory["minor_page_faults_per_call"] = round(
                 sum(b["memory"]["minor_page_faults_per_call"] * len(b["samples"]) for b in blocks) / n, 1)
-        record.extra = {**extra, "memory": memory,
+        record.extra = {**record.extra, **extra, "memory": memory,
                         "blocks": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
                                      "median_s": statistics.median(b["samples"]), "first_call_s": b["first_call_s"],
                                      "started_at": b["started_at"]} for b in blocks]}
@@ -181,9 +232,7 @@ class Recorder:
         from xbench.schema import validate
 
         if self._env is None:
-            from xbench import roofline
-
-            self._env = env.collect({"data": getattr(self, "data_label", None), "ceiling": roofline.ceiling()})
+            self._env = env.collect({"data": getattr(self, "data_label", None), "ceiling": self.ceiling})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         validate(results_document(self._env, [new], self.created_at), source=str(self.path))
         write_results(self.path, results_document(self._env, self.records, self.created_at), check=False)
@@ -206,9 +255,6 @@ class Bench:
         self.context = context
         self.node = node
         self.block = block
-        n = n_blocks(node.config)
-        if n > 1:
-            benchmark._max_time /= n  # the blocks together take what one contiguous benchmark would
 
     def run(self, case) -> None:
         from xbench.suite import Skip, prepare
@@ -229,15 +275,20 @@ class Bench:
         result = fn()  # first call: tracing, graph building, compilation, allocator warm-up
         first_call = time.perf_counter() - t0
         prepared.check(result)
-        for _ in range(WARMUP_CALLS if not self.benchmark.disabled else 0):
+        if self.benchmark.disabled:
+            self.benchmark.pedantic(fn)  # plain `pytest`: one more call, nothing recorded
+            return
+        warm = []
+        for _ in range(WARMUP_CALLS):
+            t0 = time.perf_counter()
             fn()
+            warm.append(time.perf_counter() - t0)
+        plan = self.recorder.plan(Record(**identity).id, statistics.median(warm))
         peak = _PeakRss(case)
         faults0 = _minor_faults()
         started_at = time.time() - self.recorder.t0
-        self.benchmark(fn)
+        self.benchmark.pedantic(fn, rounds=plan.rounds, iterations=plan.iterations)
         faults = _minor_faults() - faults0
-        if self.benchmark.disabled:
-            return
         samples = list(self.benchmark.stats.stats.data)
         iterations = self.benchmark.stats.iterations
         memory = peak.read(case)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xbench.paths import atomic_write_text
 
-SCHEMA_VERSION = "1.1.0"  # 1.1: records may carry repeats (blocks)
+SCHEMA_VERSION = "1.2.0"  # 1.1: records may carry repeats (blocks); 1.2: block-weighted stats, p90/p99, interval
 SAMPLE_DECIMALS = 10  # samples_s are stored rounded to 0.1 ns
 IDENTITY = ("task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant")
 
@@ -40,6 +40,7 @@ def block_entries(rec: dict) -> list[dict]:
 
 @dataclass(frozen=True)
 class Stats:
+    """Every field weighs each block the same (``xbench.stats``); ``median`` is the median of block medians."""
     min: float
     max: float
     mean: float
@@ -48,14 +49,33 @@ class Stats:
     iqr: float
     rounds: int
     iterations: int
+    p90: float | None = None
+    p99: float | None = None
+    median_ci95: list[float] | None = None  # interval of the median over blocks (over rounds when one block)
+    ci_level: float | None = None  # its real coverage: below 0.95 when there are fewer than 6 blocks
+    ci_unit: str | None = None  # blocks | rounds
+    blocks: int = 1
+
+    @classmethod
+    def from_blocks(cls, blocks: list[list[float]], iterations: int = 1) -> "Stats":
+        from xbench import stats as st
+
+        blocks = [b for b in blocks if b]
+        meds = st.block_medians(blocks)
+        mean, sd = st.weighted_mean_sd(blocks)
+        one = len(blocks) == 1
+        lo, hi, level = st.median_interval(blocks[0] if one else meds)
+        return cls(min=min(min(b) for b in blocks), max=max(max(b) for b in blocks), mean=mean,
+                   median=statistics.median(meds), stddev=sd,
+                   iqr=st.weighted_quantile(blocks, 0.75) - st.weighted_quantile(blocks, 0.25),
+                   rounds=sum(len(b) for b in blocks), iterations=iterations,
+                   p90=st.weighted_quantile(blocks, 0.90), p99=st.weighted_quantile(blocks, 0.99),
+                   median_ci95=[lo, hi], ci_level=round(level, 4), ci_unit="rounds" if one else "blocks",
+                   blocks=len(blocks))
 
     @classmethod
     def from_samples(cls, samples: list[float], iterations: int = 1) -> "Stats":
-        s = sorted(samples)
-        q = statistics.quantiles(s, n=4, method="inclusive") if len(s) > 1 else [s[0]] * 3
-        return cls(min=s[0], max=s[-1], mean=statistics.fmean(s), median=statistics.median(s),
-                   stddev=statistics.stdev(s) if len(s) > 1 else 0.0, iqr=q[2] - q[0],
-                   rounds=len(s), iterations=iterations)
+        return cls.from_blocks([samples], iterations)
 
 
 @dataclass
@@ -85,12 +105,20 @@ class Record:
         return {k: getattr(self, k) for k in IDENTITY}
 
     @classmethod
-    def measured(cls, samples_s: list[float], iterations: int = 1, **identity) -> "Record":
+    def measured(cls, samples_s: list[float] | list[list[float]], iterations: int = 1, **identity) -> "Record":
+        """A measured record from its rounds: a flat list (one block) or a list of blocks."""
+        from xbench.stats import states
+
+        blocks = samples_s if samples_s and isinstance(samples_s[0], list) else [samples_s]
         # 0.1 ns: below the timer's resolution even per iteration, and half the file size of full floats
-        samples_s = [round(s, SAMPLE_DECIMALS) for s in samples_s]
-        stats = Stats.from_samples(samples_s, iterations)
-        return cls(stats=stats, samples_s=samples_s,
-                   throughput=identity["batch_size"] / stats.median if stats.median > 0 else None, **identity)
+        blocks = [[round(s, SAMPLE_DECIMALS) for s in b] for b in blocks]
+        stats = Stats.from_blocks(blocks, iterations)
+        rec = cls(stats=stats, samples_s=[s for b in blocks for s in b],
+                  throughput=identity["batch_size"] / stats.median if stats.median > 0 else None, **identity)
+        found = states([statistics.median(b) for b in blocks]) if len(blocks) > 1 else []
+        if len(found) > 1:
+            rec.extra["states"] = found
+        return rec
 
     def to_dict(self) -> dict:
         d = asdict(self)

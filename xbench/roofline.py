@@ -194,6 +194,32 @@ def ceiling(budget_s: float = BUDGET_S) -> dict:
     return _CEILING
 
 
+def use(ceil: dict) -> None:
+    """Adopt a ceiling measured elsewhere (the benchmark run measures it in a subprocess before it starts)."""
+    global _CEILING
+    _CEILING = ceil
+
+
+def measure_in_subprocess(timeout_s: float = 120) -> dict:
+    """The ceiling, measured in a fresh Python process so that the caller imports no framework for it and its
+    threads are not warm from it; a failure is recorded as the ceiling's error, never raised."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "xbench.roofline"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode == 0:
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            out["measured_in"] = "subprocess before the run"
+            return out
+        why = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    return {"what": "not measured", "error": why[:300], "cpu": {"device": "cpu", "error": why[:300]}, "cuda": []}
+
+
 def device_ceiling(ceil: dict, device: str) -> dict | None:
     """The entry for ``device`` ("cpu", "cuda", an ORT provider name)."""
     dev = device.lower()
@@ -267,3 +293,12 @@ def record_fields(case, context, seconds: float) -> dict:
         return fields
     except Exception as exc:  # the measurement stands even when its annotation fails
         return {"roofline_error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+
+
+if __name__ == "__main__":  # python -m xbench.roofline: measure and print the ceiling as one JSON line
+    import json
+
+    from xbench import threads
+
+    threads.configure(None)
+    print(json.dumps(ceiling()))

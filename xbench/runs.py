@@ -8,9 +8,10 @@ clear, and the published baseline pools several runs for that reason.
 
 Pooling keeps every raw round: ``samples_s`` is the runs' rounds in order,
 ``blocks`` their blocks (each tagged with its ``run``), and the statistics,
-throughput and roofline fields are recomputed from the pooled rounds. A
-benchmark is ``ok`` when any run measured it; the env is the first run's, with
-every run's start time and host in ``env.runs``.
+throughput and roofline fields are recomputed from the pooled blocks (each block
+weighing the same). A benchmark is ``ok`` when any run measured it, and its
+``runs`` keeps every run's status; the env is the first run's, with every run's
+start time and host in ``env.runs``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,24 @@ def _blocks(rec: dict, run: int) -> list[dict]:
     return [{**b, "run": b.get("run", run)} for b in block_entries(rec)]
 
 
+def _split(rec: dict) -> list[list[float]]:
+    from xbench.compare import blocks
+
+    return blocks(rec)
+
+
 def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
-    samples = a["samples_s"] + b["samples_s"]
-    stats = Stats.from_samples(samples, a["stats"]["iterations"])
-    out = {**a, "samples_s": samples, "stats": asdict(stats),
+    from xbench.stats import block_medians, states
+
+    parts = _split(a) + _split(b)
+    stats = Stats.from_blocks(parts, a["stats"]["iterations"])
+    out = {**a, "samples_s": a["samples_s"] + b["samples_s"], "stats": asdict(stats),
            "throughput": a["batch_size"] / stats.median if stats.median > 0 else None,
            "blocks": _blocks(a, 0) + _blocks(b, run)}
+    found = states(block_medians(parts))
+    out.pop("states", None)
+    if len(found) > 1:
+        out["states"] = found
     cost = a.get("cost") or {}
     if "flops_per_batch" in cost and "achieved_gflops" in a:
         from xbench.roofline import annotate, device_ceiling
@@ -40,19 +53,28 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
 
 
 def pool(docs: list[dict]) -> dict:
-    """One results document from several runs (the first run's env and order)."""
+    """One results document from several runs (the first run's env and order).
+
+    A benchmark is ``ok`` when any run measured it; ``runs`` lists every run's status (and reason), so an
+    error in one run is never dropped: ``xbench compare`` fails a NEW benchmark that errored in any run.
+    """
     if len(docs) == 1:
         return docs[0]
     ceiling = (docs[0].get("env") or {}).get("ceiling")
     merged: dict[tuple, dict] = {}
+    seen: dict[tuple, list[dict]] = {}
     for run, doc in enumerate(docs):
         for rec in doc["records"]:
             k = identity_key(rec)
+            seen.setdefault(k, []).append({"run": run, "status": rec["status"],
+                                           **({"reason": rec["reason"]} if rec.get("reason") else {})})
             cur = merged.get(k)
             if cur is None or (rec["status"] == "ok" and cur["status"] != "ok"):
-                merged[k] = {**rec, "blocks": _blocks(rec, run)} if rec["status"] == "ok" else rec
+                merged[k] = {**rec, "blocks": _blocks(rec, run)} if rec["status"] == "ok" else dict(rec)
             elif rec["status"] == "ok" and cur["status"] == "ok":
                 merged[k] = _merge(cur, rec, run, ceiling)
+    for k, rec in merged.items():
+        rec["runs"] = seen[k]
     env = dict(docs[0].get("env") or {})
     env["runs"] = [{"created_at": d.get("created_at"), "hostname": (d.get("env") or {}).get("hostname")}
                    for d in docs]

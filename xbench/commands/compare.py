@@ -1,27 +1,31 @@
 """Compare two results files (BASE, then NEW) benchmark by benchmark.
 
 Benchmarks are matched on their identity (task, framework, runtime, provider,
-model, batch size, dtype, variant). A matched benchmark is a regression only
-when its median time grew by more than --threshold percent AND the evidence
-agrees: `pytest --benchmark-only` measures every benchmark in blocks spread
-across the run (--xbench-blocks, default 5), and every NEW block must be
-more than --threshold slower than every BASE block. Rounds within a block share
-one moment of the machine; blocks minutes apart show how far the machine itself
-drifts, which is the noise a change must clear. Files without blocks fall back
-to a one-sided Mann-Whitney U test on the raw rounds (samples_s), p < --alpha.
-A third condition guards both: the change must exceed 3 robust standard
-deviations of the log ratios of all matched benchmarks (this pair's own
-run-to-run noise); see the README. Improvements mirror the rule; a benchmark
-that ran in BASE and errors in NEW also counts as a regression. Improvements,
-status changes and unmatched benchmarks are listed.
+model, batch size, dtype, variant). The unit of evidence is a block: one fresh
+model or session measured for a fixed number of rounds (`pytest
+--benchmark-only` measures every benchmark in --xbench-blocks blocks spread
+across the run; a file without blocks counts as one block). Two separate
+questions per benchmark:
 
-Several runs per side, comma-separated, pool their blocks (a run without
-blocks counts as one), which widens the noise each change must clear:
+  significance  an exact one-sided Mann-Whitney U test on the block medians,
+                p < --alpha (5 v 5 blocks: complete separation is p = 1/252)
+  size          NEW's median of block medians over BASE's, with its 95%
+                interval; it must exceed --threshold and, when BASE pools
+                several runs, BASE's own run-to-run spread
 
-    xbench compare base1.json,base2.json new1.json,new2.json
+Verdicts: regression / improvement (both), inconclusive (only one: the row
+says which, and the smallest slowdown the blocks could have shown), unchanged.
+The noise is BASE's own; it is never estimated from the pair being judged.
 
-Exit status: 1 when there is any regression, 0 otherwise, 2 when the files
-share no measured benchmark or a file is not a valid xbench results file.
+Several runs per side, comma-separated, pool their blocks; pooling BASE runs
+puts a machine state that lasts a whole run into BASE's noise:
+
+    xbench compare base1.json,base2.json,base3.json new.json
+
+Exit status: 1 when there is a regression, or a benchmark ok in BASE is
+skipped or failing in NEW (unless --allow-missing); 0 otherwise; 2 when a file
+is not a valid xbench results file (NaN or non-positive samples, duplicate ids,
+blocks that do not add up included) or the files share no measured benchmark.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import sys
 
 from xbench.commands._common import positive_float
 
-HELP = "compare two results files; exit 1 on a real (thresholded, significant) regression"
+HELP = "compare two results files on blocks; exit 1 on a regression (significant and above the threshold)"
 ORDER = 31
 
 
@@ -49,8 +53,10 @@ def add_arguments(p) -> None:
     p.add_argument("--threshold", type=positive_float, default=10.0, metavar="PCT",
                    help="smallest median change, in percent, that can count (default: 10)")
     p.add_argument("--alpha", type=_alpha, default=0.01,
-                   help="significance level of the one-sided Mann-Whitney U test used for files without blocks "
-                        "(default: 0.01)")
+                   help="significance level of the exact one-sided Mann-Whitney U test on block medians "
+                        "(default: 0.01; 5 v 5 blocks reach it with at most one swapped pair)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="do not fail when a benchmark ok in BASE is skipped or failing in NEW (still listed)")
     p.add_argument("--format", choices=("text", "md"), default="text", help="output format (default: text)")
 
 
@@ -62,6 +68,6 @@ def run(args) -> int:
     base = pool([read_results(f) for f in args.base.split(",") if f])
     new = pool([read_results(f) for f in args.new.split(",") if f])
     result = compare(base, new, threshold=args.threshold / 100, alpha=args.alpha,
-                     base_name=args.base, new_name=args.new)
+                     base_name=args.base, new_name=args.new, allow_missing=args.allow_missing)
     sys.stdout.write(render_md(result) if args.format == "md" else render_text(result))
     return 1 if result.failed else 0

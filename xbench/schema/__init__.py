@@ -7,6 +7,7 @@ major version with a clear message.
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from pathlib import Path
 
@@ -44,6 +45,28 @@ def validate(doc, source: str = "<results>") -> None:
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise UserError(f"{source}: field {where}: {err.message}{more}")
+    check_values(doc, source)
+
+
+def check_values(doc: dict, source: str) -> None:
+    """What JSON Schema cannot say: finite samples and statistics, unique ids, blocks that add up."""
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(doc["records"]):
+        rid = rec.get("id")
+        where = f"{source}: record {i} ({rid})"
+        if rid in seen:
+            raise UserError(f"{where}: duplicate id (also record {seen[rid]}); each benchmark must appear once")
+        seen[rid] = i
+        for j, x in enumerate(rec.get("samples_s") or []):
+            if not (math.isfinite(x) and x > 0):
+                raise UserError(f"{where}: field samples_s[{j}] is {x}; samples must be finite positive seconds")
+        for k, x in (rec.get("stats") or {}).items():
+            if isinstance(x, float) and not math.isfinite(x):
+                raise UserError(f"{where}: field stats.{k} is {x}; statistics must be finite")
+        entries = rec.get("blocks") or []
+        if rec.get("status") == "ok" and entries and sum(b.get("rounds", 0) for b in entries) != len(rec.get("samples_s") or []):
+            raise UserError(f"{where}: field blocks: its rounds add up to {sum(b.get('rounds', 0) for b in entries)}"
+                            f" but samples_s has {len(rec.get('samples_s') or [])}; they must match")
 
 
 def read_results(path: str | Path) -> dict:

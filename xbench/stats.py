@@ -1,0 +1,177 @@
+"""Statistics on blocks: the unit of evidence is a block, never a round.
+
+A block is one fresh model or session measured for a fixed number of rounds
+(``pytest --benchmark-only`` runs every benchmark in ``--xbench-blocks``
+blocks spread across the run). Rounds inside a block share one moment of the
+machine; blocks minutes apart do not. So:
+
+* the headline **median** is the median of the block medians: a block in a
+  fast machine state counts once, like every other block, however many
+  rounds it fitted in;
+* **percentiles** (p90, p99, IQR) and the mean weigh every block equally
+  (each round weighs 1 / (blocks x its block's rounds));
+* the **95 % interval of the median** is distribution-free: the order
+  statistics of the block medians whose binomial coverage is at least 95 %
+  (with fewer than 6 blocks none reaches 95 %: it is then [min, max] of the
+  block medians and ``ci_level`` states the real coverage, 93.8 % for 5);
+* **states**: block medians that fall into groups separated by a gap of more
+  than ``STATE_GAP`` are reported as separate machine states, not averaged;
+* **comparisons** rank block medians (an exact Mann-Whitney U test) and give
+  the size of a change as the ratio of headline medians with the
+  Hodges-Lehmann interval of the log ratio.
+
+Pure Python: ``xbench report`` and ``xbench compare`` import no ML framework.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from functools import lru_cache
+
+CI_LEVEL = 0.95
+STATE_GAP = 1.25  # consecutive sorted block medians further apart than this: separate states
+
+
+def block_medians(blocks: list[list[float]]) -> list[float]:
+    return [statistics.median(b) for b in blocks if b]
+
+
+def weighted_quantile(blocks: list[list[float]], q: float) -> float:
+    """Quantile q of all rounds, each block weighing the same (Hazen plotting positions)."""
+    points = sorted((x, 1 / (len(b) * len(blocks))) for b in blocks for x in b)
+    if len(points) == 1:
+        return points[0][0]
+    cum, positions = 0.0, []
+    for _, w in points:
+        positions.append(cum + w / 2)
+        cum += w
+    if q <= positions[0]:
+        return points[0][0]
+    if q >= positions[-1]:
+        return points[-1][0]
+    for i in range(1, len(points)):
+        if q <= positions[i]:
+            (x0, _), (x1, _) = points[i - 1], points[i]
+            t = (q - positions[i - 1]) / (positions[i] - positions[i - 1])
+            return x0 + t * (x1 - x0)
+    return points[-1][0]  # pragma: no cover
+
+
+def weighted_mean_sd(blocks: list[list[float]]) -> tuple[float, float]:
+    k = len(blocks)
+    mean = sum(sum(b) / len(b) for b in blocks) / k
+    var = sum(sum((x - mean) ** 2 for x in b) / len(b) for b in blocks) / k
+    n = sum(len(b) for b in blocks)
+    return mean, math.sqrt(var * n / (n - 1)) if n > 1 else 0.0
+
+
+def median_interval(values: list[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
+    """(low, high, coverage): the narrowest symmetric order-statistic interval of the median of ``values``
+    with binomial coverage >= level, or [min, max] with its (lower) coverage when none reaches it.
+    Exact binomial up to 1000 values, the normal approximation beyond (thousands of rounds in one block)."""
+    x = sorted(values)
+    n = len(x)
+    if n == 1:
+        return x[0], x[0], 0.0
+    if n > 1000:
+        nd = statistics.NormalDist()
+        j = max(1, math.floor((n - nd.inv_cdf(0.5 + level / 2) * math.sqrt(n)) / 2))
+        return x[j - 1], x[n - j], 1 - 2 * nd.cdf((j - 0.5 - n / 2) / (math.sqrt(n) / 2))
+    best = (x[0], x[-1], 1 - 2 * 0.5 ** n)
+    tail, term = 0, 1  # sum of C(n, i) for i < j, and C(n, j - 1)
+    for j in range(1, (n + 1) // 2 + 1):  # interval [x(j), x(n+1-j)], 1-based
+        tail += term
+        term = term * (n - j + 1) // j
+        coverage = 1 - 2 * tail / 2 ** n
+        if coverage < level:
+            break
+        best = (x[j - 1], x[n - j], coverage)
+    return best
+
+
+def states(medians: list[float], gap: float = STATE_GAP) -> list[dict]:
+    """Groups of block medians separated by more than ``gap`` (one group: a single state)."""
+    x = sorted(m for m in medians if m > 0)
+    if not x:
+        return []
+    groups = [[x[0]]]
+    for prev, cur in zip(x, x[1:]):
+        if cur > prev * gap:
+            groups.append([])
+        groups[-1].append(cur)
+    return [{"median_s": statistics.median(g), "low_s": g[0], "high_s": g[-1], "blocks": len(g)} for g in groups]
+
+
+# ---- comparing two sets of blocks ----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _u_counts(m: int, n: int) -> tuple[int, ...]:
+    """How many of the C(m+n, m) orderings of m vs n exchangeable values give U = 0, 1, ..., m*n."""
+    if m == 0 or n == 0:
+        return (1,)
+    a, b = _u_counts(m - 1, n), _u_counts(m, n - 1)  # the largest value belongs to the m side, or the n side
+    out = [0] * (m * n + 1)
+    for u, c in enumerate(a):
+        out[u + n] += c
+    for u, c in enumerate(b):
+        out[u] += c
+    return tuple(out)
+
+
+def u_statistic(new: list[float], base: list[float]) -> float:
+    """Mann-Whitney U of NEW over BASE: pairs where NEW is larger (ties count one half)."""
+    return sum((x > y) + 0.5 * (x == y) for x in new for y in base)
+
+
+def p_greater(new: list[float], base: list[float]) -> float:
+    """Exact one-sided p that NEW's values are stochastically larger than BASE's (no change: exchangeable)."""
+    m, n = len(new), len(base)
+    if not m or not n:
+        return 1.0
+    counts = _u_counts(m, n)
+    u = u_statistic(new, base)
+    return sum(counts[math.ceil(u - 1e-9):]) / math.comb(m + n, m)
+
+
+def min_p(m: int, n: int) -> float:
+    """The smallest one-sided p that m vs n blocks can reach (complete separation)."""
+    return 1 / math.comb(m + n, m)
+
+
+def ratio_interval(new: list[float], base: list[float], level: float = CI_LEVEL) -> tuple[float, float] | None:
+    """Hodges-Lehmann interval of NEW/BASE from all pairwise log ratios of block medians, cut at the exact
+    Mann-Whitney quantiles; None when the blocks are too few to reach ``level``."""
+    m, n = len(new), len(base)
+    if not m or not n:
+        return None
+    counts, total = _u_counts(m, n), math.comb(m + n, m)
+    tail, k = 0, 0  # k: how many extreme pairwise ratios each side may be cut
+    for c in counts:
+        if (tail + c) / total > (1 - level) / 2:
+            break
+        tail += c
+        k += 1
+    if k == 0:
+        return None
+    d = sorted(math.log(x / y) for x in new for y in base)
+    return math.exp(d[k - 1]), math.exp(d[len(d) - k])
+
+
+def smallest_detectable(base: list[float], m: int, alpha: float) -> float | None:
+    """The smallest factor f such that m NEW blocks spread like BASE's own blocks but f times slower would be
+    significant (p < alpha); None when m vs len(base) blocks can never reach alpha."""
+    n = len(base)
+    if not n or not m or min_p(m, n) >= alpha:
+        return None
+    counts, total = _u_counts(m, n), math.comb(m + n, m)
+    tail, u_crit = 0, m * n + 1  # smallest U whose upper tail is below alpha
+    for u in range(m * n, -1, -1):
+        tail += counts[u]
+        if tail / total >= alpha:
+            break
+        u_crit = u
+    xs = sorted(base)
+    sim = [xs[round(i * (n - 1) / (m - 1))] if m > 1 else statistics.median(xs) for i in range(m)]
+    ratios = sorted(b / s for s in sim for b in base)  # f beyond ratios[k-1] puts k pairs on NEW's side
+    return ratios[u_crit - 1] * (1 + 1e-9)
