@@ -66,8 +66,35 @@ def _by_column(runs: list[Run], task: str) -> dict[Column, dict[str, list[tuple[
     return out
 
 
+WIDE_CI = 0.10  # show the median's interval when it reaches further than this from the median
+
+
 def _dagger(rec: dict) -> str:
-    return " †" if noisy(rec) else ""
+    """The interval of the median where it matters, ‡ for separate machine states, † for a noisy record."""
+    stats = rec.get("stats") or {}
+    med, ci = stats.get("median"), stats.get("median_ci95")
+    text = ""
+    if med and ci and (ci[1] > med * (1 + WIDE_CI) or ci[0] < med * (1 - WIDE_CI)):
+        text += f" ({ci[0] * 1e3:#.3g}–{ci[1] * 1e3:#.3g})"
+    if rec.get("states"):
+        text += " ‡"
+    return text + (" †" if noisy(rec) else "")
+
+
+def states_table(runs: list[Run]) -> Table | None:
+    """Benchmarks whose blocks fell into separate machine states: each state with its blocks."""
+    rows = []
+    for run in runs:
+        for r in run.records:
+            if r.get("status") == "ok" and r.get("states"):
+                parts = [f"{fmt_ms(st['median_s'])} ({st['blocks']} block{'s' if st['blocks'] > 1 else ''})"
+                         for st in r["states"]]
+                rows.append([r["id"], str((r.get("stats") or {}).get("blocks", "?")), "; ".join(parts)]
+                            + ([run.label] if len(runs) > 1 else []))
+    if not rows:
+        return None
+    head = ["Benchmark", "Blocks", "States (median of their blocks)"] + (["Machine"] if len(runs) > 1 else [])
+    return Table(head, rows, "lrl" + "l" * (len(runs) > 1))
 
 
 def _status_cell(rec: dict | None) -> str:
@@ -295,8 +322,13 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
         cpu = e.get("cpu") or {}
         blocks.append(Para(f"**{run.label}**: {cpu.get('model', '?')}, {cpu.get('physical_cores', '?')} physical cores, "
                            f"GPU: {gpu_text(e)}; `{run.path.name}` from {run.doc['created_at']}."))
-    blocks.append(Para("Times are the median seconds per call over all timed rounds, shown in ms; throughput is "
-                       "batch size ÷ median (samples/s). **Bold** marks the fastest in a row. † marks a noisy "
+    blocks.append(Para("Times are the median seconds per call, in ms: each benchmark runs in blocks (a fresh "
+                       "model or session each, the same number of rounds each, minutes apart) and the time shown is "
+                       "the median of the block medians, so every block weighs the same. In parentheses: the 95% "
+                       "interval of that median across blocks (distribution-free; with 5 blocks it is their range, "
+                       f"93.8% coverage), shown when it reaches more than {WIDE_CI:.0%} from the median. Throughput "
+                       "is batch size ÷ median (samples/s). **Bold** marks the fastest in a row. ‡ marks a benchmark "
+                       "whose blocks fell into separate machine states (listed under States). † marks a noisy "
                        f"measurement (interquartile range above {NOISY_IQR:.0%} of the median): rerun on an idle "
                        "machine before drawing conclusions from it. Raw per-round samples are kept in the results "
                        "file."))
@@ -324,6 +356,12 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
     eff = efficiency_table(runs)
     if eff:
         blocks += [Heading(2, "Efficiency"), Para("Achieved GFLOP/s against the machine's measured peak."), eff]
+    split = states_table(runs)
+    if split:
+        blocks += [Heading(2, "States"),
+                   Para("Benchmarks whose block medians fall into groups more than 25% apart: the machine (or the "
+                        "session it drew) ran them in separate states. Their headline median is the median block's; "
+                        "read the states, not one number."), split]
     missing = not_measured_table(runs)
     if missing:
         table, count = missing
@@ -366,12 +404,13 @@ def to_markdown(blocks: list) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-STAT_COLUMNS = ("median", "mean", "min", "max", "stddev", "iqr")
+STAT_COLUMNS = ("median", "p90", "p99", "mean", "min", "max", "stddev", "iqr")
 CSV_HEAD = ["file", "machine", "created_at", "id", "task", "framework", "runtime", "provider", "model", "batch_size",
-            "dtype", "variant", "status", "reason", *(f"{s}_s" for s in STAT_COLUMNS), "rounds", "iterations",
+            "dtype", "variant", "status", "reason", *(f"{s}_s" for s in STAT_COLUMNS), "median_ci95_low_s",
+            "median_ci95_high_s", "ci_level", "blocks", "rounds", "iterations",
             "throughput_per_s", "first_call_s"]
 _CORE = {"id", "task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant", "status",
-         "reason", "stats", "samples_s", "throughput", "first_call_s"}
+         "reason", "stats", "samples_s", "throughput", "first_call_s", "blocks"}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -397,6 +436,9 @@ def to_csv(runs: list[Run]) -> str:
                    **{k: r.get(k) for k in ("id", "task", "framework", "runtime", "provider", "model",
                                             "batch_size", "dtype", "variant", "status", "reason")},
                    **{f"{s}_s": stats.get(s) for s in STAT_COLUMNS},
+                   "median_ci95_low_s": (stats.get("median_ci95") or [None, None])[0],
+                   "median_ci95_high_s": (stats.get("median_ci95") or [None, None])[1],
+                   "ci_level": stats.get("ci_level"), "blocks": stats.get("blocks"),
                    "rounds": stats.get("rounds"), "iterations": stats.get("iterations"),
                    "throughput_per_s": r.get("throughput"), "first_call_s": r.get("first_call_s"),
                    **_flatten({k: v for k, v in r.items() if k not in _CORE})}
