@@ -2,74 +2,80 @@
 
 Give it the results files of runs made one after the other on one machine
 (e.g. `KEEP_RUNS=DIR scripts/publish_baseline.sh`, or `pytest --benchmark-only`
-repeated). It prints, with the default rule (threshold 10 %, alpha 0.01):
+repeated). With the default rule (threshold 10 %, alpha 0.01) it prints:
 
-* every pair of honest runs (earlier as BASE): how many benchmarks were flagged,
-  and which; all should be 0 (a flag is a false alarm);
-* each run against a copy of itself with every round 50 % slower (should exit 1,
-  every stable benchmark flagged);
-* each run against a copy with one benchmark 2x slower (should exit 1 and name it),
-  for the benchmark with the tightest blocks and for the one with the widest.
+* every back-to-back pair of honest runs (run i as BASE, run i+1 as NEW), and
+  every pair when --all-pairs is given: regressions flagged (each one a false
+  alarm), inconclusive, and the resolution line;
+* each run against copies of itself slowed x1.5 and x1.2 (every round), and with
+  every row of one runtime slowed x2: how many benchmarks were flagged, against
+  how many the resolution line predicts (a benchmark whose BASE blocks can resolve
+  the slowdown, i.e. resolution <= factor - 1).
 
-    python scripts/gate_check.py /tmp/runs/run1.json /tmp/runs/run2.json /tmp/runs/run3.json
+    python scripts/gate_check.py [--all-pairs] run1.json run2.json run3.json ...
 
-Exit status 1 when any honest pair is flagged or a slowed copy is missed, else 0.
+Exit status 1 when an honest pair is flagged or a slowed copy flags fewer benchmarks
+than predicted, else 0.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import statistics
 import sys
 
-from xbench.compare import REGRESSION, blocks, compare
+from xbench.compare import INCONCLUSIVE, REGRESSION, compare, resolution_line
 from xbench.schema import read_results
 
 
-def slowed(doc: dict, factor: float, only: str | None = None) -> dict:
+def slowed(doc: dict, factor: float, runtime: str | None = None) -> dict:
+    """Every round of every ok record (or of one runtime's records) multiplied by factor."""
     out = copy.deepcopy(doc)
     for r in out["records"]:
-        if r["status"] == "ok" and (only is None or r["id"] == only):
+        if r["status"] == "ok" and (runtime is None or r["runtime"] == runtime):
             r["samples_s"] = [s * factor for s in r["samples_s"]]
-            r["stats"]["median"] = statistics.median(r["samples_s"])
     return out
 
 
-def spread(rec: dict) -> float:
-    m = [statistics.median(b) for b in blocks(rec)]
-    return max(m) / min(m)
-
-
-def flagged(base: dict, new: dict) -> list[str]:
+def check_slowed(name: str, base: dict, new: dict, factor: float, runtime: str | None = None) -> tuple[str, bool]:
     c = compare(base, new)
-    return [f"{p.id} {p.change:+.0%}" for p in c.pairs if p.verdict == REGRESSION]
+    # id: task/model/framework/runtime/provider/variant/batch/dtype
+    target = [p for p in c.pairs if p.change is not None and (runtime is None or p.id.split("/")[3] == runtime)]
+    predicted = sum(p.resolution is not None and p.resolution <= factor - 1 + 1e-9 for p in target)
+    hit = sum(p.verdict == REGRESSION for p in target)
+    stray = sum(p.verdict == REGRESSION for p in c.pairs if p not in target)
+    line = f"{name}: {hit} flagged / {predicted} predicted / {len(target)} measured"
+    return line + (f"; {stray} others flagged" if stray else ""), hit >= predicted and not stray
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    all_pairs = "--all-pairs" in argv
+    paths = [a for a in argv if a != "--all-pairs"]
     if len(paths) < 2:
         print(__doc__)
         return 2
     runs = [read_results(p) for p in paths]
     bad = 0
-    print("honest pairs (BASE -> NEW): regressions flagged")
-    for (i, a), (j, b) in itertools.combinations(enumerate(runs), 2):
-        hits = flagged(a, b)
+    pairs = itertools.combinations(range(len(runs)), 2) if all_pairs else zip(range(len(runs) - 1), range(1, len(runs)))
+    print("honest pairs (BASE -> NEW): regressions flagged (false alarms), inconclusive")
+    total = 0
+    for i, j in pairs:
+        c = compare(runs[i], runs[j])
+        hits = [p for p in c.pairs if p.verdict == REGRESSION]
+        total += len(hits)
         bad += bool(hits)
-        print(f"  run{i + 1} -> run{j + 1}: {len(hits)}" + "".join(f"\n      {h}" for h in hits))
-    print("slowed copies: flagged / measured")
+        print(f"  run{i + 1} -> run{j + 1}: {len(hits)} flagged, {c.count(INCONCLUSIVE)} inconclusive, "
+              f"{len(c.pairs)} compared" + "".join(f"\n      {p.id} {p.change:+.0%} p={p.p:.2g}" for p in hits))
+        print(f"      {resolution_line(c)}")
+    print(f"  false alarms in all: {total}")
+    print("slowed copies (flagged / predicted by the resolution line / measured)")
     for i, doc in enumerate(runs):
-        ok = [r for r in doc["records"] if r["status"] == "ok"]
-        all_slow = flagged(doc, slowed(doc, 1.5))
-        tight, wide = min(ok, key=spread), max(ok, key=spread)
-        line = f"  run{i + 1}: all rounds x1.5: {len(all_slow)}/{len(ok)}"
-        for name, rec in (("tightest", tight), ("widest", wide)):
-            hits = flagged(doc, slowed(doc, 2.0, rec["id"]))
-            caught = any(h.startswith(rec["id"] + " ") for h in hits)
-            line += f"; one x2 ({name} blocks, spread {spread(rec):.2f}x): {'caught' if caught else 'missed'}"
-            bad += name == "tightest" and not caught
-        bad += not all_slow
-        print(line)
+        runtimes = sorted({r["runtime"] for r in doc["records"] if r["status"] == "ok"})
+        checks = [check_slowed("x1.5 all", doc, slowed(doc, 1.5), 1.5),
+                  check_slowed("x1.2 all", doc, slowed(doc, 1.2), 1.2)]
+        checks += [check_slowed(f"x2 {rt} only", doc, slowed(doc, 2.0, rt), 2.0, rt) for rt in runtimes]
+        print(f"  run{i + 1}: " + "; ".join(line for line, _ in checks))
+        bad += sum(not ok for _, ok in checks)
     return 1 if bad else 0
 
 

@@ -46,6 +46,29 @@ def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
         assert len(r["blocks"]) == DEFAULT_BLOCKS and sum(b["rounds"] for b in r["blocks"]) == len(r["samples_s"])
     starts = sorted((b["started_at"], i) for r in cpu for i, b in enumerate(r["blocks"]))
     assert [i for _, i in starts] == sorted(i for _, i in starts)  # every block 0 before any block 1, ...
+    # every block weighs the same: the same rounds in each, the headline is the median of block medians
+    for r in cpu:
+        s = r["stats"]
+        assert len({b["rounds"] for b in r["blocks"]}) == 1 and s["blocks"] == DEFAULT_BLOCKS
+        meds = sorted(b["median_s"] for b in r["blocks"])
+        assert s["median"] == pytest.approx(meds[len(meds) // 2], rel=1e-6)
+        assert s["median"] <= s["p90"] <= s["p99"] <= s["max"]
+        assert s["median_ci95"][0] <= s["median"] <= s["median_ci95"][1] and s["ci_unit"] == "blocks"
+    # the ceiling was measured once, before the first benchmark, in its own process
+    assert doc["env"]["ceiling"]["measured_in"] == "subprocess before the run"
+    assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
+
+
+def test_a_keras_only_process_never_loads_torch(tmp_path):
+    """The ceiling (numpy, torch and ORT matmuls) is measured outside the benchmark process."""
+    out = tmp_path / "r.json"
+    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-frameworks", "keras",
+                     "--xbench-blocks", "2", "-k", "seed_cnn-onnxruntime-keras-cpu-default-b1 and not b128", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = read_results(out)
+    assert [r["status"] for r in doc["records"]] == ["ok"]
+    assert "tensorflow" in doc["env"]["imported"] and "onnxruntime" in doc["env"]["imported"]
+    assert "torch" not in doc["env"]["imported"]
 
 
 def _cuda_works() -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import socket
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ from xbench.records import Record, results_document, write_results
 WARMUP_CALLS = 3  # after the first (timed separately) call, before pytest-benchmark starts timing
 DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
 DEFAULT_BLOCKS = 5
+ML_MODULES = ("tensorflow", "keras", "torch", "onnxruntime", "openvino", "jax")
 MAX_ROUNDS = 100_000  # per block: a sub-microsecond call still ends
 
 
@@ -233,6 +235,8 @@ class Recorder:
 
         if self._env is None:
             self._env = env.collect({"data": getattr(self, "data_label", None), "ceiling": self.ceiling})
+        # What this process has loaded so far: a benchmark process loads only the frameworks it benchmarks.
+        self._env["imported"] = sorted(m for m in ML_MODULES if m in sys.modules)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         validate(results_document(self._env, [new], self.created_at), source=str(self.path))
         write_results(self.path, results_document(self._env, self.records, self.created_at), check=False)
