@@ -188,3 +188,29 @@ def test_no_nan_in_results(subset_path, tmp_path):
     assert xbench("tta", "--framework", "torch", "--target", 0.5, "--repeats", 1, "--data", subset_path,
                   "--json", out, "--quiet") == 0
     json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the results file"))  # strict JSON
+
+
+@pytest.mark.parametrize("framework", ["keras", "torch"])
+def test_evaluation_time_never_reaches_the_training_clock(framework, seed_spec, mnist, monkeypatch):
+    """Each evaluation moves the module's clock 100 s forward: the training clock must not see any of it."""
+    import time as real_time
+    import types
+
+    from xbench import train as tr
+
+    offset = [0.0]
+    monkeypatch.setattr(tr, "time", types.SimpleNamespace(perf_counter=lambda: real_time.perf_counter() + offset[0],
+                                                           time=real_time.time, sleep=real_time.sleep))
+    evaluate = tr.evaluate
+
+    def slow_evaluate(*args, **kwargs):
+        offset[0] += 100.0
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "evaluate", slow_evaluate)
+    result, _ = tr.train(framework, seed_spec, mnist, 1, 100, 1e-3, progress=False, eval_every=20)
+    evals = len(result.curve)
+    assert evals >= 3
+    last = result.curve[-1]
+    assert last["eval_s"] >= 100 * evals and last["wall_s"] >= 100 * evals
+    assert last["train_s"] < 100 and sum(result.epoch_seconds) < 100
