@@ -21,6 +21,9 @@ def test_run_merges_one_process_per_framework_and_pools_runs(tmp_path):
     assert {r["framework"] for r in doc["records"]} == {"keras", "torch"}
     assert all(r["status"] == "ok" for r in doc["records"])
     assert [p["frameworks"] for p in doc["env"]["processes"]] == [["keras"], ["torch"]]
+    keras_proc, torch_proc = doc["env"]["processes"][:2]
+    assert "torch" not in keras_proc["imported"] and "tensorflow" not in torch_proc["imported"]
+    assert {p["ceiling_measured_in"] for p in doc["env"]["processes"]} == {"subprocess before the run"}
     assert len(doc["env"]["runs"]) == 2 and len({r["id"] for r in doc["records"]}) == len(doc["records"])
     for r in doc["records"]:  # two runs of two blocks each, every round kept
         assert [b["run"] for b in r["blocks"]] == [0, 0, 1, 1]
@@ -33,7 +36,7 @@ def test_merge_keeps_every_record_and_validates():
            "model": "seed_cnn", "batch_size": 1, "dtype": "float32", "variant": "default", "status": "skipped",
            "reason": "because", "stats": None, "samples_s": [], "throughput": None}
     a = {"schema_version": "1.0.0", "created_at": "t1", "env": env, "records": [rec]}
-    b = {"schema_version": "1.0.0", "created_at": "t2", "env": env, "records": [{**rec, "framework": "torch"}]}
+    b = {"schema_version": "1.0.0", "created_at": "t2", "env": env, "records": [{**rec, "id": "y", "framework": "torch"}]}
     merged = merge([a, b])
     validate(merged)
     assert len(merged["records"]) == 2 and merged["created_at"] == "t1"

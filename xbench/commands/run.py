@@ -17,6 +17,8 @@ but runs the main path, one pytest process for both frameworks.)
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,7 +45,9 @@ def merge(docs: list[dict]) -> dict:
 
     env = dict(docs[0]["env"])
     env["processes"] = [{"frameworks": sorted({r["framework"] for r in d["records"] if r["framework"]}),
-                         "created_at": d["created_at"], "threads": d["env"].get("threads")} for d in docs]
+                         "created_at": d["created_at"], "threads": d["env"].get("threads"),
+                         "imported": d["env"].get("imported"),
+                         "ceiling_measured_in": (d["env"].get("ceiling") or {}).get("measured_in")} for d in docs]
     return {"schema_version": SCHEMA_VERSION, "created_at": docs[0]["created_at"], "env": env,
             "records": [r for d in docs for r in d["records"]]}
 
@@ -69,6 +73,12 @@ def run(args) -> int:
     runs: list[list[dict]] = []
     status = 0
     with tempfile.TemporaryDirectory() as tmp:
+        from xbench import roofline
+
+        # One ceiling for every process, measured before any of them, in a process of its own.
+        ceiling_file = Path(tmp) / "ceiling.json"
+        ceiling_file.write_text(json.dumps(roofline.measure_in_subprocess()))
+        os.environ["XBENCH_CEILING_FILE"] = str(ceiling_file)
         for i in range(args.runs):
             runs.append([])
             for name in names:
