@@ -401,3 +401,17 @@ def test_compare_reports_its_resolution(tmp_path, capsys):
     rc, out, _ = _compare(tmp_path, capsys, base, _with_blocks(_doc(), spread))
     assert rc == 0 and "resolution: these blocks can flag a slowdown of at least" in out, out
     assert "BASE is one run" in out
+
+
+def test_an_error_in_one_pooled_new_run_fails_the_gate(tmp_path, capsys):
+    """Pooling keeps every run's status: a benchmark that errored in one NEW run is not silently ok."""
+    broken = _doc()
+    target = next(r for r in broken["records"] if r["status"] == "ok")
+    target.update(status="error", reason="RuntimeError: flaky", stats=None, samples_s=[], throughput=None)
+    target.pop("blocks")
+    base = _write(tmp_path, "b.json", _doc())
+    news = f"{_write(tmp_path, 'n1.json', _doc())},{_write(tmp_path, 'n2.json', broken)}"
+    assert main(["compare", base, news]) == 1
+    out = capsys.readouterr().out
+    assert "NOW FAILING" in out and "failed in 1 of 2 runs: RuntimeError: flaky" in out
+    assert main(["compare", base, news, "--allow-missing"]) == 0

@@ -165,8 +165,8 @@ def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], thresho
 
 
 def _missing_runs(rec: dict) -> list[dict]:
-    """Pooled runs in which this record was not measured (``xbench.runs.pool`` keeps them in ``runs``)."""
-    return [r for r in rec.get("runs") or [] if r.get("status") != "ok"]
+    """Pooled runs in which this record was not measured (``xbench.runs.pool`` keeps them in ``run_status``)."""
+    return [r for r in rec.get("run_status") or [] if r.get("status") != "ok"]
 
 
 def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
@@ -192,7 +192,7 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
             failed = [r for r in _missing_runs(n) if r.get("status") == "error"]
             if failed and not allow_missing:
                 pair.verdict = FAILING
-                pair.note = f"failed in {len(failed)} of {len(n['runs'])} runs: {failed[0].get('reason') or ''}"
+                pair.note = f"failed in {len(failed)} of {len(n['run_status'])} runs: {failed[0].get('reason') or ''}"
             c.pairs.append(pair)
         elif b["status"] == "ok" and n["status"] in ("error", "skipped") and not allow_missing:
             c.pairs.append(Pair(n["id"], FAILING if n["status"] == "error" else MISSING, note=n.get("reason") or ""))

@@ -10,7 +10,7 @@ Pooling keeps every raw round: ``samples_s`` is the runs' rounds in order,
 ``blocks`` their blocks (each tagged with its ``run``), and the statistics,
 throughput and roofline fields are recomputed from the pooled blocks (each block
 weighing the same). A benchmark is ``ok`` when any run measured it, and its
-``runs`` keeps every run's status; the env is the first run's, with every run's
+``run_status`` keeps every run's status; the env is the first run's, with every run's
 start time and host in ``env.runs``.
 """
 
@@ -55,7 +55,7 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
 def pool(docs: list[dict]) -> dict:
     """One results document from several runs (the first run's env and order).
 
-    A benchmark is ``ok`` when any run measured it; ``runs`` lists every run's status (and reason), so an
+    A benchmark is ``ok`` when any run measured it; ``run_status`` lists every run's status (and reason), so an
     error in one run is never dropped: ``xbench compare`` fails a NEW benchmark that errored in any run.
     """
     if len(docs) == 1:
@@ -74,7 +74,7 @@ def pool(docs: list[dict]) -> dict:
             elif rec["status"] == "ok" and cur["status"] == "ok":
                 merged[k] = _merge(cur, rec, run, ceiling)
     for k, rec in merged.items():
-        rec["runs"] = seen[k]
+        rec["run_status"] = seen[k]
     env = dict(docs[0].get("env") or {})
     env["runs"] = [{"created_at": d.get("created_at"), "hostname": (d.get("env") or {}).get("hostname")}
                    for d in docs]
