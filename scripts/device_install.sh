@@ -5,8 +5,8 @@
 #
 #   scripts/device_install.sh WHEELDIR [--onnxruntime-gpu]
 #
-# WHEELDIR: e.g. .whl/py312. --onnxruntime-gpu: first join .whl/parts/ (every part must be there and
-# match .whl/parts/onnxruntime-gpu.sha256) and install that wheel too. On any failure: one line, exit 1,
+# WHEELDIR: e.g. .whl/py312. --onnxruntime-gpu: first join the parts in WHEELDIR-onnxruntime-gpu/ (every
+# part must be there and match its onnxruntime-gpu.sha256) and install that wheel too. On any failure: one line, exit 1,
 # and .whl/site is left as it was.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ wheels=$1
 ls "$wheels"/*.whl >/dev/null 2>&1 || fail "wheel folder $wheels is missing or holds no wheels (run scripts/device_prepare.sh here first)"
 extra=()
 if [ $# -eq 2 ]; then
-  scripts/join_parts.sh .whl/parts/onnxruntime-gpu.sha256 .whl/joined || exit 1
+  scripts/join_parts.sh "$wheels-onnxruntime-gpu/onnxruntime-gpu.sha256" .whl/joined || exit 1
   extra=(.whl/joined/onnxruntime_gpu-*.whl)
 fi
 rm -rf .whl/site.new

@@ -5,9 +5,9 @@
 #   scripts/device_prepare.sh [--onnxruntime-gpu]
 #
 #   .whl/py<VER>/   jsonschema and its dependencies (small: carried in the slot's first call)
-#   .whl/parts/     with --onnxruntime-gpu: its wheel cut into parts of PART_MIB (default 50) MiB, one
-#                   part per call, plus onnxruntime-gpu.sha256 (each part and the whole wheel), which
-#                   scripts/device_install.sh checks before it joins them there
+#   .whl/py<VER>-onnxruntime-gpu/   with --onnxruntime-gpu: its wheel cut into parts of PART_MIB (default
+#                   50) MiB, one part per call, plus onnxruntime-gpu.sha256 (each part and the whole
+#                   wheel), which scripts/device_install.sh checks before it joins them there
 #
 # PYVER (default 3.12, the GPU machine's Python) picks the wheels' Python; the CPU dry run here on
 # Python 3.11 uses PYVER=3.11. ORT_GPU_VERSION (default 1.31.1) picks onnxruntime-gpu's version.
@@ -43,7 +43,8 @@ if [ "$with_ort" -eq 1 ]; then
   (cd "$tmp/parts" && split -b "${part_mib}M" -d -a 2 "../ort/$wheel" "$wheel.part-" &&
    sha256sum "$wheel".part-* > onnxruntime-gpu.sha256 &&
    (cd ../ort && sha256sum "$wheel") >> onnxruntime-gpu.sha256)
-  rm -rf .whl/parts && mv "$tmp/parts" .whl/parts
-  echo "$wheel: $(stat -c %s "$tmp/ort/$wheel") bytes, in $(ls .whl/parts/*.part-* | wc -l) parts of at most $part_mib MiB:"
-  ls -l .whl/parts | tail -n +2
+  parts=$dest-onnxruntime-gpu
+  rm -rf "$parts" && mv "$tmp/parts" "$parts"
+  echo "$wheel: $(stat -c %s "$tmp/ort/$wheel") bytes, in $(ls "$parts"/*.part-* | wc -l) parts of at most $part_mib MiB:"
+  ls -l "$parts" | tail -n +2
 fi
