@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sysconfig
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -129,12 +130,21 @@ class TorchFramework:
     def math_mode(self, device: str) -> dict:
         """fp32 arithmetic as configured: on CUDA, cuDNN convolutions use TF32 by default."""
         torch = _torch()
+        mode = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
         if device != "cuda":
-            return {"fp32": "ieee", "float32_matmul_precision": torch.get_float32_matmul_precision()}
-        return {"matmul_fp32_precision": torch.backends.cuda.matmul.fp32_precision,
-                "cudnn_conv_fp32_precision": torch.backends.cudnn.conv.fp32_precision,
-                "float32_matmul_precision": torch.get_float32_matmul_precision(),
-                "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
+            return {"fp32": "ieee", **mode}
+        cuda, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+        settings = {"matmul_fp32_precision": (cuda, "fp32_precision"),  # torch >= 2.9
+                    "cudnn_conv_fp32_precision": (getattr(cudnn, "conv", None), "fp32_precision"),
+                    "tf32_matmul": (cuda, "allow_tf32"), "tf32_cudnn": (cudnn, "allow_tf32")}
+        for key, (obj, attr) in settings.items():
+            try:  # an API this torch lacks, or one torch refuses to read after the other was set
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    mode[key] = getattr(obj, attr)
+            except Exception:
+                mode[key] = None
+        return mode
 
     def seed(self, seed: int) -> None:
         _torch().manual_seed(seed)

@@ -58,9 +58,9 @@ def _distributions() -> list[tuple[str, str, str]]:
     """(name, version, folder) of every installed ONNX Runtime wheel, first on sys.path first."""
     found = []
     for dist in metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower()
-        if name in NAMES and all(name != f[0] for f in found if f[2] == str(dist.locate_file(""))):
-            found.append((name, dist.version, str(dist.locate_file(""))))
+        entry = ((dist.metadata["Name"] or "").lower(), dist.version, str(dist.locate_file("")))
+        if entry[0] in NAMES and entry not in found:  # a folder twice on sys.path lists its wheels twice
+            found.append(entry)
     return found
 
 
