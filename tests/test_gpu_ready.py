@@ -106,6 +106,27 @@ def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path
     assert "records: " in proc.stdout and " 0 error" in proc.stdout
 
 
+def test_gpu_check_prints_the_report_and_fails_when_rows_fail(tmp_path, hide_dir):
+    """A spec PyTorch cannot build ('same' padding with stride 2) makes its rows real errors: the report is
+    still written and printed, the errors are named, and the script exits non-zero."""
+    import re
+
+    tree = _copy_of_tracked_files(tmp_path / "tree")
+    spec = json.loads((tree / "models/seed_conv64.json").read_text())
+    spec["layers"][0].update(padding="same", strides=2)
+    (tree / "models/seed_conv64.json").write_text(json.dumps(spec))
+    out = tmp_path / "out"
+    env = {**_env(hide_dir), "GPU_CHECK_TESTS": "", "GPU_CHECK_COMPILE_SELECT": "", "PYTHON": sys.executable,
+           "GPU_CHECK_SELECT": "seed_conv64 and b1 and (torch-cpu-eager or onnxruntime-torch-cpu)"}
+    proc = subprocess.run(["bash", "scripts/gpu_check.sh", str(out)], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"records: 0 ok, \d+ skipped, 4 error", proc.stdout)  # b1 and b128, native and ORT
+    assert "error: inference/seed_conv64/torch/torch/cpu/eager/b1/float32: UserError: seed_conv64: layer 0: padding 'same'" in proc.stdout
+    report = (out / "report.md").read_text()
+    assert report and report in proc.stdout and "padding 'same' with strides > 1" in report
+
+
 def _cuda() -> bool:
     import torch
 
