@@ -18,8 +18,9 @@ wheels=$1
 ls "$wheels"/*.whl >/dev/null 2>&1 || fail "wheel folder $wheels is missing or holds no wheels (run scripts/device_prepare.sh here first)"
 extra=()
 if [ $# -eq 2 ]; then
-  scripts/join_parts.sh "$wheels-onnxruntime-gpu/onnxruntime-gpu.sha256" .whl/joined || exit 1
-  extra=(.whl/joined/onnxruntime_gpu-*.whl)
+  manifest=$wheels-onnxruntime-gpu/onnxruntime-gpu.sha256
+  scripts/join_parts.sh "$manifest" .whl/joined || exit 1
+  extra=(".whl/joined/$(tail -n 1 "$manifest" | awk '{print $2}')")  # the wheel just verified, no other
 fi
 rm -rf .whl/site.new
 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target .whl/site.new \
