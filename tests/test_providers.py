@@ -55,17 +55,20 @@ def test_the_check_would_catch_orts_fallback(onnx_path, monkeypatch):
         ortx.make_session(onnx_path, ortx.SessionConfig("AzureExecutionProvider"))
 
 
-def test_default_install_is_onnxruntime_gpu_alone():
+def test_one_onnxruntime_package_per_folder():
+    """`pip install -e .` brings onnxruntime-gpu alone (onnxruntime on macOS); a GPU box may add onnxruntime-gpu
+    in a folder of its own ahead of its CPU package (docs/gpu.md). Never two in one folder."""
     import sys
 
-    names = [d.split("==")[0] for d in ortx.installed_distributions()]
+    from xbench.runtimes.onnxruntime import _distributions
+
+    found = _distributions()
+    assert found and ortx.check_single_distribution() is None
     if sys.platform == "darwin":
-        assert names == ["onnxruntime"]
-    else:
-        assert names == ["onnxruntime-gpu"]
-    assert ortx.check_single_distribution() is None
+        assert found[0][0] == "onnxruntime"
 
 
-def test_two_onnxruntime_packages_are_reported(monkeypatch):
-    monkeypatch.setattr(ortx, "installed_distributions", lambda: ["onnxruntime==1.30.0", "onnxruntime-gpu==1.31.1"])
+def test_two_onnxruntime_packages_in_one_folder_are_reported(monkeypatch):
+    monkeypatch.setattr(ortx, "_distributions", lambda: [("onnxruntime", "1.30.0", "/site"),
+                                                         ("onnxruntime-gpu", "1.31.1", "/site")])
     assert "more than one ONNX Runtime package" in ortx.check_single_distribution()

@@ -77,6 +77,12 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                     "device": device, "ceiling": ceil, "warnings": [busy] if busy else [], "measurements": [],
                     "skipped": []}
     trainable = spec.num_classes is not None
+    if "keras" in runtimes:
+        try:
+            frameworks.get("keras").device_reason(device)
+        except ImportError as exc:  # a machine with PyTorch and ONNX Runtime only: explain what is there
+            report["skipped"].append({"runtime": "keras", "reason": f"Keras is not installed here ({exc})"})
+            runtimes = [r for r in runtimes if r != "keras"]
     tmp = tempfile.TemporaryDirectory(prefix="xbench-explain-")
     workdir = Path(tmp.name)
     try:
@@ -86,7 +92,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
         for name in fw_names:
             fw = frameworks.get(name)
             _log(log, f"building and exporting {spec.name} from {fw.display} to ONNX")
-            models[name] = fw.build(spec, 0)
+            models[name] = fw.build(spec, 0, device=device)
             files[name] = workdir / f"{spec.name}.{name}.onnx"
             export(name, spec, files[name], model=models[name], data=data)
             costs[name] = costmod.count_file(files[name], batch_size=batch)

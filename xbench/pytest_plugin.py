@@ -316,7 +316,13 @@ def _minor_faults() -> int:
 
 
 class _PeakRss:
-    """Peak resident memory during the timed rounds (Linux resets VmHWM via clear_refs)."""
+    """Peak resident memory during the timed rounds (Linux resets VmHWM via clear_refs), and device memory.
+
+    PyTorch's allocator counts every live tensor of the process, so the record also keeps what was
+    allocated when the rounds began (``device_baseline_mb``): the rounds' own share is the difference.
+    ONNX Runtime's CUDA arena has no counter of its own: its rows record the device-wide use
+    (cudaMemGetInfo through torch) before and after the rounds.
+    """
 
     def __init__(self, case):
         self.reset = False
@@ -325,14 +331,21 @@ class _PeakRss:
             self.reset = True
         except OSError:
             pass
+        self.device = {}
         if case.device == "cuda" and case.runtime == "torch":
+            import gc
+
             import torch
 
+            gc.collect()  # earlier cases' tensors held only by reference cycles
             torch.cuda.reset_peak_memory_stats()
+            self.device["device_baseline_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
         elif case.device == "cuda" and case.runtime == "keras":
             import tensorflow as tf
 
             tf.config.experimental.reset_memory_stats("GPU:0")
+        elif case.device == "cuda" and case.runtime == "onnxruntime":
+            self.device["device_used_before_mb"] = _device_used_mb()
 
     def read(self, case) -> dict:
         import psutil
@@ -345,15 +358,31 @@ class _PeakRss:
                     out["peak_scope"] = "timed rounds" if self.reset else "process lifetime"
         except OSError:
             pass
+        out.update(self.device)
         if case.device == "cuda" and case.runtime == "torch":
             import torch
 
             out["peak_device_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            out["device_scope"] = "torch allocator, whole process (device_baseline_mb: live when the rounds began)"
         elif case.device == "cuda" and case.runtime == "keras":
             import tensorflow as tf
 
             out["peak_device_mb"] = round(tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, 1)
+        elif case.device == "cuda" and case.runtime == "onnxruntime":
+            out["device_used_after_mb"] = _device_used_mb()
+            out["device_scope"] = "whole GPU (cudaMemGetInfo): every process and allocator, ORT's arena included"
         return out
+
+
+def _device_used_mb() -> float | None:
+    """Memory in use on GPU 0, all processes together; None without a CUDA-capable torch."""
+    try:
+        import torch
+
+        free, total = torch.cuda.mem_get_info(0)
+    except Exception:  # no torch, or no CUDA: the record says nothing rather than something wrong
+        return None
+    return round((total - free) / 2**20, 1)
 
 
 @pytest.fixture

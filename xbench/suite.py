@@ -20,6 +20,8 @@ from xbench.spec import ModelSpec, load_spec
 
 TRAIN_BATCHES = (32, 128)  # the seed article's Example 2
 INFER_BATCHES = (1, 32, 128)
+HOST_OUTPUT = "NumPy on the host (device-to-host copy included)"
+DEVICE_OUTPUT = "left on the device (IO binding; no copies timed)"
 ORT_VARIANTS = {"CPUExecutionProvider": ("default",), "CUDAExecutionProvider": ("end_to_end", "iobinding")}
 
 
@@ -144,16 +146,25 @@ def prepare(case: Case, ctx: Context) -> Prepared:
     _check_native(fw, case)
     if case.task == "train_step" and spec.num_classes is None:
         raise Skip(f"{spec.name} has no classifier head (softmax Dense last): there is no loss to train")
-    model = fw.build(spec, seed=0)
+    model = fw.build(spec, seed=0, device=case.device)
+    extra = {"variant_info": fw.variants[case.variant], "math": fw.math_mode(case.device)}
     if case.task == "train_step":
         step = fw.make_train_step(model, spec, spec.learning_rate, "adam", case.variant, case.device)
         xn, yn = fw.to_native(model, x, y, case.device, case.variant)
-        return Prepared(lambda: step(xn, yn), {"optimizer": spec.optimizer, "variant_info": fw.variants[case.variant]},
-                        _check_loss)
+        _add_compile_info(extra, step)
+        return Prepared(lambda: step(xn, yn), {"optimizer": spec.optimizer, **extra}, _check_loss)
     predict = fw.make_predict(model, spec, case.variant, case.device)
     xn, _ = fw.to_native(model, x, None, case.device, case.variant)
-    return Prepared(lambda: predict(xn), {"variant_info": fw.variants[case.variant]},
+    _add_compile_info(extra, predict)
+    return Prepared(lambda: predict(xn), {**extra, "output": HOST_OUTPUT},
                     _check_probs(case.batch_size, spec.num_classes, fw.to_numpy))
+
+
+def _add_compile_info(extra: dict, fn) -> None:
+    """A compiled callable fills its ``compile_info`` (graphs compiled, breaks) on its first call."""
+    info = getattr(fn, "compile_info", None)
+    if info is not None:
+        extra["compile"] = info
 
 
 def _prepare_ort(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
@@ -177,7 +188,12 @@ def _prepare_ort(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
         raise Skip(str(exc)) from None
     name = session.get_inputs()[0].name
     feed = np.ascontiguousarray(onnx_input(fw, x))
-    extra = {"session": config.recorded(), "onnx_file": path.name, "export_layout": fw.layout}
+    # What ORT really runs with (its defaults filled in), not only what was asked for.
+    effective = session.get_provider_options().get(provider, {})
+    recorded = {**config.recorded(), "provider_options_effective": effective}
+    math = {"use_tf32": effective.get("use_tf32")} if provider == "CUDAExecutionProvider" else {"fp32": "ieee"}
+    extra = {"session": recorded, "onnx_file": path.name, "export_layout": fw.layout, "math": math,
+             "output": DEVICE_OUTPUT if case.variant == "iobinding" else HOST_OUTPUT}
     if case.variant == "iobinding":
         import onnxruntime as ort
 

@@ -17,7 +17,7 @@ import numpy as np
 from xbench.spec import ModelSpec
 
 TrainStep = Callable[[Any, Any], float]  # (x_native, y_native) -> loss, synchronised
-Predict = Callable[[Any], Any]  # x_native -> probabilities (left on the device)
+Predict = Callable[[Any], np.ndarray]  # x_native -> probabilities as NumPy on the host (device-to-host copy included)
 
 
 class Framework(Protocol):
@@ -30,14 +30,18 @@ class Framework(Protocol):
     def versions(self) -> dict[str, str]: ...
 
     def device_reason(self, device: str) -> str | None:
-        """None when ``device`` ("cpu" | "cuda") is usable, else why not."""
+        """None when ``device`` ("cpu" | "cuda") is usable, else why not; ImportError when the framework is missing."""
 
     def variant_reason(self, variant: str, device: str) -> str | None:
         """None when ``variant`` can run on ``device`` here, else why not (optional)."""
 
+    def math_mode(self, device: str) -> dict:
+        """The fp32 arithmetic the framework is set to use on ``device`` (TF32 or IEEE), for the record."""
+
     def seed(self, seed: int) -> None: ...
 
-    def build(self, spec: ModelSpec, seed: int = 0) -> Any: ...
+    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu") -> Any:
+        """A fresh model; frameworks that place variables at build time place them on ``device``."""
 
     def to_native(self, model: Any, x: np.ndarray, y: np.ndarray | None = None,
                   device: str = "cpu", variant: str | None = None) -> tuple[Any, Any]: ...

@@ -17,6 +17,9 @@ def _keras():
     """Import TensorFlow/Keras once, after the thread settings are in the environment."""
     threads.count()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    # Without memory growth the first op reserves nearly the whole GPU, and PyTorch / ONNX Runtime cases
+    # later in the same process fail to allocate (and look like "provider unavailable").
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     if getattr(_keras, "done", False):
         import keras
         import tensorflow as tf
@@ -31,6 +34,11 @@ def _keras():
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:
             pass  # already initialised: the TF_NUM_*_THREADS variables set by threads.configure apply
+        for gpu in tf.config.list_physical_devices("GPU"):
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:
+                pass  # GPU already initialised: TF_FORCE_GPU_ALLOW_GROWTH above applied
         tf.config.list_physical_devices()
     _keras.done = True
     return tf, keras
@@ -70,9 +78,9 @@ class KerasFramework:
         return {"tensorflow": tf.__version__, "keras": keras.__version__, "tf2onnx": tf2onnx.__version__}
 
     def device_reason(self, device: str) -> str | None:
+        tf, _ = _keras()  # ImportError without TensorFlow: the suite records the row as skipped
         if device == "cpu":
             return None
-        tf, _ = _keras()
         if not tf.config.list_physical_devices("GPU"):
             built = "built with CUDA" if tf.test.is_built_with_cuda() else "a build without CUDA"
             return (f"TensorFlow {tf.__version__} ({built}) sees no GPU: "
@@ -85,11 +93,24 @@ class KerasFramework:
     def _device(self, device: str) -> str:
         return "/GPU:0" if device == "cuda" else "/CPU:0"
 
+    def math_mode(self, device: str) -> dict:
+        tf, _ = _keras()
+        if device != "cuda":
+            return {"fp32": "ieee"}
+        return {"tensor_float_32_execution": tf.config.experimental.tensor_float_32_execution_enabled()}
+
     def seed(self, seed: int) -> None:
         _, keras = _keras()
         keras.utils.set_random_seed(seed)
 
-    def build(self, spec: ModelSpec, seed: int = 0):
+    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu"):
+        tf, _ = _keras()
+        # Variables are created here: without a device scope TensorFlow puts them on GPU:0 whenever
+        # one exists, and a "cpu" row would copy its weights from the GPU on every step.
+        with tf.device(self._device(device)):
+            return self._build(spec, seed)
+
+    def _build(self, spec: ModelSpec, seed: int):
         _, keras = _keras()
         self.seed(seed)
         L = keras.layers
@@ -113,12 +134,13 @@ class KerasFramework:
                 layers.append(L.BatchNormalization(epsilon=p["epsilon"], momentum=p["momentum"]))
         return keras.Sequential(layers, name=spec.name)
 
-    def _compile(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None) -> None:
-        _, keras = _keras()
-        opt = {"adam": lambda: keras.optimizers.Adam(lr), "sgd": lambda: keras.optimizers.SGD(lr)}[optimizer]()
-        # jit_compile is set explicitly on both variants: "auto" silently means no XLA on CPU.
-        model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(),
-                      jit_compile=(variant == "xla"))
+    def _compile(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None, device: str) -> None:
+        tf, keras = _keras()
+        with tf.device(self._device(device)):  # the optimizer's variables live beside the model's
+            opt = {"adam": lambda: keras.optimizers.Adam(lr), "sgd": lambda: keras.optimizers.SGD(lr)}[optimizer]()
+            # jit_compile is set explicitly on both variants: "auto" silently means no XLA on CPU.
+            model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(),
+                          jit_compile=(variant == "xla"))
 
     def to_native(self, model, x, y=None, device="cpu", variant=None):
         tf, _ = _keras()
@@ -129,7 +151,7 @@ class KerasFramework:
 
     def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu"):
         tf, _ = _keras()
-        self._compile(model, spec, lr, optimizer, variant)
+        self._compile(model, spec, lr, optimizer, variant, device)
         dev = self._device(device)
 
         def train_step(x, y) -> float:
@@ -142,7 +164,7 @@ class KerasFramework:
     def make_predict(self, model, spec, variant=None, device="cpu"):
         tf, _ = _keras()
         if not model.compiled:
-            self._compile(model, spec, spec.learning_rate, "adam", variant)
+            self._compile(model, spec, spec.learning_rate, "adam", variant, device)
         elif model.jit_compile != (variant == "xla"):  # never recompile: that would reset the optimizer
             model.jit_compile = variant == "xla"
             model.predict_function = None

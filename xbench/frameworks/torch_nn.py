@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sysconfig
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,45 @@ def _torch():
     return torch
 
 
+class CompileFallback(RuntimeError):
+    """torch.compile did not compile the case's graph: it broke the graph or ran eagerly."""
+
+
+def _dynamo_counters() -> dict[str, Counter]:
+    from torch._dynamo.utils import counters
+
+    return {k: Counter(v) for k, v in counters.items()}
+
+
+def _checked_first_call(fn, info: dict):
+    """``fn`` whose first call must compile exactly one whole graph (Dynamo's counters say so) or raise.
+
+    Dynamo falls back to eager silently (graph breaks, the recompile limit); a row labelled
+    torch.compile must not time eager code. ``info`` receives the counts for the record.
+    """
+    state = {"checked": False}
+
+    def call(*args):
+        if state["checked"]:
+            return fn(*args)
+        before = _dynamo_counters()
+        out = fn(*args)
+        after = _dynamo_counters()
+        delta = {k: after[k] - before.get(k, Counter()) for k in after}
+        graphs = delta.get("stats", Counter())["unique_graphs"]
+        breaks = delta.get("graph_break", Counter())
+        if breaks or graphs < 1:
+            named = "; ".join(f"{n}x {r.splitlines()[0]}" for r, n in breaks.items()) or "no graph was compiled"
+            raise CompileFallback(f"torch.compile fell back to eager: {graphs} graph(s) compiled, "
+                                  f"{sum(breaks.values())} graph break(s): {named}")
+        info.update({"graphs_compiled": graphs, "graph_breaks": 0, "dynamic": False})
+        state["checked"] = True
+        return out
+
+    call.compile_info = info
+    return call
+
+
 def _flatten_perm(h: int, w: int, c: int) -> np.ndarray:
     """perm[i] = the H,W,C (Keras) flat index of torch's C,H,W flat index i."""
     return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).ravel()
@@ -45,7 +87,8 @@ class TorchFramework:
     variants = {
         "eager": "plain eager nn.Module, NCHW contiguous",
         "channels_last": "model and inputs in torch.channels_last memory format",
-        "compile": "torch.compile(model) (inductor; needs a working C++ compiler on CPU)",
+        "compile": "torch.compile(model, dynamic=False) after torch._dynamo.reset(): one compile of the case's "
+                   "shape, checked to be one whole graph (inductor; needs a C/C++ compiler and Python's headers)",
     }
 
     def versions(self) -> dict[str, str]:
@@ -67,20 +110,47 @@ class TorchFramework:
         """Why a variant cannot run here (None when it can)."""
         if variant != "compile":
             return None
+        # Inductor's C++ code on CPU and Triton's kernel launcher on CUDA are both compiled at run time
+        # against Python's headers; without them the first call fails deep inside the compiler.
         if device == "cpu":
-            compilers = [os.environ.get("CXX"), "g++", "c++", "clang++"]
-            if not any(c and shutil.which(c) for c in compilers):
-                return "torch.compile (inductor) needs a C++ compiler on CPU: none of $CXX, g++, c++, clang++ is on PATH"
+            compilers, what = [os.environ.get("CXX"), "g++", "c++", "clang++"], "a C++ compiler on CPU: none of $CXX, g++, c++, clang++"
+        else:
+            compilers, what = [os.environ.get("CC"), "cc", "gcc", "clang"], "a C compiler for Triton's launcher: none of $CC, cc, gcc, clang"
+        if not any(c and shutil.which(c) for c in compilers):
+            return f"torch.compile needs {what} is on PATH"
+        headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+        if not headers.is_file():
+            return f"torch.compile needs Python's C headers: {headers} is missing (install python3-dev)"
+        if device == "cpu":
             return None
         from torch.utils._triton import has_triton
 
         return None if has_triton() else "torch.compile on CUDA needs Triton, which is not installed"
 
+    def math_mode(self, device: str) -> dict:
+        """fp32 arithmetic as configured: on CUDA, cuDNN convolutions use TF32 by default."""
+        torch = _torch()
+        mode = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
+        if device != "cuda":
+            return {"fp32": "ieee", **mode}
+        cuda, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+        settings = {"matmul_fp32_precision": (cuda, "fp32_precision"),  # torch >= 2.9
+                    "cudnn_conv_fp32_precision": (getattr(cudnn, "conv", None), "fp32_precision"),
+                    "tf32_matmul": (cuda, "allow_tf32"), "tf32_cudnn": (cudnn, "allow_tf32")}
+        for key, (obj, attr) in settings.items():
+            try:  # an API this torch lacks, or one torch refuses to read after the other was set
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    mode[key] = getattr(obj, attr)
+            except Exception:
+                mode[key] = None
+        return mode
+
     def seed(self, seed: int) -> None:
         _torch().manual_seed(seed)
 
-    def build(self, spec: ModelSpec, seed: int = 0):
-        torch = _torch()
+    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu"):
+        torch = _torch()  # built on the CPU; make_train_step / make_predict move it to the device
         nn = torch.nn
         self.seed(seed)
         acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -124,7 +194,12 @@ class TorchFramework:
         model.to(self._device(device))
         if variant == "channels_last":
             model.to(memory_format=torch.channels_last)
-        return torch.compile(model) if variant == "compile" else model
+        if variant != "compile":
+            return model
+        # Each case compiles its own fixed shape: no code cached from earlier cases (which made torch
+        # recompile with dynamic shapes, or stop compiling at the recompile limit).
+        torch._dynamo.reset()
+        return torch.compile(model, dynamic=False)
 
     def to_native(self, model, x, y=None, device="cpu", variant=None):
         torch = _torch()
@@ -153,7 +228,7 @@ class TorchFramework:
             opt.step()
             return loss.item()  # host sync, matching Keras train_on_batch's float loss
 
-        return train_step
+        return _checked_first_call(train_step, {}) if variant == "compile" else train_step
 
     def make_predict(self, model, spec, variant=None, device="cpu"):
         torch = _torch()
@@ -164,15 +239,14 @@ class TorchFramework:
             if model.training:  # training in between switched to train mode
                 model.eval()
             with torch.inference_mode():
-                out = net(x)
-            if out.is_cuda:
-                torch.cuda.synchronize()
-            return out
+                # NumPy on the host, as Keras's predict_on_batch and ONNX Runtime's run return it:
+                # on CUDA the device-to-host copy (and its synchronisation) is part of the call.
+                return net(x).cpu().numpy()
 
-        return predict
+        return _checked_first_call(predict, {}) if variant == "compile" else predict
 
     def to_numpy(self, out) -> np.ndarray:
-        return out.detach().cpu().numpy()
+        return out if isinstance(out, np.ndarray) else out.detach().cpu().numpy()
 
     def _param_layers(self, model, spec: ModelSpec):
         torch = _torch()

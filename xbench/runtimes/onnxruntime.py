@@ -30,6 +30,8 @@ class ProviderUnavailable(RuntimeError):
 
 
 def ort():
+    if "onnxruntime" not in sys.modules and any(d.startswith("onnxruntime-gpu==") for d in installed_distributions()):
+        _torch_first()
     import onnxruntime
 
     if not getattr(ort, "preloaded", False):
@@ -40,21 +42,43 @@ def ort():
     return onnxruntime
 
 
-def installed_distributions() -> list[str]:
-    """Which ONNX Runtime wheels are installed; two of them overwrite each other's files."""
-    names = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+def _torch_first() -> None:
+    """ONNX Runtime's CUDA build loads CUDA and cuDNN when imported; its documentation says to import torch
+    first when both are used, so both run on torch's copies of those libraries."""
+    import importlib.util
+
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
+
+
+NAMES = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+
+
+def _distributions() -> list[tuple[str, str, str]]:
+    """(name, version, folder) of every installed ONNX Runtime wheel, first on sys.path first."""
     found = []
-    for name in names:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found.append(f"{name}=={metadata.version(name)}")
+    for dist in metadata.distributions():
+        entry = ((dist.metadata["Name"] or "").lower(), dist.version, str(dist.locate_file("")))
+        if entry[0] in NAMES and entry not in found:  # a folder twice on sys.path lists its wheels twice
+            found.append(entry)
     return found
 
 
+def installed_distributions() -> list[str]:
+    """Which ONNX Runtime wheels are installed, as name==version."""
+    return [f"{name}=={version}" for name, version, _ in _distributions()]
+
+
 def check_single_distribution() -> str | None:
-    found = installed_distributions()
-    if len(found) > 1:
-        return (f"more than one ONNX Runtime package is installed ({', '.join(found)}); they share one module "
-                f"directory and break each other: pip uninstall all of them, then reinstall one")
+    """Two ONNX Runtime wheels in one folder overwrite each other's files. In different folders on sys.path
+    (onnxruntime-gpu installed with --target ahead of a system onnxruntime) the first one is imported whole."""
+    by_folder: dict[str, list[str]] = {}
+    for name, version, folder in _distributions():
+        by_folder.setdefault(folder, []).append(f"{name}=={version}")
+    for folder, found in by_folder.items():
+        if len(found) > 1:
+            return (f"more than one ONNX Runtime package is installed in {folder} ({', '.join(found)}); they share "
+                    f"one module directory and break each other: pip uninstall all of them, then reinstall one")
     return None
 
 
