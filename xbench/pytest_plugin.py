@@ -103,6 +103,9 @@ def pytest_configure(config):
     # Before anything imports TensorFlow, PyTorch or ONNX Runtime.
     threads.configure(config.getoption("xbench_threads"))
     config.addinivalue_line("markers", "xbench: an xbench benchmark case")
+    from xbench.runtimes import onnxruntime as ortx
+
+    ortx.TORCH_IN_PROCESS = "torch" in _csv(config.getoption("xbench_frameworks"))  # else never load torch
     try:
         _validate(config)
     except UserError as exc:

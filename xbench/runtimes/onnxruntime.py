@@ -29,8 +29,12 @@ class ProviderUnavailable(RuntimeError):
     """The requested execution provider is not the one running the session."""
 
 
+TORCH_IN_PROCESS = True  # will this process use torch too? The benchmark plugin says no for a Keras-only run
+
+
 def ort():
-    if "onnxruntime" not in sys.modules and any(d.startswith("onnxruntime-gpu==") for d in installed_distributions()):
+    if TORCH_IN_PROCESS and "onnxruntime" not in sys.modules and \
+            any(d.startswith("onnxruntime-gpu==") for d in installed_distributions()):
         _torch_first()
     import onnxruntime
 
@@ -44,7 +48,8 @@ def ort():
 
 def _torch_first() -> None:
     """ONNX Runtime's CUDA build loads CUDA and cuDNN when imported; its documentation says to import torch
-    first when both are used, so both run on torch's copies of those libraries."""
+    first when both are used, so both run on torch's copies of those libraries. A process that never uses
+    torch (``TORCH_IN_PROCESS`` False) does not load it for this."""
     import importlib.util
 
     if "torch" not in sys.modules and importlib.util.find_spec("torch") is not None:
