@@ -6,7 +6,9 @@ repeated). With the default rule (threshold 10 %, alpha 0.01) it prints:
 
 * every back-to-back pair of honest runs (run i as BASE, run i+1 as NEW), and
   every pair when --all-pairs is given: regressions flagged (each one a false
-  alarm), inconclusive, and the resolution line;
+  alarm), inconclusive, and the resolution line; with four runs or more, the
+  same pairs again with the run-to-run noise taken from the other runs pooled
+  (`--noise`), and each run against all the others pooled as BASE;
 * each run against copies of itself slowed x1.5 and x1.2 (every round), and with
   every row of one runtime slowed x2: how many benchmarks were flagged, against
   how many the resolution line predicts (a benchmark whose BASE blocks can resolve
@@ -25,6 +27,7 @@ import itertools
 import sys
 
 from xbench.compare import INCONCLUSIVE, REGRESSION, compare, resolution_line
+from xbench.runs import pool
 from xbench.schema import read_results
 
 
@@ -68,13 +71,35 @@ def main(argv: list[str]) -> int:
               f"{len(c.pairs)} compared" + "".join(f"\n      {p.id} {p.change:+.0%} p={p.p:.2g}" for p in hits))
         print(f"      {resolution_line(c)}")
     print(f"  false alarms in all: {total}")
+    if len(runs) >= 4:
+        others = lambda *skip: pool([r for k, r in enumerate(runs) if k not in skip])  # noqa: E731
+        print("the same pairs, run-to-run noise from the other runs pooled (--noise): flagged")
+        total = 0
+        for i in range(len(runs) - 1):
+            hits = [p for p in compare(runs[i], runs[i + 1], noise_doc=others(i, i + 1)).pairs if p.verdict == REGRESSION]
+            total += len(hits)
+            bad += bool(hits)
+            print(f"  run{i + 1} -> run{i + 2}: {len(hits)}" + "".join(f"\n      {p.id} {p.change:+.0%}" for p in hits))
+        print(f"  false alarms in all: {total}")
+        print("each run against all the others pooled as BASE: flagged")
+        total = 0
+        for k in range(len(runs)):
+            c = compare(others(k), runs[k])
+            hits = [p for p in c.pairs if p.verdict == REGRESSION]
+            total += len(hits)
+            bad += bool(hits)
+            print(f"  others -> run{k + 1}: {len(hits)}" + "".join(f"\n      {p.id} {p.change:+.0%}" for p in hits))
+            print(f"      {resolution_line(c)}")
+        print(f"  false alarms in all: {total}")
     print("slowed copies (flagged / predicted by the resolution line / measured)")
-    for i, doc in enumerate(runs):
+    docs = runs + ([pool(runs)] if len(runs) > 1 else [])
+    for i, doc in enumerate(docs):
         runtimes = sorted({r["runtime"] for r in doc["records"] if r["status"] == "ok"})
         checks = [check_slowed("x1.5 all", doc, slowed(doc, 1.5), 1.5),
                   check_slowed("x1.2 all", doc, slowed(doc, 1.2), 1.2)]
         checks += [check_slowed(f"x2 {rt} only", doc, slowed(doc, 2.0, rt), 2.0, rt) for rt in runtimes]
-        print(f"  run{i + 1}: " + "; ".join(line for line, _ in checks))
+        name = f"run{i + 1}" if i < len(runs) else f"all {len(runs)} pooled"
+        print(f"  {name}: " + "; ".join(line for line, _ in checks))
         bad += sum(not ok for _, ok in checks)
     return 1 if bad else 0
 

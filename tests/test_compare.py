@@ -5,7 +5,9 @@ The fixture has 5 blocks of 4 real rounds per benchmark (tests/golden/results.js
 from __future__ import annotations
 
 import json
+import math
 import random
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -170,10 +172,46 @@ def test_too_few_blocks_are_never_significant():
 def test_base_run_to_run_spread_raises_the_bar():
     base = _b([1.0, 1.02, 0.98, 1.01, 0.99, 1.3, 1.32, 1.28, 1.31, 1.29])  # two runs, 30% apart
     new = _b([1.35, 1.37, 1.36, 1.34, 1.38])  # +18% on BASE's median, above every BASE block, within 30%
-    assert judge(base, new, 0.10, 0.01).verdict == REGRESSION  # BASE as if one run: no spread known
-    assert judge(base, new, 0.10, 0.01, spread=0.30).verdict == INCONCLUSIVE
-    assert "run-to-run spread" in judge(base, new, 0.10, 0.01, spread=0.30).note
-    assert judge(base, _b([1.6] * 5), 0.10, 0.01, spread=0.30).verdict == REGRESSION
+    assert judge(base, new, 0.10, 0.01).verdict == REGRESSION  # BASE as if one run: no run noise known
+    assert judge(base, new, 0.10, 0.01, run_bar=0.30).verdict == INCONCLUSIVE
+    assert "run-to-run drift" in judge(base, new, 0.10, 0.01, run_bar=0.30).note
+    assert judge(base, _b([1.6] * 5), 0.10, 0.01, run_bar=0.30).verdict == REGRESSION
+
+
+def test_run_noise_is_the_prediction_bound_for_one_new_run():
+    from scipy.stats import t
+
+    from xbench.compare import run_noise
+
+    def rec(i, meds):
+        return {"id": f"r{i}", "task": "inference", "model": str(i), "status": "ok", "samples_s": meds,
+                "blocks": [{"rounds": 1, "run": j} for j in range(len(meds))]}
+
+    doc = {"records": [rec(0, [1.0, 1.1, 0.95, 1.05]), rec(1, [1.0, 1.0, 1.0, 1.0]), rec(2, [1.0, 2.0, 1.0, 2.0])]}
+    noise = run_noise(doc)
+    sds = [statistics.stdev(math.log(m) for m in r["samples_s"]) for r in doc["records"]]
+    assert noise.df == 9 and noise.pooled_sd == pytest.approx(math.sqrt(sum(x * x for x in sds) / 3))
+    key = next(k for k in noise.sd if k[4] == "1")  # the steady benchmark gets the machine's pooled sd
+    assert noise.bar(key, 0.01) == pytest.approx(math.expm1(t.ppf(0.99, 9) * noise.pooled_sd * math.sqrt(1.25)))
+    key = next(k for k in noise.sd if k[4] == "2")  # the noisy one keeps its own, larger sd
+    assert noise.bar(key, 0.01) == pytest.approx(math.expm1(t.ppf(0.99, 9) * sds[2] * math.sqrt(1.25)))
+    assert run_noise({"records": [rec(0, [1.0])]}) is None  # one run: unknown
+
+
+def test_a_single_run_base_borrows_run_noise_from_a_pooled_file(tmp_path, capsys):
+    """BASE one run, NEW one run landing in a state the machine's pooled runs have shown before."""
+    ok = [r for r in _doc()["records"] if r["status"] == "ok"]
+    target = min(ok, key=lambda r: max(b["median_s"] for b in r["blocks"]) / min(b["median_s"] for b in r["blocks"]))["id"]
+    seen = [_write(tmp_path, f"s{i}.json", _per_benchmark_factors(_doc(), {target: f}))
+            for i, f in enumerate((1.0, 1.4, 0.9, 1.3, 1.0, 1.35))]
+    base = _write(tmp_path, "b.json", _doc())
+    new = _write(tmp_path, "n.json", _per_benchmark_factors(_doc(), {target: 1.35}))
+    assert main(["compare", base, new]) == 1  # without run noise: a state flip looks like a regression
+    assert main(["compare", base, new, "--noise", ",".join(seen)]) == 0
+    out = capsys.readouterr().out
+    assert "run-to-run noise from the 6 runs of the --noise file" in out
+    slow = _write(tmp_path, "n2.json", _per_benchmark_factors(_doc(), {target: 3.0}))
+    assert main(["compare", base, slow, "--noise", ",".join(seen)]) == 1  # far beyond it: still caught
 
 
 def test_resolution_is_the_smallest_uniform_slowdown_the_blocks_flag():

@@ -16,9 +16,11 @@ For each benchmark measured in both files, two separate questions:
   blocks can never reach 0.01, whatever the change;
 * **size**: the ratio of the headline medians (median of block medians), with
   the Hodges-Lehmann 95 % interval of the ratio from all pairwise block ratios.
-  It must exceed the threshold (default 10 %) and, when BASE pools several
-  runs, BASE's own run-to-run spread (the largest ratio between its runs'
-  medians): a change smaller than what BASE's runs differed by is no evidence.
+  It must exceed the threshold (default 10 %) and what run-to-run drift alone
+  reaches: the one-sided (1 - alpha) prediction bound for one new run from the
+  spread of run medians (t on the pooled degrees of freedom, with the larger of
+  the benchmark's own sd and the machine's pooled sd), when BASE pools several
+  runs, or else from a pooled ``noise_doc`` of the same machine.
 
 Verdicts: ``regression`` / ``improvement`` (significant and large enough);
 ``inconclusive`` (significant but smaller than the bar, or as large as the bar
@@ -30,8 +32,9 @@ estimated from the BASE/NEW pair being judged: a change that moves many
 benchmarks by different amounts is judged benchmark by benchmark.
 
 What one run of BASE cannot see: a machine state that lasts a whole run. Pool
-several BASE runs (``xbench compare b1.json,b2.json,b3.json NEW``), or compare
-A and B in alternating blocks on one machine, to include that drift.
+several BASE runs (``xbench compare b1.json,b2.json,b3.json NEW``), give a
+pooled file of the same machine as ``--noise``, or compare A and B in
+alternating blocks on one machine, to include that drift.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class Pair:
     ci: tuple[float, float] | None = None  # 95% interval of new/base - 1 (Hodges-Lehmann on block ratios)
     blocks: tuple[int, int] = (1, 1)  # blocks per side
     resolution: float | None = None  # smallest uniform slowdown this benchmark could have flagged
-    bar: float = 0.0  # the size a change had to exceed: max(threshold, BASE's run-to-run spread)
+    bar: float = 0.0  # the size a change had to exceed: max(threshold, the run-to-run prediction bound)
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Comparison:
     machines: str = ""  # set when the two files come from different machines
     env_changes: list[str] = field(default_factory=list)  # library versions / thread settings that differ
     base_runs: int = 1
+    noise_runs: int = 0  # runs in the --noise file (0: none given)
+    drift: RunNoise | None = None  # the run-to-run noise used (None: unknown)
 
     def count(self, verdict: str) -> int:
         return sum(p.verdict == verdict for p in self.pairs)
@@ -104,14 +109,48 @@ def blocks(rec: dict) -> list[list[float]]:
     return out
 
 
-def run_spread(rec: dict) -> tuple[float, int]:
-    """(largest ratio between the medians of the runs pooled into this record - 1, number of runs)."""
+def run_medians(rec: dict) -> list[float]:
+    """The median of each pooled run's block medians (one value for a record from one run)."""
     per_run: dict[int, list[float]] = {}
     for entry, b in zip(block_entries(rec), blocks(rec)):
         if b:
             per_run.setdefault(entry.get("run", 0), []).append(statistics.median(b))
-    meds = [statistics.median(v) for v in per_run.values()]
-    return (max(meds) / min(meds) - 1 if len(meds) > 1 and min(meds) > 0 else 0.0), len(meds)
+    return [statistics.median(v) for v in per_run.values()]
+
+
+@dataclass
+class RunNoise:
+    """How far whole runs of this machine drift, from several runs pooled into one document (BASE's own, or a
+    ``--noise`` file): per benchmark the sd of its log run medians, and the machine's pooled sd over all of
+    them (degrees of freedom: the sum of runs - 1)."""
+    sd: dict[tuple, tuple[float, int]]  # identity -> (sd of log run medians, runs)
+    pooled_sd: float
+    df: int
+    runs: int
+
+    def bar(self, key: tuple, alpha: float) -> float:
+        """The one-sided (1 - alpha) prediction bound for one new run's median, as a fraction above BASE's:
+        t(df) x max(this benchmark's sd, the machine's pooled sd) x sqrt(1 + 1/runs)."""
+        from scipy.stats import t
+
+        sd, runs = self.sd.get(key, (0.0, self.runs))
+        return math.expm1(t.ppf(1 - alpha, self.df) * max(sd, self.pooled_sd) * math.sqrt(1 + 1 / max(runs, 1)))
+
+
+def run_noise(doc: dict | None) -> RunNoise | None:
+    """The run-to-run noise in a pooled document; None when it holds fewer than two runs."""
+    if not doc:
+        return None
+    sd = {}
+    for rec in doc["records"]:
+        meds = [m for m in run_medians(rec) if m > 0] if rec["status"] == "ok" else []
+        if len(meds) >= 2:
+            sd[identity_key(rec)] = (statistics.stdev(math.log(m) for m in meds), len(meds))
+    df = sum(r - 1 for _, r in sd.values())
+    if not df:
+        return None
+    pooled = math.sqrt(sum(s * s * (r - 1) for s, r in sd.values()) / df)
+    return RunNoise(sd, pooled, df, max(r for _, r in sd.values()))
 
 
 def _machine(doc: dict) -> str:
@@ -129,10 +168,11 @@ def _env_changes(base: dict, new: dict) -> list[str]:
 
 
 def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], threshold: float, alpha: float,
-          spread: float = 0.0) -> Pair:
+          run_bar: float = 0.0) -> Pair:
     """One benchmark: significance from ranking block medians, size from the ratio of headline medians.
 
-    ``spread``: BASE's own run-to-run spread (0 for one run); a change must exceed it and the threshold.
+    ``run_bar``: how far a new run may drift by run-to-run noise alone (``run_noise_bar``; 0 when unknown);
+    a change must exceed it and the threshold.
     """
     bb, nb = st.block_medians(base_blocks), st.block_medians(new_blocks)
     mb, mn = statistics.median(bb), statistics.median(nb)
@@ -140,12 +180,12 @@ def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], thresho
     slower = change > 0
     p = st.p_greater(nb, bb) if slower else st.p_greater(bb, nb)
     ci = st.ratio_interval(nb, bb)
-    bar = max(threshold, spread)
+    bar = max(threshold, run_bar)
     size = change if slower else (mb / mn - 1 if mn > 0 else 0.0)  # symmetric: 2x faster is as big as 2x slower
     detect = st.smallest_detectable(bb, len(nb), alpha)
     resolution = max(detect, 1 + bar) - 1 if detect else None
     significant, big = p < alpha, size > bar
-    bar_text = f"{bar:.0%}" + (" (BASE's own run-to-run spread)" if spread > threshold else "")
+    bar_text = f"{bar:.0%}" + (" (what run-to-run drift alone can reach)" if run_bar > threshold else "")
     if significant and big:
         verdict, note = (REGRESSION if slower else IMPROVEMENT), ""
     elif significant:
@@ -170,8 +210,12 @@ def _missing_runs(rec: dict) -> list[dict]:
 
 
 def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
-            base_name: str = "BASE", new_name: str = "NEW", allow_missing: bool = False) -> Comparison:
+            base_name: str = "BASE", new_name: str = "NEW", allow_missing: bool = False,
+            noise_doc: dict | None = None) -> Comparison:
+    """``noise_doc``: several runs of this machine pooled (e.g. the committed baseline), the source of the
+    run-to-run noise when BASE itself is one run."""
     base = {identity_key(r): r for r in base_doc["records"]}
+    drift = run_noise(base_doc) or run_noise(noise_doc)  # BASE's own runs first
     new = {identity_key(r): r for r in new_doc["records"]}
     common = [k for k in base if k in new]
     if not common:
@@ -180,14 +224,16 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
     c = Comparison(base_name, new_name, threshold, alpha, allow_missing,
                    only_base=[base[k]["id"] for k in base if k not in new],
                    only_new=[new[k]["id"] for k in new if k not in base],
-                   base_runs=max(1, len((base_doc.get("env") or {}).get("runs") or [])))
+                   base_runs=max(1, len((base_doc.get("env") or {}).get("runs") or [])),
+                   noise_runs=len((noise_doc or {}).get("env", {}).get("runs") or []) if noise_doc else 0,
+                   drift=drift)
     if _machine(base_doc) != _machine(new_doc):
         c.machines = f"{_machine(base_doc)} vs {_machine(new_doc)}"
     c.env_changes = _env_changes(base_doc.get("env") or {}, new_doc.get("env") or {})
     for k in common:
         b, n = base[k], new[k]
         if b["status"] == "ok" and n["status"] == "ok":
-            pair = judge(blocks(b), blocks(n), threshold, alpha, run_spread(b)[0])
+            pair = judge(blocks(b), blocks(n), threshold, alpha, drift.bar(k, alpha) if drift else 0.0)
             pair.id = n["id"]
             failed = [r for r in _missing_runs(n) if r.get("status") == "error"]
             if failed and not allow_missing:
@@ -224,11 +270,17 @@ def _p(p: float | None) -> str:
 def _rule(c: Comparison) -> str:
     missing = ("a benchmark ok in BASE and skipped or failing in NEW is listed but allowed (--allow-missing)"
                if c.allow_missing else "a benchmark ok in BASE and skipped or failing in NEW fails the gate")
+    source = ("BASE's own runs" if c.base_runs > 1 else
+              f"the {c.noise_runs} runs of the --noise file" if c.noise_runs else "nowhere: BASE is one run")
+    if c.drift:
+        source += (f": the machine's pooled sd of log run medians {c.drift.pooled_sd:.3f} over "
+                   f"{c.drift.df} degrees of freedom, or a benchmark's own when larger")
     return (f"a regression is a NEW median (median of block medians) more than {c.threshold:.0%} above BASE's, "
-            f"and above BASE's own run-to-run spread when BASE pools several runs, where NEW's block medians rank "
-            f"above BASE's with p < {c.alpha:g} (exact one-sided Mann-Whitney U on blocks; a file without blocks "
-            f"is one block); significant but smaller, or large but not significant, is inconclusive; "
-            f"improvements mirror it; {missing}")
+            f"and beyond what run-to-run drift alone reaches (the one-sided {1 - c.alpha:.0%} prediction bound "
+            f"for a new run, from the spread of run medians; run-to-run noise from {source}), where NEW's block "
+            f"medians rank above BASE's with p < {c.alpha:g} (exact one-sided Mann-Whitney U on blocks; a file "
+            f"without blocks is one block); significant but smaller, or large but not significant, is "
+            f"inconclusive; improvements mirror it; {missing}")
 
 
 def _summary(c: Comparison) -> str:
@@ -267,8 +319,9 @@ def resolution_line(c: Comparison) -> str:
             f"a 50% slowdown")
     if blind:
         line += f"; {blind} have too few blocks to flag any"
-    if c.base_runs == 1:
-        line += "; BASE is one run: a machine state lasting a whole run is not in its noise"
+    if c.base_runs == 1 and not c.noise_runs:
+        line += ("; BASE is one run and no --noise file was given: a machine state lasting a whole run is not "
+                 "in the noise")
     return line
 
 

@@ -10,17 +10,20 @@ questions per benchmark:
   significance  an exact one-sided Mann-Whitney U test on the block medians,
                 p < --alpha (5 v 5 blocks: complete separation is p = 1/252)
   size          NEW's median of block medians over BASE's, with its 95%
-                interval; it must exceed --threshold and, when BASE pools
-                several runs, BASE's own run-to-run spread
+                interval; it must exceed --threshold and the one-sided
+                prediction bound for one new run from the spread of run
+                medians (BASE's runs when pooled, else the --noise file's)
 
 Verdicts: regression / improvement (both), inconclusive (only one: the row
 says which, and the smallest slowdown the blocks could have shown), unchanged.
 The noise is BASE's own; it is never estimated from the pair being judged.
 
 Several runs per side, comma-separated, pool their blocks; pooling BASE runs
-puts a machine state that lasts a whole run into BASE's noise:
+puts a machine state that lasts a whole run into BASE's noise, and --noise
+borrows it from a pooled file of the same machine when BASE is one run:
 
     xbench compare base1.json,base2.json,base3.json new.json
+    xbench compare base.json new.json --noise results/baseline-cpu.json
 
 Exit status: 1 when there is a regression, or a benchmark ok in BASE is
 skipped or failing in NEW (unless --allow-missing); 0 otherwise; 2 when a file
@@ -57,6 +60,9 @@ def add_arguments(p) -> None:
                         "(default: 0.01; 5 v 5 blocks reach it with at most one swapped pair)")
     p.add_argument("--allow-missing", action="store_true",
                    help="do not fail when a benchmark ok in BASE is skipped or failing in NEW (still listed)")
+    p.add_argument("--noise", metavar="FILE[,FILE...]",
+                   help="several runs of this machine (pooled, e.g. results/baseline-cpu.json) to take the run-to-run "
+                        "noise from when BASE is a single run (default: BASE's own runs, none for one run)")
     p.add_argument("--format", choices=("text", "md"), default="text", help="output format (default: text)")
 
 
@@ -67,7 +73,8 @@ def run(args) -> int:
 
     base = pool([read_results(f) for f in args.base.split(",") if f])
     new = pool([read_results(f) for f in args.new.split(",") if f])
+    noise = pool([read_results(f) for f in args.noise.split(",") if f]) if args.noise else None
     result = compare(base, new, threshold=args.threshold / 100, alpha=args.alpha,
-                     base_name=args.base, new_name=args.new, allow_missing=args.allow_missing)
+                     base_name=args.base, new_name=args.new, allow_missing=args.allow_missing, noise_doc=noise)
     sys.stdout.write(render_md(result) if args.format == "md" else render_text(result))
     return 1 if result.failed else 0
