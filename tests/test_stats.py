@@ -66,6 +66,8 @@ def test_interval_covers_the_true_median_as_often_as_it_says():
 def test_states_split_on_gaps_only():
     assert len(st.states([0.35, 0.36, 0.34, 0.88, 0.9])) == 2
     assert len(st.states([1.0, 1.1, 1.2, 1.3, 1.4])) == 1  # a spread without a gap is one state
+    assert len(st.states([1.0, 1.02, 0.99, 1.01, 9.0])) == 1  # one block far off is an outlier, not a state
+    assert len(st.states([1.0] * 30 + [3.0] * 2 + [9.0])) == 1  # 2 of 33 blocks: under a tenth
 
 
 def test_exact_rank_test_and_its_limits():

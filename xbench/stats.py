@@ -15,7 +15,8 @@ machine; blocks minutes apart do not. So:
   (with fewer than 6 blocks none reaches 95 %: it is then [min, max] of the
   block medians and ``ci_level`` states the real coverage, 93.8 % for 5);
 * **states**: block medians that fall into groups separated by a gap of more
-  than ``STATE_GAP`` are reported as separate machine states, not averaged;
+  than ``STATE_GAP`` (each of at least two blocks and a tenth of them) are
+  reported as separate machine states, not averaged;
 * **comparisons** rank block medians (an exact Mann-Whitney U test) and give
   the size of a change as the ratio of headline medians with the
   Hodges-Lehmann interval of the log ratio.
@@ -91,7 +92,9 @@ def median_interval(values: list[float], level: float = CI_LEVEL) -> tuple[float
 
 
 def states(medians: list[float], gap: float = STATE_GAP) -> list[dict]:
-    """Groups of block medians separated by more than ``gap`` (one group: a single state)."""
+    """Groups of block medians separated by more than ``gap``; a group is a state when it holds at least two
+    blocks and a tenth of all of them (a lone block far off is an outlier, left out). Callers report the
+    states only when there are two or more."""
     x = sorted(m for m in medians if m > 0)
     if not x:
         return []
@@ -100,7 +103,9 @@ def states(medians: list[float], gap: float = STATE_GAP) -> list[dict]:
         if cur > prev * gap:
             groups.append([])
         groups[-1].append(cur)
-    return [{"median_s": statistics.median(g), "low_s": g[0], "high_s": g[-1], "blocks": len(g)} for g in groups]
+    least = max(2, math.ceil(0.1 * len(x)))
+    return [{"median_s": statistics.median(g), "low_s": g[0], "high_s": g[-1], "blocks": len(g)}
+            for g in groups if len(g) >= least]
 
 
 # ---- comparing two sets of blocks ----------------------------------------------------------------------------------

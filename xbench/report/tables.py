@@ -359,9 +359,10 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
     split = states_table(runs)
     if split:
         blocks += [Heading(2, "States"),
-                   Para("Benchmarks whose block medians fall into groups more than 25% apart: the machine (or the "
-                        "session it drew) ran them in separate states. Their headline median is the median block's; "
-                        "read the states, not one number."), split]
+                   Para("Benchmarks whose block medians fall into groups more than 25% apart, each of at least two "
+                        "blocks and a tenth of them: the machine (or the session it drew) ran them in separate "
+                        "states. Their headline median is the median block's; read the states, not one number."),
+                   split]
     missing = not_measured_table(runs)
     if missing:
         table, count = missing
