@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the published CPU baseline in one command:
-#   1. run the benchmark suite RUNS times, back to back (default 3, about 3 min each on 2 cores),
+#   1. run the benchmark suite RUNS times, back to back (default 7, about 3 min each on 2 cores),
 #      and pool the runs (every benchmark keeps each run's blocks) -> OUTDIR/baseline-cpu.json
 #   2. render the tables        -> OUTDIR/README.md (GitHub-flavoured markdown)
 #   3. draw the plots           -> OUTDIR/baseline-plots/*.png (linked from README.md)
@@ -33,7 +33,7 @@ if awk -v l="${load_start%% *}" -v c="$cores" 'BEGIN { exit !(l > 0.25 * c) }' 2
     echo "warning: load average $load_start on $cores cores: this machine is busy, the baseline will be disturbed" >&2
 fi
 
-runs="${RUNS:-3}"
+runs="${RUNS:-7}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for i in $(seq 1 "$runs"); do
