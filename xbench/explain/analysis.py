@@ -14,9 +14,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from xbench import cost as costmod
-from xbench import profiles, roofline
-from xbench.cost import human, human_bytes, render_table
+from xbench.explain import cost as costmod
+from xbench.explain import profiles, roofline
+from xbench.explain.cost import human, human_bytes, render_table
 
 RUNTIMES = ("onnxruntime", "torch", "keras")
 ARTICLE_CLAIM = "billions of operations per layer"
