@@ -18,10 +18,17 @@ Conventions (the ones published model tables use):
   output element for activations and element-wise arithmetic, one per window
   element for pooling, a documented constant per element for normalisation
   and softmax. They are reported separately and are not part of FLOPs.
-* Bytes: ``weight_bytes`` (constant inputs), activation bytes in and out of each
-  node. ``bytes_layers`` is their sum over nodes (every layer reads and writes
-  memory: no fusion, no cache); ``bytes_min`` is the compulsory traffic (weights,
-  model inputs and outputs once). Real traffic lies between the two.
+* Bytes: two memory floors. ``bytes_min`` is the compulsory traffic (weights,
+  model inputs and outputs once: what a perfectly fused run must move).
+  ``bytes_layers`` is the layer-by-layer traffic of unfused execution: every node
+  reads its inputs and weights and writes its outputs (no fusion, no cache). For
+  a training step (``train_bytes_layers``) the backward pass adds, per node, the
+  output gradient read, the input gradient written (with the weights read for
+  it), the saved activation read again (the forward input of a convolution or
+  matmul for its weight gradient, of ReLU, pooling, normalisation... for its
+  input gradient), the weight gradients written, and Adam's reads and writes.
+  Real traffic of a framework's step lies near the layer-by-layer figure; a fused
+  runtime can approach the compulsory one.
 * Operators the counter does not know are counted as **unknown**: listed, with
   a warning, and the totals say they are incomplete; never silently zero.
 * Training: the backward pass is counted per node. Conv/Gemm/MatMul need a
@@ -71,6 +78,9 @@ MOVEMENT = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat",
 RESIZE = {"Resize", "Upsample"}
 ADAM_OPS_PER_PARAM = 12  # m and v moving averages (7), bias corrections and the update (5)
 ADAM_BYTES_PER_PARAM_BYTE = 7  # read gradient, read and write parameter, m and v
+# kinds whose input gradient needs the forward pass's saved tensor (read again in the backward pass);
+# conv/matmul read theirs for the weight gradient, movement ops need none
+SAVES_INPUT = ("activation", "pool", "norm", "softmax", "elementwise", "resize", "reduce")
 UNKNOWN_WARNING = "operator not known to the counter: its cost is NOT included (totals are a lower bound)"
 
 
@@ -472,6 +482,8 @@ def _node_cost(node, info, dynamic: set, requires_grad: set) -> NodeCost:
         nc.bwd_bytes = nc.out_bytes
         if nc.input_grad:
             nc.bwd_bytes += nc.in_bytes + nc.weight_bytes
+            if nc.kind in SAVES_INPUT:  # the activation saved in the forward pass, read again (ReLU's mask,
+                nc.bwd_bytes += nc.in_bytes  # max-pooling's argmax, a norm's statistics source)
         if nc.weight_grad:
             nc.bwd_bytes += nc.in_bytes + nc.weight_bytes
     return nc

@@ -7,8 +7,10 @@
   matched to their forward op by sequence number (backward).
 * Keras: per-layer timing. Each layer is called on its own recorded input
   inside a ``tf.function``, forward alone and forward + gradients, so the
-  backward time per layer is the difference. The rest of ``train_on_batch``
-  (loss, Adam, Keras's step machinery) is what the layers do not explain.
+  backward time per layer is the difference; the cost of an empty
+  ``tf.function`` call is subtracted from each forward time (the real step
+  pays one call for all layers). The rest of ``train_on_batch`` (loss, Adam,
+  Keras's step machinery) is what the layers do not explain.
 
 Also the one small timer every measurement here uses (``time_calls``).
 """
@@ -234,6 +236,10 @@ def keras_layer_times(model, spec, x, budget_s: float = 0.4, device: str = "cpu"
             acts.append(layer(acts[-1], training=True))
         any_weights_before = False
         sync = (lambda: tf.test.experimental.sync_devices()) if device == "cuda" else None
+        # What calling a tf.function costs with no work in it: every row below pays it once, the real
+        # train_on_batch step pays it once for all layers together, so it is subtracted from each row.
+        empty = tf.function(lambda x: x)
+        empty_s = median(time_calls(lambda: empty(acts[0]), budget_s / 2, min_rounds=5, sync=sync))
         for i, layer in enumerate(model.layers):
             xi, yi = acts[i], acts[i + 1]
             dy = tf.ones_like(yi)
@@ -256,6 +262,9 @@ def keras_layer_times(model, spec, x, budget_s: float = 0.4, device: str = "cpu"
                 t_fb = median(time_calls(lambda: fb(xi, dy), budget_s / 2, min_rounds=5, sync=sync))
             else:
                 t_fb = t_f
-            rows.append({"index": i, "name": layer.name, "forward_s": t_f, "backward_s": max(0.0, t_fb - t_f),
-                         "input_grad": need_dx, "weight_grads": len(weights)})
-    return {"layers": rows, "note": "each layer timed alone in a tf.function (forward; forward + gradients)"}
+            rows.append({"index": i, "name": layer.name, "forward_s": max(0.0, t_f - empty_s),
+                         "backward_s": max(0.0, t_fb - t_f), "input_grad": need_dx, "weight_grads": len(weights),
+                         "forward_call_s": t_f, "forward_backward_call_s": t_fb})
+    return {"layers": rows, "empty_call_s": empty_s,
+            "note": "each layer timed alone in a tf.function (forward; forward + gradients), less the cost of "
+                    "an empty tf.function call (each row would otherwise carry one call's overhead)"}
