@@ -301,6 +301,8 @@ def record_fields(case, context, seconds: float) -> dict:
     Counted on the ONNX export the run already makes (``Context.onnx_file``), once per model and batch.
     Never raises: a failure becomes ``roofline_error`` in the record.
     """
+    if case.task == "train_epoch":
+        return _epoch_fields(case, context, seconds)
     try:
         spec = context.spec(case.model)
         path = context.onnx_file(case.framework, spec)
@@ -326,6 +328,19 @@ def main() -> None:
 
     threads.configure(None)
     print(json.dumps(ceiling()))
+
+
+def _epoch_fields(case, context, seconds: float) -> dict:
+    """An epoch's throughput in images per second (``throughput`` too: samples per second at the median,
+    which for an epoch is not batch / median). Its place against the steps is ``xbench explain --results``'s."""
+    import math
+
+    from xbench.suite import EPOCH_SAMPLES
+
+    n = min(EPOCH_SAMPLES, len(context.data.x_train))
+    rate = n / seconds if seconds > 0 else None
+    return {"images_per_s": rate, "throughput": rate, "samples_per_epoch": n,
+            "steps_per_epoch": math.ceil(n / case.batch_size)}
 
 
 if __name__ == "__main__":

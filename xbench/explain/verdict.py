@@ -72,6 +72,9 @@ def judge(*, median_s: float, batch: int, flops: float, bytes_layers: float, pea
     if floor_ps > 0 and ps <= FACTOR * floor_ps:
         out["verdict"] = f"{side}-bound"
         out["rule"] = f"{prefix}{numbers}: within {FACTOR:g}x of the larger ({side})"
+        if side == "memory" and ps < memory_ps:
+            out["rule"] += (" - faster than the layer-by-layer traffic allows: this runtime fuses layers or keeps "
+                            "them in cache, so its real traffic lies below that floor")
         return out
     over = f"{ps / floor_ps:.1f}x" if floor_ps > 0 else "infinitely"
     if not (fitted and fit.get("fixed_fraction") is not None):
