@@ -206,7 +206,7 @@ def measure_in_subprocess(timeout_s: float = 120) -> dict:
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "xbench.explain.roofline"]
+    cmd = [sys.executable, "-m", "xbench.roofline"]  # the alias module: no runpy warning about the package
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode == 0:
