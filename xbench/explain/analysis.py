@@ -1,12 +1,15 @@
-"""Why is it slow? Counted work, the machine's ceiling and measured per-layer time, for one model.
+"""Why is it slow? Counted work, the machine's ceiling, fixed vs per-sample cost and per-layer time, for one model.
 
 ``explain_spec`` (a model from models/) counts the PyTorch export (and checks
-that the Keras export counts the same), then times, on real MNIST batches:
-ONNX Runtime inference of both exports (with ORT's per-node profile), the
-PyTorch eager train step (with ``torch.profiler`` per layer, forward and
-backward) and the Keras ``train_on_batch`` step (with per-layer timing), plus
-the native inference calls. ``explain_onnx`` does the ONNX Runtime part for any
-ONNX file. ``render`` turns the report (a JSON-ready dict) into text.
+that the Keras export counts the same), then times, on real MNIST batches and
+at several batch sizes (blocks, each with a fresh model or session): ONNX
+Runtime inference of both exports (with ORT's per-node profile), the PyTorch
+eager train step (with ``torch.profiler`` per layer, forward and backward) and
+the Keras ``train_on_batch`` step (with per-layer timing), plus the native
+inference calls. Each gets ``t = fixed + per_sample x batch`` fitted and a
+verdict by the rules of :mod:`xbench.explain.verdict`. ``explain_onnx`` does the
+ONNX Runtime part for any ONNX file. ``render`` turns the report (a JSON-ready
+dict) into text.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from pathlib import Path
 from xbench.explain import cost as costmod
 from xbench.explain import fit as fitmod
 from xbench.explain import profiles, roofline
-from xbench.explain import verdict as verdictmod
 from xbench.errors import UserError, first_line
 from xbench.explain.cost import human, human_bytes, render_table
 
