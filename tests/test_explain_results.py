@@ -118,3 +118,34 @@ def test_report_shows_epochs_beside_the_sum_of_their_steps(results):
     assert "## One epoch" in md and "Sum of steps" in md
     line = next(l for l in md.splitlines() if "`fit`" in l and l.startswith("|"))
     assert "400 ms" in line and "266 ms" in line and "157" in line and "33%" in line
+
+
+@pytest.mark.slow
+def test_suite_records_train_epoch_beside_its_steps(tmp_path):
+    """The benchmark suite times one epoch of Keras fit and of a PyTorch DataLoader loop, and the results file
+    sets each against the sum of its steps."""
+    out = tmp_path / "r.json"
+    repo = Path(__file__).resolve().parents[1]
+    select = ("b128 and ((train_epoch and (dataloader or keras-cpu-fit-)) or "
+              "(train_step and (eager or keras-cpu-default)))")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "--xbench-json",
+                           str(out), "--xbench-models", "seed_cnn", "--xbench-providers", "cpu", "--xbench-blocks",
+                           "1", "-k", select, "--benchmark-max-time=0.01", "--benchmark-min-rounds=1",
+                           "-p", "no:cacheprovider", "-q"], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    from xbench.explain.results import explain_results
+    from xbench.schema import read_results
+
+    doc = read_results(out)
+    epochs = {r["framework"]: r for r in doc["records"] if r["task"] == "train_epoch"}
+    assert set(epochs) == {"keras", "torch"} and all(r["status"] == "ok" for r in epochs.values())
+    for r in epochs.values():
+        assert r["steps_per_epoch"] == 40 and r["samples_per_epoch"] == 5000  # ceil(5000 / 128)
+        assert r["images_per_s"] == pytest.approx(5000 / r["stats"]["median"])
+        assert r["throughput"] == pytest.approx(r["images_per_s"])
+    assert "model.fit" in epochs["keras"]["variant_info"] and "DataLoader" in epochs["torch"]["variant_info"]
+    rows = {e["framework"]: e for e in explain_results(doc)["epochs"]}
+    for fw in ("keras", "torch"):
+        step = next(r for r in doc["records"] if r["task"] == "train_step" and r["framework"] == fw)
+        assert rows[fw]["sum_of_steps_s"] == pytest.approx(40 * step["stats"]["median"])
+        assert rows[fw]["loop_s"] == pytest.approx(rows[fw]["epoch_s"] - rows[fw]["sum_of_steps_s"])
