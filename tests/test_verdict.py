@@ -144,7 +144,7 @@ def topk_sort(tmp_path, width=16_384):
 
     f = TensorProto.FLOAT
     graph = helper.make_graph(
-        [helper.make_node("TopK", ["x", "k"], ["y", "idx"], axis=-1)], "topk",
+        [helper.make_node("TopK", ["x", "k"], ["y", "idx"], axis=-1, name="sort")], "topk",
         [helper.make_tensor_value_info("x", f, ["N", width])],
         [helper.make_tensor_value_info("y", f, ["N", width]),
          helper.make_tensor_value_info("idx", TensorProto.INT64, ["N", width])],
