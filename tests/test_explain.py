@@ -61,6 +61,8 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
     # Keras's rows less an empty call: the layers and the rest add up to the step (within 10 %)
     assert keras["profile"]["empty_call_s"] > 0
     assert keras["profile"]["layers_exceed_step_by_s"] <= 0.1 * keras["median_s"]
+    for m in train:  # PyTorch's profile is scaled to the step: its rows add up to it too
+        assert abs(sum(m["per_layer_s"]) + sum(m["other_s"].values()) - m["median_s"]) <= 0.1 * m["median_s"]
     assert doc["dominant_layers"] and "train" in doc["summary"] and "billions" in doc["summary"]
     assert "fixed share" in doc["summary"]
     assert "Per layer" in proc.stdout and "0:conv2d" in proc.stdout and "of peak" in proc.stdout
