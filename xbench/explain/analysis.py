@@ -420,7 +420,9 @@ def _profiled_layers(report: dict, m: dict, c, spec) -> list[dict]:
             rows.append({"name": f"{g['name']} ({g['ops']})", "time_s": sum(per.get(n, 0.0) for n in g["nodes"]),
                          "flops": 2 * g["macs"], "bytes": g["bytes"]})
         rows += [{"name": k, "time_s": v, "flops": 0, "bytes": 0} for k, v in per.items() if k.startswith("(ORT ")]
-    rows += [{"name": k, "time_s": v, "flops": 0, "bytes": 0} for k, v in (m.get("other_s") or {}).items()]
+    adam = costmod.ADAM_BYTES_PER_PARAM_BYTE * c.trainable_bytes  # the optimizer's own traffic (its floor)
+    rows += [{"name": k, "time_s": v, "flops": 0, "bytes": adam if k == "optimizer" else 0}
+             for k, v in (m.get("other_s") or {}).items()]
     return rows
 
 
@@ -503,9 +505,11 @@ def _fit_words(m: dict) -> str:
     f = m.get("fit") or {}
     if not f.get("available"):
         return f"{_label(m)} {_ms(m['median_s'])} (no fit: {f.get('reason', 'not measured')})"
-    return (f"{_label(m)} {_ms(m['median_s'])} = {_ms(max(0.0, f['fixed_s']))} fixed + "
-            f"{_ms(f['per_sample_s'])} per sample x {m['batch_size']} (R² {f['r2']:.2f}; fixed share "
-            f"{_pct(m['fixed_fraction'])}, {_pct(m['fraction_of_peak'])} of peak)")
+    fixed = (f"{_ms(f['fixed_s'])} fixed" if f["fixed_s"] >= 0 else
+             f"no fixed cost resolved (intercept {_ms(f['fixed_s'])}: the time grows faster than the batch)")
+    return (f"{_label(m)} {_ms(m['median_s'])} = {fixed} + {_ms(f['per_sample_s'])} per sample x "
+            f"{m['batch_size']} (R² {f['r2']:.2f}; fixed share {_pct(m['fixed_fraction'])}, "
+            f"{_pct(m['fraction_of_peak'])} of peak)")
 
 
 def _story(report: dict, c, spec) -> str:

@@ -81,6 +81,8 @@ def describe(f: dict) -> str:
             f"{', '.join(str(b) for b in f['points'])})")
     if "fixed_fraction" in f:
         text += f"; fixed share at batch {f['batch_size']}: {100 * f['fixed_fraction']:.1f}%"
+    for note in f.get("notes") or []:
+        text += f"; {note}"
     return text
 
 
