@@ -84,7 +84,7 @@ if [ -n "$tests" ]; then
   rc=${PIPESTATUS[0]}; echo "GPU tests exit $rc"; [ "$rc" -eq 0 ] || status=1
 fi
 
-select=${GPU_CHECK_SELECT-not compile and (cuda or (onnxruntime and cpu) or (eager and cpu) or keras-cpu-default)}
+select=${GPU_CHECK_SELECT-not compile and not train_epoch and (cuda or (onnxruntime and cpu) or (eager and cpu) or keras-cpu-default)}
 if [ -n "$select" ]; then
   echo "== GPU benchmarks -> $out/main.json"
   timeout 240 "$PY" -m pytest "${bench[@]}" --xbench-json "$out/main.json" -k "$select" 2>&1 | tee "$out/main.log"

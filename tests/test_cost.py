@@ -266,3 +266,40 @@ def test_spec_layer_mapping_sums_to_the_total(seed_cnn_onnx):
     assert [r["macs_per_sample"] for r in rows] == [194_688, 0, 0, 54_080]
     assert rows[0]["ops"] == "Conv+Relu" and rows[3]["ops"].startswith("Gemm")
     assert sum(r["macs"] for r in rows) == c.macs and math.isclose(sum(r["bwd_macs"] for r in rows), c.bwd_macs)
+
+
+def test_two_memory_floors_by_hand():
+    """Compulsory traffic vs layer by layer (unfused) traffic, forward and training, on a graph small enough to
+    count by hand: Conv(1->2, 3x3) -> Relu -> MaxPool(2) -> Flatten -> Gemm(8->3), batch N, fp32."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    f = TensorProto.FLOAT
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["m"], ["fl"]), helper.make_node("Gemm", ["fl", "W", "B"], ["y"])]
+    inits = [numpy_helper.from_array(np.ones(s, np.float32), n)
+             for n, s in (("w", (2, 1, 3, 3)), ("b", (2,)), ("W", (8, 3)), ("B", (3,)))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, ["N", 1, 6, 6])],
+                              [helper.make_tensor_value_info("y", f, ["N", 3])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    for n in (1, 16):
+        c = cost.count(model, n)
+        # x 144N bytes, c and r 128N, m and fl 32N, y 12N; weights 72 + 8 + 96 + 12 = 188 bytes
+        assert c.bytes_min == 188 + 144 * n + 12 * n
+        assert c.bytes_layers == (144 * n + 80 + 128 * n) + 2 * 128 * n + (128 + 32) * n + 2 * 32 * n + (32 * n + 108 + 12 * n)
+        # backward: conv (first layer) reads dY, its saved input and writes dW; Relu and MaxPool read dY and
+        # their saved input and write dX; Flatten passes dY on; Gemm reads dY, W and its saved input, writes dX, dW
+        bwd = (128 * n + 144 * n + 80) + (128 + 128 + 128) * n + (32 + 128 + 128) * n + (32 + 32) * n + \
+              (12 * n + 32 * n + 108 + 32 * n + 108)
+        assert c.train_bytes_layers == c.bytes_layers + bwd + cost.ADAM_BYTES_PER_PARAM_BYTE * 188
+        assert c.train_bytes_layers == 1880 * n + 1800
+    s = cost.count(model, 128).summary()["per_batch"]
+    assert s["bytes_layers"] > 4 * s["bytes_min"] and s["train_bytes_layers"] > 2 * s["bytes_layers"]
+
+
+def test_seed_cnn_layer_traffic_counts_the_convolution_output(seed_cnn_onnx):
+    c = cost.count_file(seed_cnn_onnx, batch_size=128)
+    conv_out = 128 * 26 * 26 * 32 * 4  # 11 MB: written by the convolution, read by the ReLU
+    assert conv_out == 11_075_584
+    assert c.bytes_min < 700 * 1024 < conv_out  # compulsory: weights, inputs and outputs only
+    assert c.bytes_layers >= 3 * conv_out and c.train_bytes_layers >= 2 * c.bytes_layers

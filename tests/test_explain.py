@@ -28,9 +28,12 @@ def light(name: str) -> Path:
 
 
 @pytest.mark.slow
-def test_explain_seed_cnn_json_has_total_macs_and_a_layer_table(tmp_path):
+def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verdict(tmp_path):
+    from test_verdict import check_rules
+
     out = tmp_path / "e.json"
-    proc = xbench("explain", "--model", "seed_cnn", "--batch-size", "32", "--budget", "0.2", "--json", str(out))
+    proc = xbench("explain", "--model", "seed_cnn", "--batch-size", "32", "--budget", "0.2", "--blocks", "2",
+                  "--fit-batches", "8,16,32", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["total_macs"] == 248_768 and doc["total_flops"] == 2 * 248_768
@@ -38,17 +41,32 @@ def test_explain_seed_cnn_json_has_total_macs_and_a_layer_table(tmp_path):
     assert [r["macs_per_sample"] for r in doc["layers"]] == [194_688, 0, 0, 54_080]
     assert doc["export_check"]["same"] is True
     assert doc["ceiling"]["cpu"]["matmul_gflops"] > 0 and doc["ceiling"]["cpu"]["bandwidth_gbs"] > 0
+    assert doc["ceiling"].get("measured_in") == "subprocess before the run"
+    pb = doc["per_batch"]
+    assert pb["bytes_layers"] > 10 * pb["bytes_min"] and pb["train_bytes_layers"] > pb["bytes_layers"]
     got = {(m["runtime"], m["framework"], m["task"]) for m in doc["measurements"]}
     assert {("onnxruntime", "torch", "inference"), ("onnxruntime", "keras", "inference"),
             ("torch", "torch", "train_step"), ("keras", "keras", "train_step")} <= got
     for m in doc["measurements"]:
-        assert m["median_s"] > 0 and m["achieved_gflops"] > 0 and m["fraction_of_peak"] > 0
-        assert m["verdict"] in ("overhead-bound", "memory-bound", "compute-bound")
+        assert m["median_s"] > 0 and m["achieved_gflops"] > 0 and 0 < m["fraction_of_peak"] <= 1
+        assert m["fit"]["available"] and sorted(map(int, m["fit"]["points"])) == [8, 16, 32]
+        assert m["fixed_s"] is not None and m["per_sample_s"] is not None and 0 <= m["fixed_fraction"] <= 1
+        assert m["verdict"] in ("fixed-cost-bound", "compute-bound", "memory-bound", "below-roofline")
+        check_rules(m)  # the verdict follows from its own fit and floors
+        assert m["arithmetic_intensity_layers"] < m["arithmetic_intensity"]
     train = [m for m in doc["measurements"] if m["task"] == "train_step"]
     assert all(m["flops_per_batch"] == 32 * 2 * (248_768 + 194_688 + 2 * 54_080) for m in train)
     assert all(len(m["per_layer_s"]) == 4 for m in train)
+    keras = next(m for m in train if m["runtime"] == "keras")
+    # Keras's rows less an empty call: the layers and the rest add up to the step (within 10 %)
+    assert keras["profile"]["empty_call_s"] > 0
+    assert keras["profile"]["layers_exceed_step_by_s"] <= 0.1 * keras["median_s"]
+    for m in train:  # PyTorch's profile is scaled to the step: its rows add up to it too
+        assert abs(sum(m["per_layer_s"]) + sum(m["other_s"].values()) - m["median_s"]) <= 0.1 * m["median_s"]
     assert doc["dominant_layers"] and "train" in doc["summary"] and "billions" in doc["summary"]
+    assert "fixed share" in doc["summary"]
     assert "Per layer" in proc.stdout and "0:conv2d" in proc.stdout and "of peak" in proc.stdout
+    assert "Verdicts (fixed-cost-bound if fixed % >= 50" in proc.stdout and "rule: " in proc.stdout
 
 
 def test_explain_third_party_onnx_fixed_batch_old_opset(tmp_path):
@@ -156,9 +174,11 @@ def test_roofline_verdicts():
     assert annotate(1e9, 1e6, 0.0125, peak)["verdict"] == "compute-bound"
     # 10 MFLOP moving 100 MB: 0.1 ms of arithmetic, 10 ms of memory
     assert annotate(1e7, 1e8, 0.012, peak)["verdict"] == "memory-bound"
-    # the same work taking 10x what it needs
+    # 1 MB compulsory but 100 MB layer by layer: the layer-by-layer floor decides
+    assert annotate(1e7, 1e6, 0.012, peak, bytes_layers=1e8)["verdict"] == "memory-bound"
+    # the same work taking 10x what it needs, with no fit over batch sizes: not resolved, never guessed
     slow = annotate(1e9, 1e6, 0.1, peak)
-    assert slow["verdict"] == "overhead-bound"
+    assert slow["verdict"] == "unresolved" and "fixed per-call cost cannot be told" in slow["verdict_rule"]
     assert slow["achieved_gflops"] == 10.0 and slow["fraction_of_peak"] == 0.1 and slow["arithmetic_intensity"] == 1000
 
 

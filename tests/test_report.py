@@ -137,11 +137,11 @@ def test_efficiency_shown_only_when_present(runs, tmp_path):
     doc["env"]["ceiling"] = {"gflops": 123.4, "method": "matmul"}
     for r in doc["records"]:
         if r["status"] == "ok":
-            r.update(achieved_gflops=12.5, fraction_of_peak=0.101, verdict="overhead-bound")
+            r.update(achieved_gflops=12.5, fraction_of_peak=0.101, verdict="below-roofline")
     path = tmp_path / "roofline.json"
     path.write_text(json.dumps(doc))
     md = render(load_runs([path]), "md")
-    assert "## Efficiency" in md and "overhead-bound" in md and "10.1%" in md
+    assert "## Efficiency" in md and "below-roofline" in md and "10.1%" in md
     assert "Machine peak (ceiling)" in md
 
 

@@ -48,7 +48,8 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
         from xbench.roofline import annotate, device_ceiling
 
         out.update(annotate(cost["flops_per_batch"], cost.get("bytes_min_per_batch") or 0, stats.median,
-                            device_ceiling(ceiling or {}, a["provider"])))
+                            device_ceiling(ceiling or {}, a["provider"]),
+                            bytes_layers=cost.get("bytes_layers_per_batch"), batch=a["batch_size"]))
     return out
 
 

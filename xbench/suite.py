@@ -19,6 +19,8 @@ from xbench.runtimes.onnxruntime import SHORT, SessionConfig, long_name
 from xbench.spec import ModelSpec, load_spec
 
 TRAIN_BATCHES = (32, 128)  # the seed article's Example 2
+EPOCH_BATCHES = (32, 128)
+EPOCH_SAMPLES = 5000  # the embedded MNIST subset's training images: about 157 steps at batch 32
 INFER_BATCHES = (1, 32, 128)
 HOST_OUTPUT = "NumPy on the host (device-to-host copy included)"
 DEVICE_OUTPUT = "left on the device (IO binding; no copies timed)"
@@ -31,7 +33,7 @@ class Skip(Exception):
 
 @dataclass(frozen=True)
 class Case:
-    task: str  # train_step | inference
+    task: str  # train_step | inference | train_epoch
     framework: str | None
     runtime: str  # keras | torch | onnxruntime
     provider: str  # cpu | cuda | an ORT provider name
@@ -84,6 +86,14 @@ def train_cases(models, framework_names, devices, batch_sizes=TRAIN_BATCHES) -> 
     return [Case("train_step", f, f, d, m, b, v)
             for m in models for f in framework_names for d in devices
             for v in frameworks.get(f).variants for b in batch_sizes]
+
+
+def epoch_cases(models, framework_names, devices, batch_sizes=EPOCH_BATCHES) -> list[Case]:
+    """One epoch of the loop a user writes: Keras ``fit`` (defaults and ``steps_per_execution``), a PyTorch
+    ``DataLoader`` loop."""
+    return [Case("train_epoch", f, f, d, m, b, v)
+            for m in models for f in framework_names for d in devices
+            for v in frameworks.get(f).epoch_variants for b in batch_sizes]
 
 
 def inference_cases(models, framework_names, providers, batch_sizes=INFER_BATCHES) -> list[Case]:
@@ -139,6 +149,8 @@ def _check_native(fw, case: Case) -> None:
 
 def prepare(case: Case, ctx: Context) -> Prepared:
     spec = ctx.spec(case.model)
+    if case.task == "train_epoch":
+        return _prepare_epoch(case, spec, ctx)
     x, y = mnist.batch(ctx.data, spec.input_shape, case.batch_size, split="train" if case.task == "train_step" else "test")
     if case.runtime == "onnxruntime":
         return _prepare_ort(case, spec, ctx, x)
@@ -204,3 +216,27 @@ def _prepare_ort(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
                         lambda _: _check_probs(case.batch_size, spec.num_classes)(binding.copy_outputs_to_cpu()[0]))
     return Prepared(lambda: session.run(None, {name: feed}), extra,
                     lambda out: _check_probs(case.batch_size, spec.num_classes)(out[0]))
+
+
+def _prepare_epoch(case: Case, spec: ModelSpec, ctx: Context) -> Prepared:
+    """One epoch over the first ``EPOCH_SAMPLES`` training images, a fresh model per block; the model keeps
+    training from epoch to epoch, as in a user's ``epochs=10``."""
+    import math
+
+    fw = frameworks.get(case.framework)
+    try:
+        reason = fw.device_reason(case.device)
+    except ImportError as exc:
+        raise Skip(f"{fw.display} is not installed here ({exc})") from None
+    if reason:
+        raise Skip(reason)
+    if spec.num_classes is None:
+        raise Skip(f"{spec.name} has no classifier head (softmax Dense last): there is no loss to train")
+    n = min(EPOCH_SAMPLES, len(ctx.data.x_train))
+    x, y = mnist.batch(ctx.data, spec.input_shape, n, split="train")
+    model = fw.build(spec, seed=0, device=case.device)
+    epoch = fw.make_epoch(model, spec, x, y, case.batch_size, spec.learning_rate, case.variant, case.device)
+    steps = math.ceil(n / case.batch_size)
+    extra = {"variant_info": fw.epoch_variants[case.variant], "optimizer": spec.optimizer,
+             "samples_per_epoch": n, "steps_per_epoch": steps, "math": fw.math_mode(case.device)}
+    return Prepared(epoch, extra, _check_loss)

@@ -9,7 +9,7 @@ train step (training FLOPs), on real MNIST digits scaled to the input size.
 
 The fit is log10(time) = slope * log10(FLOPs) + c per runtime: a slope near 1 means
 time grows in proportion to the arithmetic (compute-bound); well below 1 means a fixed
-per-step cost dominates (overhead-bound).
+per-step cost dominates (`xbench explain` fits that fixed cost: fixed-cost-bound).
 """
 
 from __future__ import annotations

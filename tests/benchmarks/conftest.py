@@ -17,8 +17,12 @@ def pytest_generate_tests(metafunc):
     providers = [long_name(p) for p in _csv(cfg, "xbench_providers")]
     devices = ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
     task = metafunc.module.TASK
-    cases = (suite.train_cases(models, fws, devices) if task == "train_step"
-             else suite.inference_cases(models, fws, providers))
+    if task == "train_step":
+        cases = suite.train_cases(models, fws, devices)
+    elif task == "train_epoch":
+        cases = suite.epoch_cases(models, fws, devices)
+    else:
+        cases = suite.inference_cases(models, fws, providers)
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
     n = n_blocks(cfg)
     if n > 1:  # blocks spread across the run; the plugin orders them block by block

@@ -1,15 +1,17 @@
-"""Why is it slow? For a model spec (--model NAME) or any ONNX file (PATH.onnx):
+"""Why is it slow? For a model spec (--model NAME), any ONNX file (PATH.onnx) or a results file (--results):
 
   * the operation count per layer (multiply-accumulates; FLOPs = 2 x MACs), per sample
-    and per batch, forward and training (backward counted per layer type);
-  * this machine's ceiling: fp32 matmul rate and memory bandwidth (measured, <= 5 s);
-  * measured time per layer per runtime (ONNX Runtime's profiler, torch.profiler for
-    the PyTorch train step, per-layer timing for Keras), achieved GFLOP/s, fraction of
-    peak and a roofline verdict (overhead-, memory- or compute-bound);
-  * the layers that dominate, and a plain-language answer to "why does this CNN take
-    this long to train here".
+    and per batch, forward and training; two memory floors (compulsory traffic, and the
+    layer-by-layer traffic of unfused execution) and the arithmetic intensity on both;
+  * this machine's ceiling: fp32 matmul rate and memory bandwidth (measured in a subprocess);
+  * every runtime timed at several batch sizes (blocks, a fresh model or session each) and
+    t = fixed + per-sample x batch fitted: fixed_s, per_sample_s, fixed_fraction, R²;
+  * per-layer times (ONNX Runtime's profiler, torch.profiler, Keras per layer less an
+    empty call), and a verdict with its rule and numbers: fixed-cost-bound,
+    compute-bound, memory-bound or below-roofline (with the layers responsible).
 
---json writes everything, with total_macs (per sample, forward) at the top level.
+--results FILE does the fit and the verdicts for a results file's own batch sizes (no
+ML framework imported). --json writes everything. The library is xbench.explain.
 """
 
 from __future__ import annotations
@@ -38,17 +40,46 @@ def add_arguments(p) -> None:
                    help="for an ONNX file: ONNX Runtime provider(s), long or short names (default: cpu; repeatable)")
     p.add_argument("--budget", type=positive_float, default=1.0, metavar="S",
                    help="seconds of timing per measurement (default: 1.0)")
+    p.add_argument("--blocks", type=positive_int, default=3, metavar="N",
+                   help="blocks per batch size, each with a fresh model or session (default: 3)")
+    p.add_argument("--fit-batches", metavar="LIST",
+                   help="batch sizes for the fixed/per-sample fit, comma-separated (default: batch/8, /4, /2 and "
+                        "the batch; at least 3 distinct sizes)")
+    p.add_argument("--results", metavar="FILE", help="a results file: fit and verdicts from its own batch sizes")
     p.add_argument("--limit", type=positive_int, default=40, help="rows of the per-node table for ONNX files (default: 40)")
     data_arg(p)
     p.add_argument("--json", metavar="PATH", help="write the whole report as JSON here")
 
 
+def _fit_batches(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        sizes = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) <= 0:
+        raise UserError(f"--fit-batches: positive integers separated by commas, got {text!r}")
+    return sizes
+
+
 def run(args) -> int:
+    check_json_out(args.json)
+    if args.results:
+        if args.onnx or args.model:
+            raise UserError("--results FILE explains a results file; give it without --model or an ONNX path")
+        from xbench.explain import results
+        from xbench.schema import read_results
+
+        report = results.explain_results(read_results(args.results), source=args.results)
+        print(results.render(report))
+        write_json(args.json, report)
+        return 0
     from xbench import explain
 
-    check_json_out(args.json)
     if bool(args.onnx) == bool(args.model):
-        raise UserError("give either --model NAME or an ONNX file path (one of them)")
+        raise UserError("give either --model NAME or an ONNX file path (one of them), or --results FILE")
+    batches = _fit_batches(args.fit_batches)
     log = lambda msg: print(f"[explain] {msg}", file=sys.stderr)  # noqa: E731
     if args.onnx:
         from xbench.onnxfile import parse_shape_args
@@ -65,7 +96,7 @@ def run(args) -> int:
                 raise UserError(f"--provider: unknown provider {p!r}; known to this ONNX Runtime: {', '.join(known)} "
                                 "(short names: cpu, cuda)")
         report = explain.explain_onnx(args.onnx, args.batch_size, parse_shape_args(args.shape), providers,
-                                      budget_s=args.budget, log=log)
+                                      budget_s=args.budget, log=log, blocks=args.blocks, batches=batches)
         for op in report["unknown_ops"]:
             print(f"warning: {report['model']}: operator {op} is unknown to xbench's counter; its cost is not "
                   f"included (totals are a lower bound)", file=sys.stderr)
@@ -82,7 +113,7 @@ def run(args) -> int:
             raise UserError(f"--runtimes: unknown {', '.join(bad) or '(none given)'}; valid: {', '.join(explain.RUNTIMES)}")
         data = load_mnist(args.data, allow_download=False)
         report = explain.explain_spec(spec, args.batch_size or 32, runtimes, args.device, data, budget_s=args.budget,
-                                      log=log)
+                                      log=log, blocks=args.blocks, batches=batches)
     print(explain.render(report, limit=args.limit))
     write_json(args.json, explain.to_json(report))
     return 0

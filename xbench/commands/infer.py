@@ -88,7 +88,8 @@ def run(args) -> int:
                 continue
             rec = Record.measured(samples, 1, **identity)
             rec.first_call_s = first
-            fields = roofline.annotate(flops, bytes_min, rec.stats.median, roofline.device_ceiling(ceil, provider))
+            fields = roofline.annotate(flops, bytes_min, rec.stats.median, roofline.device_ceiling(ceil, provider),
+                                       bytes_layers=bytes_layers, batch=batch)
             rec.extra = {"session": config.recorded(), "onnx_file": str(args.onnx),
                          "inputs": [i.to_dict() for i in inputs], "input_generation": "uniform [0, 1) floats, zero ints",
                          **fields,

@@ -26,6 +26,7 @@ class Framework(Protocol):
     layout: str  # "NHWC" | "NCHW": the input layout of the native model and its ONNX export
     weights_suffix: str
     variants: dict[str, str]  # variant name -> what it changes; first one is the default
+    epoch_variants: dict[str, str]  # train_epoch: the loop a user writes (first: the framework's defaults)
 
     def versions(self) -> dict[str, str]: ...
 
@@ -51,6 +52,10 @@ class Framework(Protocol):
 
     def make_predict(self, model: Any, spec: ModelSpec, variant: str | None = None,
                      device: str = "cpu") -> Predict: ...
+
+    def make_epoch(self, model: Any, spec: ModelSpec, x: np.ndarray, y: np.ndarray, batch_size: int, lr: float,
+                   variant: str, device: str = "cpu") -> Callable[[], float]:
+        """One epoch over (x, y) as a user of the framework writes it; returns the epoch's mean loss."""
 
     def to_numpy(self, out: Any) -> np.ndarray: ...
 

@@ -71,6 +71,14 @@ class KerasFramework:
         "xla": "model.compile(jit_compile=True): the step compiled by XLA",
     }
 
+    # One epoch as the seed article's reader runs it (task train_epoch).
+    STEPS_PER_EXECUTION = 32
+    epoch_variants = {
+        "fit": "model.fit(x, y, batch_size=B, epochs=1, verbose=0) with Keras's defaults (shuffle, steps_per_execution=1)",
+        "fit_spe32": f"the same fit with model.compile(steps_per_execution={STEPS_PER_EXECUTION}): Keras's documented "
+                     "setting to run several steps per call of the compiled function",
+    }
+
     def versions(self) -> dict[str, str]:
         tf, keras = _keras()
         import tf2onnx
@@ -134,13 +142,29 @@ class KerasFramework:
                 layers.append(L.BatchNormalization(epsilon=p["epsilon"], momentum=p["momentum"]))
         return keras.Sequential(layers, name=spec.name)
 
-    def _compile(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None, device: str) -> None:
+    def _compile(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None, device: str,
+                 steps_per_execution: int = 1) -> None:
         tf, keras = _keras()
         with tf.device(self._device(device)):  # the optimizer's variables live beside the model's
             opt = {"adam": lambda: keras.optimizers.Adam(lr), "sgd": lambda: keras.optimizers.SGD(lr)}[optimizer]()
             # jit_compile is set explicitly on both variants: "auto" silently means no XLA on CPU.
             model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(),
-                          jit_compile=(variant == "xla"))
+                          jit_compile=(variant == "xla"), steps_per_execution=steps_per_execution)
+
+    def make_epoch(self, model, spec, x, y, batch_size: int, lr: float, variant: str = "fit", device: str = "cpu"):
+        """One epoch of ``model.fit`` on NumPy arrays (x: N, H, W, C float32; y: N int), as a user writes it;
+        returns the epoch's mean loss as a float."""
+        tf, _ = _keras()
+        spe = self.STEPS_PER_EXECUTION if variant == "fit_spe32" else 1
+        self._compile(model, spec, lr, "adam", "default", device, steps_per_execution=spe)
+        dev = self._device(device)
+
+        def epoch() -> float:
+            with tf.device(dev):
+                history = model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+            return float(history.history["loss"][-1])
+
+        return epoch
 
     def to_native(self, model, x, y=None, device="cpu", variant=None):
         tf, _ = _keras()

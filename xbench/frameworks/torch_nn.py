@@ -230,6 +230,40 @@ class TorchFramework:
 
         return _checked_first_call(train_step, {}) if variant == "compile" else train_step
 
+    epoch_variants = {
+        "dataloader": "for x, y in DataLoader(TensorDataset(x, y), batch_size=B, shuffle=True): zero_grad, "
+                      "loss, backward, Adam step, running loss += loss.item()",
+    }
+
+    def make_epoch(self, model, spec, x, y, batch_size: int, lr: float, variant: str = "dataloader",
+                   device: str = "cpu"):
+        """One epoch of the plain PyTorch loop over a ``DataLoader`` (x: N, H, W, C float32 NumPy, converted to
+        an N, C, H, W tensor once, as a user builds the dataset); returns the epoch's mean loss."""
+        torch = _torch()
+        from torch.utils.data import DataLoader, TensorDataset
+
+        dev = self._device(device)
+        model.to(dev).train()
+        xt, yt = self.to_native(model, x, y, "cpu")
+        loader = DataLoader(TensorDataset(xt, yt), batch_size=batch_size, shuffle=True)
+        opt = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7)  # Keras's epsilon, as in the train step
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def epoch() -> float:
+            model.train()
+            running, steps = 0.0, 0
+            for xb, yb in loader:
+                xb, yb = xb.to(dev), yb.to(dev)
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                opt.step()
+                running += loss.item()
+                steps += 1
+            return running / steps
+
+        return epoch
+
     def make_predict(self, model, spec, variant=None, device="cpu"):
         torch = _torch()
         model.eval()

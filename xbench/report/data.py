@@ -18,7 +18,7 @@ from xbench.schema import read_results
 DEFAULT_VARIANTS = ("default", "eager", "end_to_end")
 FRAMEWORK_LABELS = {"keras": "Keras", "torch": "PyTorch"}
 RUNTIME_LABELS = {"keras": "Keras", "torch": "PyTorch", "onnxruntime": "ORT"}
-TASK_TITLES = {"train_step": "Training step", "inference": "Inference"}
+TASK_TITLES = {"train_step": "Training step", "inference": "Inference", "train_epoch": "One epoch"}
 _ORDER = {"keras": 0, "torch": 1, "onnxruntime": 2}
 
 

@@ -241,6 +241,29 @@ def efficiency_table(runs: list[Run]) -> Table | None:
     return Table(headers, rows, ("l" if multi else "") + "lllllrrrrl")
 
 
+def epoch_table(runs: list[Run]) -> Table | None:
+    """``train_epoch`` records beside the sum of their steps (steps per epoch x the default train step's median
+    from the same file): what the loop itself (data pipeline, callbacks, per-step Python) adds."""
+    from xbench.explain.results import epoch_vs_steps  # pure Python: no ML framework
+
+    multi = _machines(runs)
+    rows = []
+    for run in runs:
+        for e in epoch_vs_steps(run.doc):
+            fw = {"keras": "Keras", "torch": "PyTorch"}.get(e["framework"], e["framework"])
+            has = e.get("sum_of_steps_s") is not None
+            rows.append(([run.label] if multi else []) + [
+                f"{fw} {device(e['provider'])} `{e['variant']}`", e["model"], str(e["batch_size"]),
+                fmt_ms(e["epoch_s"]), fmt_rate(e.get("images_per_s")), str(e.get("steps_per_epoch") or "—"),
+                fmt_ms(e["sum_of_steps_s"]) if has else "—", fmt_ms(e["loop_s"]) if has else "—",
+                f"{e['loop_fraction']:.0%}" if has else e.get("reason", "—")])
+    if not rows:
+        return None
+    headers = (["Machine"] if multi else []) + ["Loop", "Model", "Batch", "Epoch", "Images/s", "Steps",
+                                                "Sum of steps", "Loop's own", "Share of epoch"]
+    return Table(headers, rows, ("l" if multi else "") + "llrrrrrrr")
+
+
 def _fmt_value(v) -> str:
     if v is None:
         return "—"
@@ -345,6 +368,16 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
         else:
             note += " The × figure is the speed-up against the slowest in the row (1.0× = slowest)."
         blocks += [Heading(2, TASK_TITLES[task]), Para(note), table]
+    epochs = epoch_table(runs)
+    if epochs:
+        blocks += [Heading(2, TASK_TITLES["train_epoch"]),
+                   Para("One epoch on the embedded 5,000-image MNIST subset as the seed article's reader runs it: "
+                        "Keras `model.fit(x, y, batch_size=B, epochs=1, verbose=0)` (`fit`: Keras's defaults; "
+                        "`fit_spe32`: `steps_per_execution=32`) and a plain PyTorch loop over "
+                        "`DataLoader(TensorDataset(x, y), batch_size=B, shuffle=True)`. Sum of steps = steps per "
+                        "epoch × the default train step's median from the same file; the loop's own cost is the "
+                        "difference (negative: the loop runs its steps faster than the single-step benchmark)."),
+                   epochs]
     variants = [vt for task in ("train_step", "inference") for vt in variant_tables(runs, task)]
     if variants:
         blocks += [Heading(2, "Variants"),

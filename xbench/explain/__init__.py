@@ -1,0 +1,18 @@
+"""Why is it slow? Everything `xbench explain` knows, in one package; the CLI command is a thin shell over it.
+
+* :mod:`~xbench.explain.cost`: multiply-adds, element operations and bytes counted on an ONNX graph
+  (compulsory traffic and layer-by-layer traffic of unfused execution);
+* :mod:`~xbench.explain.roofline`: the machine's measured ceiling (fp32 matmul rate, copy bandwidth) and
+  where one measured time sits under it;
+* :mod:`~xbench.explain.profiles`: per-layer times (ONNX Runtime's profiler, torch.profiler, Keras);
+* :mod:`~xbench.explain.fit`: fixed and per-sample cost, ``t = a + b * batch`` fitted over batch sizes;
+* :mod:`~xbench.explain.verdict`: the verdict rules (fixed-cost-, compute-, memory-bound, below-roofline);
+* :mod:`~xbench.explain.analysis`: a spec model or an ONNX file measured and explained, rendered as text;
+* :mod:`~xbench.explain.results`: the fit and verdict for the records of a results file (no ML framework).
+
+Importing this package imports no ML framework.
+"""
+
+from xbench.explain.analysis import RUNTIMES, explain_onnx, explain_spec, render, to_json
+
+__all__ = ["RUNTIMES", "explain_onnx", "explain_spec", "render", "to_json"]
