@@ -7,6 +7,7 @@ contains FAKE_SLOW (default: all). FAKE_ERROR: every benchmark fails with that m
 the block at position N interrupts `xbench ab` (SIGINT to its parent) instead of finishing.
 """
 
+import json
 import os
 import random
 import signal
@@ -30,7 +31,7 @@ rng = random.Random(position)
 factor = float(os.environ.get("FAKE_FACTOR", "1"))
 slow = os.environ.get("FAKE_SLOW", "")
 env = {"python": "3.11", "os": "Linux", "cpu": {}, "threads": {"intra_op": int(os.environ.get("FAKE_THREADS", "2"))},
-       "versions": {}}
+       "versions": {}, "ceiling": json.loads(Path(os.environ["XBENCH_CEILING_FILE"]).read_text())}
 records = []
 for batch, base_s in ((1, 1e-4), (32, 1e-3), (128, 4e-3)):
     identity = dict(task="inference", framework="torch", runtime="onnxruntime", provider="CPUExecutionProvider",

@@ -138,6 +138,7 @@ def test_ab_files_tag_every_block_and_a_slower_b_exits_1(fake, tmp_path):
             starts = [blk["started_at"] for blk in rec["blocks"]]
             assert starts == sorted(starts) and starts[0] >= 0
         assert doc["env"]["ab"]["side"] == side
+        assert doc["env"]["ceiling"] == CEILING  # measured once (here: given) and handed to every block
     assert "REGRESSION  +25.0%" in proc.stdout and "/b32/" in proc.stdout.split("REGRESSION")[1].splitlines()[0]
     assert proc.stdout.count("REGRESSION") == 1  # b1 and b128 were not slowed
     assert "resolution: these pairs can flag" in proc.stdout
