@@ -22,6 +22,8 @@ from xbench.records import Record, results_document, write_results  # noqa: E402
 args = sys.argv[1:]
 part = Path(args[args.index("--xbench-json") + 1])
 position = int(part.name.split("-")[0])
+if Path(os.environ["XBENCH_CEILING_FILE"]) != part.parent.parent / "ceiling.json":
+    sys.exit("the block did not get the A/B run's ceiling")
 if os.environ.get("FAKE_INTERRUPT") == str(position):
     part.write_text("{half a file")
     os.kill(os.getppid(), signal.SIGINT)

@@ -91,6 +91,13 @@ def test_a_two_state_benchmark_needs_every_pair_beyond_the_threshold():
     assert judge_paired(pairs).verdict == INCONCLUSIVE
 
 
+def test_a_two_state_benchmark_slow_in_five_pairs_is_not_flagged_by_its_median():
+    # all six pairs B-slow (p = 1/64) and a median of +92%, but one pair within 2%: the interval reaches inside
+    pairs = [(13, 25)] * 5 + [(25, 25.5)]
+    p = judge_paired(pairs)
+    assert p.p == 1 / 64 and p.change > 0.9 and p.verdict == INCONCLUSIVE
+
+
 def test_resolution_is_the_smallest_slowdown_these_pairs_flag():
     noise = [1.0, 1.04, 0.97, 1.02, 0.99, 1.06]
     pairs = [(d, d * e) for d, e in zip(DRIFT, noise)]
