@@ -212,7 +212,7 @@ def side_document(plan: Plan, folder: Path, name: str) -> dict | None:
             pos = positions[b.get("run", 0)]
             b.update(side=name, position=pos,
                      started_at=round(plan.done[pos]["started_at"] + b.get("started_at", 0.0), 1))
-        for r in rec.get("runs") or []:
+        for r in rec.get("run_status") or []:
             r["position"] = positions[r["run"]]
     doc["env"]["ab"] = {"side": name, **plan.sides[name].setup(), "positions": positions,
                         "started_at": datetime.fromtimestamp(plan.started_at, timezone.utc).isoformat(timespec="seconds")}
