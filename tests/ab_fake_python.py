@@ -1,6 +1,7 @@
 """A stand-in interpreter for `xbench ab` tests: a block in milliseconds instead of half a minute.
 
-`-c CODE` runs CODE with the real interpreter (the side check). `-m pytest ... --xbench-json PART` writes a
+`-c CODE` runs CODE with the real interpreter (the side check); `--collect-only` says 3 benchmarks (none when
+the arguments contain "nothingmatches"). `-m pytest ... --xbench-json PART` writes a
 results file like one block of the suite would: three benchmarks whose times follow a machine that drifts
 from pair to pair (the same factor for both blocks of a pair), times FAKE_FACTOR for the benchmarks whose id
 contains FAKE_SLOW (default: all). FAKE_ERROR: every benchmark fails with that message. FAKE_INTERRUPT=N:
@@ -16,6 +17,13 @@ from pathlib import Path
 
 if sys.argv[1] == "-c":
     os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+
+if "--collect-only" in sys.argv:
+    if "nothingmatches" in sys.argv:
+        print("no tests collected (3 deselected) in 0.01s")
+        sys.exit(5)
+    print("3 tests collected in 0.01s")
+    sys.exit(0)
 
 from xbench.records import Record, results_document, write_results  # noqa: E402
 

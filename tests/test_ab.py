@@ -214,7 +214,7 @@ def _no_site_python(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("case", ["python-without-xbench", "missing-python", "not-a-checkout", "missing-dir",
                                   "same-args", "bad-env", "bad-env-name", "bad-args-quote", "too-few-blocks",
-                                  "out-not-empty", "resume-without-run"])
+                                  "out-not-empty", "resume-without-run", "nothing-selected", "side-args-refused"])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(fake, tmp_path, case):
     exe = str(fake[0])
     out = tmp_path / "run"
@@ -231,6 +231,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(fake, tmp_path, case):
         "too-few-blocks": (["--b-python", exe, "--b-env", "X=1", "--blocks", "4"],
                            "--blocks 4 gives 4 pairs, whose smallest p is 0.0625"),
         "out-not-empty": (["--b-python", exe, "--b-env", "X=1"], "exists and is not an empty folder"),
+        "nothing-selected": (["--b-python", exe, "--b-env", "X=1", "--", "-k", "nothingmatches"],
+                             "side A (--a-args): the benchmarks cannot run with these arguments: no benchmark selected"),
+        "side-args-refused": (["--b-args", "--xbench-threads 0"],  # B: the real interpreter and plugin
+                              "side B (--b-args): the benchmarks cannot run with these arguments: "
+                              "Exit: xbench: error: --xbench-threads must be a positive integer, got 0"),
         "resume-without-run": (["--b-python", exe, "--b-env", "X=1", "--resume"], "holds no A/B run"),
     }[case]
     if case in ("out-not-empty", "resume-without-run"):
@@ -238,7 +243,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(fake, tmp_path, case):
         if case == "out-not-empty":
             (out / "keep.txt").write_text("x")
     before = sorted(p.name for p in out.iterdir()) if out.exists() else None
-    proc = _ab(fake, *args, "--out", str(out))
+    proc = _ab(fake, "--out", str(out), *args)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("xbench ab: error: ") and expected in lines[0], proc.stderr

@@ -134,6 +134,27 @@ def check_python(side: Side, flag: str) -> None:
         raise UserError(f"{flag} {side.python}: cannot run xbench's benchmarks: {lines[-1]}")
 
 
+def check_selection(side: Side, flag: str, pytest_args: list[str]) -> int:
+    """How many benchmarks one block of this side runs, from a collection with the block's own arguments
+    (about 2 s): a selection that matches nothing or an option the side's plugin refuses is bad input,
+    found before any block runs."""
+    cmd = [side.python, "-m", "pytest", "tests/benchmarks", *BLOCK_ARGS, "--collect-only", "-q", *pytest_args,
+           *side.args]
+    try:
+        proc = subprocess.run(cmd, cwd=side.dir, env={**os.environ, **dict(side.env)}, capture_output=True,
+                              text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(f"{flag}: cannot collect the benchmarks ({exc})") from None
+    lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
+    found = re.search(r"(\d+)(?:/\d+)? tests? collected", proc.stdout)
+    if proc.returncode == 0 and found:
+        return int(found.group(1))
+    why = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else f"exit {proc.returncode}")
+    if proc.returncode == 5:
+        why = f"no benchmark selected ({why})"
+    raise UserError(f"side {side.name} ({flag}): the benchmarks cannot run with these arguments: {why}")
+
+
 @dataclass
 class Plan:
     """Everything that defines an A/B run, and how far it got (``ab.json``)."""

@@ -106,18 +106,21 @@ def _check(plan, args, asked: bool) -> None:
     from xbench.errors import UserError
 
     a, b = plan.sides["A"], plan.sides["B"]
-    if a.setup() == b.setup():
-        if asked and not args.aa:
-            raise UserError("A and B are the same (" + a.describe() + "): nothing differs to compare; "
-                            "pass --aa for a deliberate A/A run")
-        print("xbench ab: warning: A and B are identical: an A/A run (it measures the false-alarm rate)",
-              file=sys.stderr)
+    if a.setup() == b.setup() and asked and not args.aa:
+        raise UserError("A and B are the same (" + a.describe() + "): nothing differs to compare; "
+                        "pass --aa for a deliberate A/A run")
     if stats.min_p_paired(plan.blocks) >= args.alpha:
         raise UserError(f"--blocks {plan.blocks} gives {plan.blocks} pairs, whose smallest p is "
                         f"{stats.min_p_paired(plan.blocks):g}, never below --alpha {args.alpha:g}: "
                         f"use more blocks or a larger --alpha")
     for side in (a, b):
         ab.check_python(side, f"--{side.name.lower()}-python")
+    counts = [ab.check_selection(side, f"--{side.name.lower()}-args", plan.pytest_args) for side in (a, b)]
+    for side, n in zip((a, b), counts):  # only once both sides passed: bad input stays one line
+        print(f"xbench ab: {side.name}: {side.describe()}: {n} benchmarks per block", file=sys.stderr)
+    if a.setup() == b.setup():
+        print("xbench ab: warning: A and B are identical: an A/A run (it measures the false-alarm rate)",
+              file=sys.stderr)
 
 
 def run(args) -> int:
@@ -155,9 +158,6 @@ def run(args) -> int:
         if not folder.parent.is_dir():
             raise UserError(f"--out {folder}: folder {folder.parent} does not exist")
     _check(plan, args, asked)
-    if not args.resume:
-        print(f"xbench ab: A: {plan.sides['A'].describe()}", file=sys.stderr)
-        print(f"xbench ab: B: {plan.sides['B'].describe()}", file=sys.stderr)
     folder.mkdir(exist_ok=True)
     total = len(plan.order)
     bar = tqdm(total=total, initial=len(plan.done), unit="block", file=sys.stderr, dynamic_ncols=True)
