@@ -124,10 +124,11 @@ def fake(tmp_path):
     return exe, ceiling
 
 
-def _ab(fake, *args, env=None, timeout=120):
+def _ab(fake, *args, env=None, timeout=120, a_python=True):
     exe, ceiling = fake
     full = {**os.environ, "XBENCH_CEILING_FILE": str(ceiling), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "xbench.cli", "ab", "--a-python", str(exe), *args],
+    side = ["--a-python", str(exe)] if a_python else []
+    return subprocess.run([sys.executable, "-m", "xbench.cli", "ab", *side, *args],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full)
 
 
@@ -176,7 +177,7 @@ def test_interrupted_run_keeps_its_blocks_and_resume_finishes_it(fake, tmp_path)
     assert [blk["position"] for blk in a["records"][0]["blocks"]] == [0, 3, 4]
     assert [blk["position"] for blk in b["records"][0]["blocks"]] == [1, 2]
     first = {p: v["started_at"] for p, v in json.loads((out / "ab.json").read_text())["done"].items()}
-    proc = _ab(fake, *args, "--resume")
+    proc = _ab(fake, "--out", str(out), "--resume", a_python=False)  # the plan in ab.json says the rest
     assert proc.returncode == 0, proc.stderr
     plan = json.loads((out / "ab.json").read_text())
     assert sorted(map(int, plan["done"])) == list(range(12))
@@ -186,6 +187,9 @@ def test_interrupted_run_keeps_its_blocks_and_resume_finishes_it(fake, tmp_path)
     b = read_results(out / "b.json")
     assert [blk["position"] for blk in b["records"][0]["blocks"]] == [1, 2, 5, 6, 9, 10]
     assert "6 pairs" in proc.stdout
+    proc = _ab(fake, *args, "--resume", "--threshold", "50")  # a finished run: judged again, nothing rerun
+    assert proc.returncode == 0 and "above 1.50" in proc.stdout
+    assert json.loads((out / "ab.json").read_text())["done"] == plan["done"]
     # the same folder again without --resume is refused; --resume with other options too
     proc = _ab(fake, *args)
     assert proc.returncode == 2 and "--resume" in proc.stderr

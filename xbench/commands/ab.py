@@ -29,7 +29,9 @@ side's own --a-args/--b-args come after.
 Writes DIR/a.json and DIR/b.json (ordinary results files: every block tagged
 with its side, position and start time) after every block, DIR/compare.md at
 the end, and prints the comparison. Interrupted: the finished blocks stay;
-`xbench ab --out DIR --resume` (same options) runs the rest.
+`xbench ab --out DIR --resume` runs the rest with the run's own plan (options
+given with it must match the plan's). On a finished run it only judges again
+(e.g. with another --threshold).
 
 Exit status as xbench compare: 1 on a regression of B against A, 0 otherwise,
 2 on bad input (nothing is written then). Without side options both sides
@@ -47,6 +49,7 @@ from pathlib import Path
 
 from xbench.commands._common import positive_float, positive_int
 
+DEFAULT_BLOCKS = 6
 HELP = "A/B: two environments or checkouts in alternating blocks on one machine; exit 1 if B regresses"
 ORDER = 32
 
@@ -68,7 +71,8 @@ def add_arguments(p) -> None:
         p.add_argument(f"--{s}-args", metavar='"ARGS"', help=f"extra pytest/xbench arguments for side {S}, one string")
         p.add_argument(f"--{s}-env", metavar="NAME=VALUE", action="append",
                        help=f"environment variable for side {S} (repeatable)")
-    p.add_argument("--blocks", type=positive_int, default=6, metavar="N", help="blocks per side (default: 6)")
+    p.add_argument("--blocks", type=positive_int, default=DEFAULT_BLOCKS, metavar="N",
+                   help=f"blocks per side (default: {DEFAULT_BLOCKS})")
     p.add_argument("--out", metavar="DIR", help="folder for the run (default: results/ab-<UTC time>)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out DIR")
     p.add_argument("--aa", action="store_true",
@@ -142,7 +146,8 @@ def run(args) -> int:
             raise UserError("--resume needs --out DIR, the folder of the run to continue")
         folder = Path(args.out)
         saved = ab.Plan.load(folder)
-        if saved.settings() != plan.settings():
+        given = asked or args.pytest_args or args.blocks != DEFAULT_BLOCKS  # else: just the run's own plan
+        if given and saved.settings() != plan.settings():
             diff = [k for k in ("blocks", "pytest_args") if saved.settings()[k] != plan.settings()[k]]
             diff += [f"side {k}" for k in "AB" if saved.sides[k].setup() != plan.sides[k].setup()]
             raise UserError(f"--resume: {', '.join(diff)} differ from the run in {folder}; "
