@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from xbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, compare, resolution_line
-from xbench.paired import compare_paired, judge_paired, pairs_of
+from xbench.paired import ALPHA, THRESHOLD, compare_paired, decide, pairs_of
 from xbench.records import identity_key
 from xbench.schema import read_results
 
@@ -61,7 +61,7 @@ def resample(pools: dict[str, list[list[float]]], draws: int, n: int = 6, seed: 
         for pairs in pools.values():
             pick = [rng.choice(pairs) for _ in range(n)]
             pick = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in pick]
-            if judge_paired(pick).verdict in (REGRESSION, IMPROVEMENT):
+            if decide([b / a for a, b in pick], THRESHOLD, ALPHA)[0] in (REGRESSION, IMPROVEMENT):
                 flagged += 1
                 hit = True
         runs_flagged += hit

@@ -59,7 +59,7 @@ def pairs_of(a_rec: dict, b_rec: dict) -> list[tuple[float, float]]:
     return [(a[k], b[k]) for k in sorted(a) if k in b and a[k] > 0]
 
 
-def _decide(ratios: list[float], threshold: float, alpha: float) -> tuple[str, float, tuple[float, float, float]]:
+def decide(ratios: list[float], threshold: float, alpha: float) -> tuple[str, float, tuple[float, float, float]]:
     """(verdict, p in the direction of the change, (low, high, coverage) of the median ratio) without notes."""
     change = statistics.median(ratios) - 1
     d = [math.log(r) for r in ratios]
@@ -81,7 +81,7 @@ def smallest_flagged(ratios: list[float], threshold: float, alpha: float) -> flo
     spread = [r / med for r in ratios]
 
     def flags(f: float) -> bool:
-        return _decide([s * f for s in spread], threshold, alpha)[0] == REGRESSION
+        return decide([s * f for s in spread], threshold, alpha)[0] == REGRESSION
 
     lo, hi = 1.0, 2.0
     while not flags(hi):
@@ -103,7 +103,7 @@ def judge_paired(pairs: list[tuple[float, float]], threshold: float = THRESHOLD,
         return Pair("", INCONCLUSIVE, a_med, b_med, note="no pair with both blocks measured", blocks=(0, 0),
                     bar=threshold, paired=True)
     ratios = [b / a for a, b in pairs]
-    verdict, p, (lo, hi, level) = _decide(ratios, threshold, alpha)
+    verdict, p, (lo, hi, level) = decide(ratios, threshold, alpha)
     change = statistics.median(ratios) - 1
     resolution = smallest_flagged(ratios, threshold, alpha)
     size = change if change > 0 else (1 / (change + 1) - 1)
