@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +151,7 @@ def test_ab_files_tag_every_block_and_a_slower_b_exits_1(fake, tmp_path):
     assert "REGRESSION  +25.0%" in proc.stdout and "/b32/" in proc.stdout.split("REGRESSION")[1].splitlines()[0]
     assert proc.stdout.count("REGRESSION") == 1  # b1 and b128 were not slowed
     assert "resolution: these pairs can flag" in proc.stdout
+    assert len(re.findall(r"6 pairs, p=[0-9.]+, resolves \d+%", proc.stdout)) == 3  # what each row's pairs could see
     md = (out / "compare.md").read_text()
     assert md.startswith("## xbench ab") and "| **REGRESSION** |" in md
     plan = json.loads((out / "ab.json").read_text())

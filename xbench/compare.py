@@ -306,8 +306,9 @@ def _summary(c: Comparison) -> str:
 def _evidence(p: Pair) -> str:
     if p.verdict in (FAILING, MISSING) or p.change is None:
         return "—"
-    if p.paired:
-        return f"{p.blocks[0]} pairs, p={_p(p.p)}"
+    if p.paired:  # xbench ab: each row says what its pairs could see
+        res = "—" if p.resolution is None else f"{p.resolution:.0%}"
+        return f"{p.blocks[0]} pairs, p={_p(p.p)}, resolves {res}"
     return f"{p.blocks[0]}v{p.blocks[1]} blocks, p={_p(p.p)}"
 
 
