@@ -70,6 +70,38 @@ def test_compare_fails_the_job_only_when_asked(wf, name):
     assert "results/baseline-" in step["run"]
 
 
+def test_pull_requests_are_gated_by_ab_against_the_base_branch(wf):
+    job = wf["jobs"]["ab"]
+    assert job["if"] == "${{ github.event_name == 'pull_request' }}" and job["runs-on"] == "ubuntu-latest"
+    head, base = (_step(job, "actions/checkout"), job["steps"][1])
+    assert head["with"]["path"] == "head" and "ref" not in head["with"]
+    assert base["uses"].startswith("actions/checkout") and base["with"]["path"] == "base"
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    install = _step(job, "pip install")["run"]
+    assert 'base/.venv/bin/pip install -e "./base[dev]"' in install  # each side in its own environment
+    assert 'head/.venv/bin/pip install -e "./head[dev]"' in install
+    gate = _step(job, "xbench ab")
+    assert gate["working-directory"] == "head" and "continue-on-error" not in gate  # a regression fails the job
+    assert "--a-python ../base/.venv/bin/python --a-dir ../base" in gate["run"]
+    assert "--b-python .venv/bin/python" in gate["run"] and "--out ../ab" in gate["run"]
+    summary = _step(job, "compare.md")
+    assert "GITHUB_STEP_SUMMARY" in summary["run"] and "ab/compare.md" in summary["if"]
+    steps = job["steps"]
+    assert steps.index(gate) < steps.index(summary) < steps.index(_step(job, "upload-artifact"))
+    assert "ab/a.json" in _step(job, "upload-artifact")["with"]["path"]
+    # ... and on pull requests the baseline comparison of the cpu job stands aside
+    assert "github.event_name != 'pull_request'" in _step(wf["jobs"]["cpu"], "xbench compare")["if"]
+
+
+def test_workflow_matches_the_github_schema():
+    exe = shutil.which("check-jsonschema")
+    if not exe:
+        pytest.skip("check-jsonschema not on PATH (pip install check-jsonschema: it vendors the workflow schema)")
+    proc = subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_actionlint():
     exe = shutil.which("actionlint")
     if not exe:

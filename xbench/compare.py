@@ -64,6 +64,7 @@ class Pair:
     blocks: tuple[int, int] = (1, 1)  # blocks per side
     resolution: float | None = None  # smallest uniform slowdown this benchmark could have flagged
     bar: float = 0.0  # the size a change had to exceed: max(threshold, the run-to-run prediction bound)
+    paired: bool = False  # judged on pairs of neighbouring blocks (xbench ab): ``blocks`` counts pairs
 
 
 @dataclass
@@ -83,6 +84,10 @@ class Comparison:
     base_runs: int = 1
     noise_runs: int = 0  # runs in the --noise file (0: none given)
     drift: RunNoise | None = None  # the run-to-run noise used (None: unknown)
+    # How the comparison is presented (xbench ab reuses the rendering with its own sides and rule):
+    title: str = "xbench compare"
+    sides: tuple[str, str] = ("BASE", "NEW")
+    rule: str = ""  # the rule in words; empty: this module's own (_rule)
 
     def count(self, verdict: str) -> int:
         return sum(p.verdict == verdict for p in self.pairs)
@@ -211,9 +216,10 @@ def _missing_runs(rec: dict) -> list[dict]:
 
 def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
             base_name: str = "BASE", new_name: str = "NEW", allow_missing: bool = False,
-            noise_doc: dict | None = None) -> Comparison:
+            noise_doc: dict | None = None, judge_records=None) -> Comparison:
     """``noise_doc``: several runs of this machine pooled (e.g. the committed baseline), the source of the
-    run-to-run noise when BASE itself is one run."""
+    run-to-run noise when BASE itself is one run. ``judge_records(base_rec, new_rec) -> Pair`` replaces the
+    block rule for benchmarks measured in both (``xbench.paired`` judges alternated blocks pair by pair)."""
     base = {identity_key(r): r for r in base_doc["records"]}
     drift = run_noise(base_doc) or run_noise(noise_doc)  # BASE's own runs first
     new = {identity_key(r): r for r in new_doc["records"]}
@@ -233,7 +239,8 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
     for k in common:
         b, n = base[k], new[k]
         if b["status"] == "ok" and n["status"] == "ok":
-            pair = judge(blocks(b), blocks(n), threshold, alpha, drift.bar(k, alpha) if drift else 0.0)
+            pair = (judge_records(b, n) if judge_records else
+                    judge(blocks(b), blocks(n), threshold, alpha, drift.bar(k, alpha) if drift else 0.0))
             pair.id = n["id"]
             failed = [r for r in _missing_runs(n) if r.get("status") == "error"]
             if failed and not allow_missing:
@@ -268,6 +275,8 @@ def _p(p: float | None) -> str:
 
 
 def _rule(c: Comparison) -> str:
+    if c.rule:
+        return c.rule
     missing = ("a benchmark ok in BASE and skipped or failing in NEW is listed but allowed (--allow-missing)"
                if c.allow_missing else "a benchmark ok in BASE and skipped or failing in NEW fails the gate")
     source = ("BASE's own runs" if c.base_runs > 1 else
@@ -290,13 +299,16 @@ def _summary(c: Comparison) -> str:
         if c.count(verdict):
             parts.insert(0, f"{c.count(verdict)} {verdict}")
     parts += [f"{len(c.status_changes)} changed status", f"{c.not_measured} not measured in either",
-              f"{len(c.only_base)} only in BASE", f"{len(c.only_new)} only in NEW"]
+              f"{len(c.only_base)} only in {c.sides[0]}", f"{len(c.only_new)} only in {c.sides[1]}"]
     return ", ".join(parts)
 
 
 def _evidence(p: Pair) -> str:
     if p.verdict in (FAILING, MISSING) or p.change is None:
         return "—"
+    if p.paired:  # xbench ab: each row says what its pairs could see
+        res = "—" if p.resolution is None else f"{p.resolution:.0%}"
+        return f"{p.blocks[0]} pairs, p={_p(p.p)}, resolves {res}"
     return f"{p.blocks[0]}v{p.blocks[1]} blocks, p={_p(p.p)}"
 
 
@@ -314,12 +326,16 @@ def resolution_line(c: Comparison) -> str:
     if not res:
         return f"resolution: none of {len(pairs)} benchmarks has enough blocks to flag any change at p < {c.alpha:g}"
     fifty = sum(r <= 0.5 for r in res)
-    line = (f"resolution: these blocks can flag a slowdown of at least {statistics.median(res):.0%} "
+    unit = "pairs" if any(p.paired for p in pairs) else "blocks"
+    line = (f"resolution: these {unit} can flag a slowdown of at least {statistics.median(res):.0%} "
             f"(median over benchmarks; best {res[0]:.0%}, worst {res[-1]:.0%}); {fifty} of {len(pairs)} could flag "
             f"a 50% slowdown")
+    if unit == "pairs":
+        ten = sum(r <= 0.10 + 1e-9 for r in res)
+        line += f", {ten} a 10% slowdown"
     if blind:
-        line += f"; {blind} have too few blocks to flag any"
-    if c.base_runs == 1 and not c.noise_runs:
+        line += f"; {blind} have too few {unit} to flag any"
+    if c.base_runs == 1 and not c.noise_runs and unit == "blocks":
         line += ("; BASE is one run and no --noise file was given: a machine state lasting a whole run is not "
                  "in the noise")
     return line
@@ -335,19 +351,24 @@ def _row(p: Pair) -> list[str]:
 HEAD = ["verdict", "change", "95% interval", "BASE median", "NEW median", "evidence", "benchmark"]
 
 
+def _head(c: Comparison) -> list[str]:
+    return HEAD[:3] + [f"{c.sides[0]} median", f"{c.sides[1]} median"] + HEAD[5:]
+
+
 def render_text(c: Comparison) -> str:
-    lines = [f"BASE {c.base_name}", f"NEW  {c.new_name}", f"rule: {_rule(c)}"]
+    w = max(len(s) for s in c.sides)
+    lines = [f"{c.sides[0].ljust(w)} {c.base_name}", f"{c.sides[1].ljust(w)} {c.new_name}", f"rule: {_rule(c)}"]
     if c.machines:
         lines.append(f"note: different machines ({c.machines}): differences include the hardware")
     if c.env_changes:
         lines.append(f"note: environment changed: {'; '.join(c.env_changes)}")
-    rows = [HEAD] + [_row(p) for p in c.pairs]
+    rows = [_head(c)] + [_row(p) for p in c.pairs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEAD) - 1)]
     lines.append("")
     for r in rows:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + "  " + r[-1])
-    for title, items in (("changed status", c.status_changes), ("only in BASE", c.only_base),
-                         ("only in NEW", c.only_new)):
+    for title, items in (("changed status", c.status_changes), (f"only in {c.sides[0]}", c.only_base),
+                         (f"only in {c.sides[1]}", c.only_new)):
         if items:
             lines += ["", f"{title} ({len(items)}):"] + [f"  {i}" for i in items]
     res = resolution_line(c)
@@ -359,19 +380,19 @@ def render_md(c: Comparison) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|").replace("<", "&lt;")
 
-    lines = ["## xbench compare", "", f"BASE `{c.base_name}` → NEW `{c.new_name}`. Rule: {_rule(c)}.", ""]
+    lines = [f"## {c.title}", "", f"{c.sides[0]} `{c.base_name}` → {c.sides[1]} `{c.new_name}`. Rule: {_rule(c)}.", ""]
     if c.machines:
         lines += [f"**Note:** different machines ({esc(c.machines)}): differences include the hardware.", ""]
     if c.env_changes:
         lines += [f"**Note:** environment changed: {esc('; '.join(c.env_changes))}.", ""]
-    lines += ["| " + " | ".join(HEAD) + " |", "| :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]
+    lines += ["| " + " | ".join(_head(c)) + " |", "| :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]
     for p in c.pairs:
         r = _row(p)
         r[0] = f"**{r[0]}**" if p.verdict in (REGRESSION, FAILING, MISSING) else r[0]
         r[-1] = f"`{p.id}`" + (f" ({esc(p.note)})" if p.note else "")
         lines.append("| " + " | ".join(esc(x) if i < len(HEAD) - 1 else x for i, x in enumerate(r)) + " |")
-    for title, items in (("Changed status", c.status_changes), ("Only in BASE", c.only_base),
-                         ("Only in NEW", c.only_new)):
+    for title, items in (("Changed status", c.status_changes), (f"Only in {c.sides[0]}", c.only_base),
+                         (f"Only in {c.sides[1]}", c.only_new)):
         if items:
             lines += ["", f"**{title} ({len(items)})**", ""] + [f"- `{i}`" for i in items]
     res = resolution_line(c)

@@ -180,3 +180,53 @@ def smallest_detectable(base: list[float], m: int, alpha: float) -> float | None
     sim = [xs[round(i * (n - 1) / (m - 1))] if m > 1 else statistics.median(xs) for i in range(m)]
     ratios = sorted(b / s for s in sim for b in base)  # f beyond ratios[k-1] puts k pairs on NEW's side
     return ratios[u_crit - 1] * (1 + 1e-9)
+
+
+# ---- paired blocks: B against its neighbouring A block (xbench ab) ----------------------------------------------
+
+def _doubled_ranks(values: list[float]) -> list[int]:
+    """Twice the average ranks (1-based) of ``values``: ties share a rank, and doubling keeps them integers."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = i + j + 2  # 2 x the mean of ranks i+1 .. j+1
+        i = j + 1
+    return ranks
+
+
+@lru_cache(maxsize=None)
+def _signed_rank_counts(ranks: tuple[int, ...]) -> tuple[int, ...]:
+    """How many of the 2^n sign patterns give each sum of the (doubled) ranks carrying a + sign."""
+    out = [1]
+    for r in ranks:
+        nxt = [0] * (len(out) + r)
+        for s, c in enumerate(out):
+            nxt[s] += c
+            nxt[s + r] += c
+        out = nxt
+    return tuple(out)
+
+
+def p_signed_rank(d: list[float]) -> float:
+    """Exact one-sided p of the Wilcoxon signed-rank test that the paired differences ``d`` lie above 0.
+
+    Under no change each pair's two blocks are exchangeable, so every one of the 2^n sign patterns is equally
+    likely; the statistic is the sum of the ranks of |d| carrying a + sign (ties: average ranks; zeros dropped).
+    """
+    nz = [x for x in d if x != 0]
+    if not nz:
+        return 1.0
+    ranks = _doubled_ranks([abs(x) for x in nz])
+    w = sum(r for r, x in zip(ranks, nz) if x > 0)
+    counts = _signed_rank_counts(tuple(sorted(ranks)))
+    return sum(counts[w:]) / 2 ** len(nz)
+
+
+def min_p_paired(n: int) -> float:
+    """The smallest one-sided p that n pairs can reach (every pair on the same side)."""
+    return 0.5 ** n if n else 1.0
