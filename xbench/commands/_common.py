@@ -29,6 +29,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def alpha(text: str) -> float:
+    """A significance level: a number strictly between 0 and 1."""
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def framework_choice(text: str) -> str:
     from xbench import frameworks
 

@@ -42,23 +42,15 @@ unless --aa says that is meant.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
-from xbench.commands._common import positive_float, positive_int
+from xbench.commands._common import alpha as _alpha, positive_float, positive_int
 
 DEFAULT_BLOCKS = 6
 HELP = "A/B: two environments or checkouts in alternating blocks on one machine; exit 1 if B regresses"
 ORDER = 32
-
-
-def _alpha(text: str) -> float:
-    value = positive_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
 
 
 def add_arguments(p) -> None:

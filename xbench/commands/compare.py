@@ -33,20 +33,12 @@ blocks that do not add up included) or the files share no measured benchmark.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from xbench.commands._common import positive_float
+from xbench.commands._common import alpha as _alpha, positive_float
 
 HELP = "compare two results files on blocks; exit 1 on a regression (significant and above the threshold)"
 ORDER = 31
-
-
-def _alpha(text: str) -> float:
-    value = positive_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
 
 
 def add_arguments(p) -> None:
