@@ -202,7 +202,9 @@ def test_measured_categories_on_hand_built_models(tmp_path):
     def expect(name, path, batch, want, budget=0.5, naive_says=None):
         report, m = explain(path, batch, budget)
         got = (m["verdict"], naive(m)) if naive_says else m["verdict"]
-        ok = got == ((want, naive_says) if naive_says else want)
+        # The new verdict must hold; what the old rule says depends on how fast this machine ran the model
+        # against its 4x-of-compulsory-traffic line (seen to flip on an idle machine), so it is reported only.
+        ok = (got[0] if naive_says else got) == want
         if not ok:
             failures.append(f"{name}: got {got}, want {want} (naive: {naive_says}); {m['verdict_rule']}; "
                             f"fit {fitmod.describe(m['fit'])}")
