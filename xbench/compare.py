@@ -84,6 +84,7 @@ class Comparison:
     base_runs: int = 1
     noise_runs: int = 0  # runs in the --noise file (0: none given)
     drift: RunNoise | None = None  # the run-to-run noise used (None: unknown)
+    family: int = 1  # benchmarks judged at once: the run-to-run bound is Bonferroni-corrected over them
     # How the comparison is presented (xbench ab reuses the rendering with its own sides and rule):
     title: str = "xbench compare"
     sides: tuple[str, str] = ("BASE", "NEW")
@@ -133,13 +134,18 @@ class RunNoise:
     df: int
     runs: int
 
-    def bar(self, key: tuple, alpha: float) -> float:
-        """The one-sided (1 - alpha) prediction bound for one new run's median, as a fraction above BASE's:
-        t(df) x max(this benchmark's sd, the machine's pooled sd) x sqrt(1 + 1/runs)."""
+    def bar(self, key: tuple, alpha: float, family: int = 1) -> float:
+        """The one-sided prediction bound for one new run's median, as a fraction above BASE's:
+        t(1 - alpha/family, df) x max(this benchmark's sd, the machine's pooled sd) x sqrt(1 + 1/runs).
+
+        ``family``: how many benchmarks the comparison judges at once. A gate fails on *any* regression, so the
+        bound is Bonferroni-corrected: an honest NEW run crosses some benchmark's bound with probability below
+        alpha in all (per benchmark alpha/family), not about alpha x family."""
         from scipy.stats import t
 
         sd, runs = self.sd.get(key, (0.0, self.runs))
-        return math.expm1(t.ppf(1 - alpha, self.df) * max(sd, self.pooled_sd) * math.sqrt(1 + 1 / max(runs, 1)))
+        level = 1 - alpha / max(family, 1)
+        return math.expm1(t.ppf(level, self.df) * max(sd, self.pooled_sd) * math.sqrt(1 + 1 / max(runs, 1)))
 
 
 def run_noise(doc: dict | None) -> RunNoise | None:
@@ -236,11 +242,12 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
     if _machine(base_doc) != _machine(new_doc):
         c.machines = f"{_machine(base_doc)} vs {_machine(new_doc)}"
     c.env_changes = _env_changes(base_doc.get("env") or {}, new_doc.get("env") or {})
+    c.family = sum(base[k]["status"] == "ok" and new[k]["status"] == "ok" for k in common)
     for k in common:
         b, n = base[k], new[k]
         if b["status"] == "ok" and n["status"] == "ok":
             pair = (judge_records(b, n) if judge_records else
-                    judge(blocks(b), blocks(n), threshold, alpha, drift.bar(k, alpha) if drift else 0.0))
+                    judge(blocks(b), blocks(n), threshold, alpha, drift.bar(k, alpha, c.family) if drift else 0.0))
             pair.id = n["id"]
             failed = [r for r in _missing_runs(n) if r.get("status") == "error"]
             if failed and not allow_missing:
@@ -285,8 +292,10 @@ def _rule(c: Comparison) -> str:
         source += (f": the machine's pooled sd of log run medians {c.drift.pooled_sd:.3f} over "
                    f"{c.drift.df} degrees of freedom, or a benchmark's own when larger")
     return (f"a regression is a NEW median (median of block medians) more than {c.threshold:.0%} above BASE's, "
-            f"and beyond what run-to-run drift alone reaches (the one-sided {1 - c.alpha:.0%} prediction bound "
-            f"for a new run, from the spread of run medians; run-to-run noise from {source}), where NEW's block "
+            f"and beyond what run-to-run drift alone reaches (the one-sided prediction bound for a new run at "
+            f"{c.alpha:g}/{c.family} per benchmark, so that an honest run raises a false alarm on any of the "
+            f"{c.family} benchmarks with probability below {c.alpha:g}; from the spread of run medians; "
+            f"run-to-run noise from {source}), where NEW's block "
             f"medians rank above BASE's with p < {c.alpha:g} (exact one-sided Mann-Whitney U on blocks; a file "
             f"without blocks is one block); significant but smaller, or large but not significant, is "
             f"inconclusive; improvements mirror it; {missing}")
