@@ -15,6 +15,7 @@ repeated). With the default rule (threshold 10 %, alpha 0.01) it prints:
   the slowdown, i.e. resolution <= factor - 1).
 
     python scripts/gate_check.py [--all-pairs] run1.json run2.json run3.json ...
+    python scripts/gate_check.py --split results/baseline-cpu.json   # the runs a pooled baseline was made from
 
 Exit status 1 when an honest pair is flagged or a slowed copy flags fewer benchmarks
 than predicted, else 0.
@@ -27,7 +28,7 @@ import itertools
 import sys
 
 from xbench.compare import INCONCLUSIVE, REGRESSION, compare, resolution_line
-from xbench.runs import pool
+from xbench.runs import pool, unpool
 from xbench.schema import read_results
 
 
@@ -53,12 +54,12 @@ def check_slowed(name: str, base: dict, new: dict, factor: float, runtime: str |
 
 
 def main(argv: list[str]) -> int:
-    all_pairs = "--all-pairs" in argv
-    paths = [a for a in argv if a != "--all-pairs"]
-    if len(paths) < 2:
+    all_pairs, split = "--all-pairs" in argv, "--split" in argv
+    paths = [a for a in argv if a not in ("--all-pairs", "--split")]
+    runs = [run for p in paths for run in (unpool(read_results(p)) if split else [read_results(p)])]
+    if len(runs) < 2:
         print(__doc__)
         return 2
-    runs = [read_results(p) for p in paths]
     bad = 0
     pairs = itertools.combinations(range(len(runs)), 2) if all_pairs else zip(range(len(runs) - 1), range(1, len(runs)))
     print("honest pairs (BASE -> NEW): regressions flagged (false alarms), inconclusive")
@@ -77,10 +78,12 @@ def main(argv: list[str]) -> int:
         print("the same pairs, run-to-run noise from the other runs pooled (--noise): flagged")
         total = 0
         for i in range(len(runs) - 1):
-            hits = [p for p in compare(runs[i], runs[i + 1], noise_doc=others(i, i + 1)).pairs if p.verdict == REGRESSION]
+            c = compare(runs[i], runs[i + 1], noise_doc=others(i, i + 1))
+            hits = [p for p in c.pairs if p.verdict == REGRESSION]
             total += len(hits)
             bad += bool(hits)
             print(f"  run{i + 1} -> run{i + 2}: {len(hits)}" + "".join(f"\n      {p.id} {p.change:+.0%}" for p in hits))
+            print(f"      {resolution_line(c)}")
         print(f"  false alarms in all: {total}")
         print("each run against all the others pooled as BASE: flagged")
         total = 0

@@ -50,3 +50,26 @@ def test_a_benchmark_measured_in_any_run_is_ok():
     assert rec["status"] == "ok" and len(rec["blocks"]) == 5 and {b["run"] for b in rec["blocks"]} == {1}
     # the failed run is kept, not dropped
     assert rec["run_status"] == [{"run": 0, "status": "error", "reason": "boom"}, {"run": 1, "status": "ok"}]
+
+
+def test_unpool_gives_back_each_run():
+    """The gate's false-alarm evidence is re-derived from a committed baseline by splitting it into its runs."""
+    from xbench.runs import unpool
+
+    a, b, c = _doc(), _doc(2.0), _doc(3.0)
+    failed = next(r for r in b["records"] if r["status"] == "ok")
+    failed.update(status="error", reason="boom", stats=None, samples_s=[])
+    runs = unpool(pool([a, b, c]))
+    assert len(runs) == 3
+    for original, back in zip((a, b, c), runs):
+        validate(back, source="unpooled")
+        got = {r["id"]: r for r in back["records"]}
+        for r in original["records"]:
+            if r["status"] == "ok":
+                assert got[r["id"]]["samples_s"] == r["samples_s"]
+                assert blocks(got[r["id"]]) == blocks(r)
+                assert got[r["id"]]["stats"]["median"] == statistics.median(statistics.median(x) for x in blocks(r))
+    assert next(r for r in runs[1]["records"] if r["id"] == failed["id"])["status"] == "error"
+    assert unpool(a) == [a]
+    # pooled again, the runs are runs again (the gate's run-to-run noise counts them)
+    assert {b["run"] for r in pool(runs[:2])["records"] if r["status"] == "ok" for b in r["blocks"]} == {0, 1}

@@ -81,3 +81,35 @@ def pool(docs: list[dict]) -> dict:
                    for d in docs]
     return {"schema_version": SCHEMA_VERSION, "created_at": docs[0].get("created_at"), "env": env,
             "records": list(merged.values())}
+
+
+def unpool(doc: dict) -> list[dict]:
+    """The runs a pooled document was made from (``pool``'s inverse, up to the env and the roofline fields):
+    each run's blocks and rounds per record, its status from ``run_status``. One document for an unpooled file.
+
+    This is how the evidence for the gate's false-alarm rate is re-derived from a committed baseline alone
+    (``scripts/gate_check.py --split``)."""
+    n = len((doc.get("env") or {}).get("runs") or [])
+    if n < 2:
+        return [doc]
+    out = []
+    for run in range(n):
+        records = []
+        for rec in doc["records"]:
+            status = next((s for s in rec.get("run_status") or [] if s["run"] == run), None)
+            if rec["status"] != "ok" or (status and status["status"] != "ok"):
+                if status:
+                    records.append({k: v for k, v in rec.items() if k not in ("run_status",)} | status)
+                continue
+            parts = [(b, s) for b, s in zip(block_entries(rec), _split(rec)) if b.get("run", 0) == run]
+            if not parts:
+                continue
+            blocks = [s for _, s in parts]
+            stats = Stats.from_blocks(blocks, rec["stats"]["iterations"])
+            records.append({**{k: v for k, v in rec.items() if k not in ("run_status", "states")},
+                            "samples_s": [x for s in blocks for x in s], "stats": asdict(stats),
+                            "blocks": [{k: v for k, v in b.items() if k != "run"} for b, _ in parts],
+                            "throughput": rec["batch_size"] / stats.median if stats.median > 0 else None})
+        env = {k: v for k, v in (doc.get("env") or {}).items() if k != "runs"}
+        out.append({**doc, "created_at": doc["env"]["runs"][run].get("created_at"), "env": env, "records": records})
+    return out
