@@ -50,6 +50,32 @@ def _log(log, msg: str) -> None:
         log(msg)
 
 
+def _train_factory(fw, spec, variant: str, device: str, data: dict, build_kw: dict | None = None, native=()):
+    """For ``measure_scaling``: a fresh model's train step per call, fed batch ``b`` of ``data`` (built once)."""
+    def make():
+        model = fw.build(spec, 0, **(build_kw or {}))
+        step = fw.make_train_step(model, spec, spec.learning_rate, "adam", variant, device)
+
+        def runner(b):
+            xn, yn = fw.to_native(model, *data[b], device, *native)
+            return lambda: step(xn, yn)
+        return runner
+    return make
+
+
+def _infer_factory(fw, spec, variant: str, device: str, data: dict, build_kw: dict | None = None, native=()):
+    """For ``measure_scaling``: a fresh model's prediction per call, on batch ``b`` of ``data``."""
+    def make():
+        model = fw.build(spec, 0, **(build_kw or {}))
+        predict = fw.make_predict(model, spec, variant, device)
+
+        def runner(b):
+            xn, _ = fw.to_native(model, data[b], None, device, *native)
+            return lambda: predict(xn)
+        return runner
+    return make
+
+
 def _measurement(runtime, framework, provider, task, variant, batch, scaling, flops, bytes_min, bytes_layers,
                  **extra):
     """One measured call: its blocks at every batch size, the fit over them, the counted work at ``batch``.
@@ -212,15 +238,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                 report["skipped"].append({"runtime": "torch", "reason": reason})
             else:
                 if trainable:
-                    def make_torch_train(fw=fw):
-                        model = fw.build(spec, 0)
-                        step = fw.make_train_step(model, spec, spec.learning_rate, "adam", "eager", device)
-
-                        def runner(b):
-                            xn, yn = fw.to_native(model, *train_data[b], device, "eager")
-                            return lambda: step(xn, yn)
-                        return runner
-
+                    make_torch_train = _train_factory(fw, spec, "eager", device, train_data, native=("eager",))
                     sc = scaling(make_torch_train, "the PyTorch eager train step", train=True)
                     _log(log, "profiling the PyTorch train step (torch.profiler)")
                     model = fw.build(spec, 0)
@@ -239,15 +257,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                     report["skipped"].append({"runtime": "torch", "task": "train_step",
                                               "reason": f"{spec.name} has no classifier head: there is no loss to train"})
 
-                def make_torch_infer(fw=fw):
-                    model = fw.build(spec, 0)
-                    predict = fw.make_predict(model, spec, "eager", device)
-
-                    def runner(b):
-                        xn, _ = fw.to_native(model, test_data[b], None, device, "eager")
-                        return lambda: predict(xn)
-                    return runner
-
+                make_torch_infer = _infer_factory(fw, spec, "eager", device, test_data, native=("eager",))
                 sc = scaling(make_torch_infer, "PyTorch eager inference")
                 report["measurements"].append(_measurement("torch", "torch", device, "inference", "eager", batch, sc,
                                                            *fwd))
@@ -260,15 +270,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                 report["skipped"].append({"runtime": "keras", "reason": reason})
             else:
                 if trainable:
-                    def make_keras_train(fw=fw):
-                        model = fw.build(spec, 0, device=device)
-                        step = fw.make_train_step(model, spec, spec.learning_rate, "adam", "default", device)
-
-                        def runner(b):
-                            xn, yn = fw.to_native(model, *train_data[b], device)
-                            return lambda: step(xn, yn)
-                        return runner
-
+                    make_keras_train = _train_factory(fw, spec, "default", device, train_data, {"device": device})
                     sc = scaling(make_keras_train, "the Keras train_on_batch step", train=True)
                     _log(log, "timing each Keras layer alone (forward, forward + gradients), less an empty call")
                     model = fw.build(spec, 0, device=device)
@@ -286,15 +288,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                     report["skipped"].append({"runtime": "keras", "task": "train_step",
                                               "reason": f"{spec.name} has no classifier head: there is no loss to train"})
 
-                def make_keras_infer(fw=fw):
-                    model = fw.build(spec, 0, device=device)
-                    predict = fw.make_predict(model, spec, "default", device)
-
-                    def runner(b):
-                        xn, _ = fw.to_native(model, test_data[b], None, device)
-                        return lambda: predict(xn)
-                    return runner
-
+                make_keras_infer = _infer_factory(fw, spec, "default", device, test_data, {"device": device})
                 sc = scaling(make_keras_infer, "Keras predict_on_batch")
                 report["measurements"].append(_measurement("keras", "keras", device, "inference", "default", batch, sc,
                                                            *fwd))
