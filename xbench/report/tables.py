@@ -292,6 +292,7 @@ def env_table(runs: list[Run]) -> Table:
         return "—" if not sha else f"`{sha[:12]}`" + (" (dirty)" if git.get("dirty") else "")
 
     fields = [
+        ("Machine id", lambda e, r: r.label.split(" (")[0]),
         ("Host", lambda e, r: e.get("hostname") or "—"),
         ("CPU", lambda e, r: (e.get("cpu") or {}).get("model") or "—"),
         ("Cores (physical / logical)", lambda e, r: "{} / {}".format((e.get("cpu") or {}).get("physical_cores", "?"),
