@@ -1,0 +1,77 @@
+"""scripts/publish_baseline.sh: refuses a checkout with changes, writes to the machine's own baseline, and
+xbench.publish leaves no absolute path of this machine in what it writes. No benchmark is run here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xbench.env import REPO
+from xbench.machine import current
+from xbench.publish import machine_prefixes, publish
+from xbench.schema import read_results
+
+SCRIPT = REPO / "scripts" / "publish_baseline.sh"
+FIXTURE = Path(__file__).parent / "golden" / "results.json"
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A committed git checkout holding the script (xbench itself is found through PYTHONPATH)."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(SCRIPT, repo / "scripts")
+    (repo / "README.md").write_text("x\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    return repo
+
+
+def _dry_run(repo: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
+    return subprocess.run(["bash", str(repo / "scripts" / "publish_baseline.sh"), "--dry-run"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_clean_checkout_writes_this_machines_baseline(checkout):
+    proc = _dry_run(checkout)
+    assert proc.returncode == 0, proc.stderr
+    machine = current()
+    assert f"machine: {machine};" in proc.stdout
+    assert (f"would write: results/baselines/{machine}.json.gz, results/baselines/{machine}.md, "
+            f"results/baselines/{machine}-plots/") in proc.stdout
+
+
+def test_checkout_with_changes_is_refused_with_the_list(checkout):
+    (checkout / "README.md").write_text("changed\n")
+    (checkout / "new_model.json").write_text("{}\n")
+    proc = _dry_run(checkout)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "refusing to publish from a checkout with changes" in proc.stderr
+    assert " M README.md" in proc.stderr and "?? new_model.json" in proc.stderr
+    assert not (checkout / "results").exists()
+
+
+def test_published_file_holds_no_path_of_this_machine(tmp_path):
+    doc = json.loads(FIXTURE.read_text())
+    doc["env"]["data"] = f"MNIST subset (6,000 images) from {REPO}/xbench/data/mnist_subset.npz"
+    bad = next(r for r in doc["records"] if r["status"] == "error")
+    bad["reason"] = f"ImportError: {sys.prefix}/lib/python3.11/site-packages/torch/__init__.py failed"
+    run = tmp_path / "run1.json"
+    run.write_text(json.dumps(doc))
+    out = tmp_path / "m.json.gz"
+    publish(out, [run, run])
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    text = json.dumps(read_results(out))
+    for prefix, _ in machine_prefixes():
+        assert prefix not in text, prefix
+    assert "<repo>/xbench/data/mnist_subset.npz" in text and "<python>/lib/python3.11/site-packages" in text
+    assert len(read_results(out)["env"]["runs"]) == 2
