@@ -75,3 +75,33 @@ def test_published_file_holds_no_path_of_this_machine(tmp_path):
         assert prefix not in text, prefix
     assert "<repo>/xbench/data/mnist_subset.npz" in text and "<python>/lib/python3.11/site-packages" in text
     assert len(read_results(out)["env"]["runs"]) == 2
+
+
+COMPARE = REPO / "scripts" / "compare_baseline.sh"
+
+
+def _compare_baseline(results: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    return subprocess.run(["bash", str(COMPARE), str(results)], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_ci_says_when_its_machine_has_no_baseline(tmp_path):
+    doc = json.loads(FIXTURE.read_text())
+    doc["env"]["cpu"]["model"] = "Intel(R) Xeon(R) Platinum 8488C"
+    run = tmp_path / "ci.json"
+    run.write_text(json.dumps(doc))
+    proc = _compare_baseline(run)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("No baseline for machine intel-xeon-platinum-8488c-2c-nogpu "
+                                  "(results/baselines/intel-xeon-platinum-8488c-2c-nogpu.json.gz): "
+                                  "nothing to gate against yet.")
+
+
+def test_ci_picks_the_baseline_of_its_own_machine():
+    """The fixture ran on the machine of the committed amd-epyc-2c-nogpu baseline: it is judged against it."""
+    assert (REPO / "results" / "baselines" / "amd-epyc-2c-nogpu.json.gz").is_file()
+    proc = _compare_baseline(FIXTURE)
+    assert proc.returncode in (0, 1), proc.stderr  # judged (1: the fixture's old run is slower somewhere)
+    assert "baseline for machine amd-epyc-2c-nogpu: results/baselines/amd-epyc-2c-nogpu.json.gz" in proc.stderr
+    assert "summary:" in proc.stdout and "hardware comparison" not in proc.stdout

@@ -60,5 +60,20 @@ def current() -> str:
     return machine_id(env.hardware())
 
 
-if __name__ == "__main__":  # `python -m xbench.machine`: print this machine's id (CI picks its baseline with it)
-    sys.stdout.write(current() + "\n")
+def main(argv: list[str]) -> int:
+    """``python -m xbench.machine [FILE]``: this machine's id, or the id of the machine a results file came from."""
+    if not argv:
+        print(current())
+        return 0
+    from xbench.schema import read_results
+
+    try:
+        print(of(read_results(argv[0])))
+    except UserError as exc:
+        print(f"xbench.machine: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -23,7 +23,7 @@ puts a machine state that lasts a whole run into BASE's noise, and --noise
 borrows it from a pooled file of the same machine when BASE is one run:
 
     xbench compare base1.json,base2.json,base3.json new.json
-    xbench compare base.json new.json --noise results/baseline-cpu.json
+    xbench compare base.json new.json --noise results/baselines/amd-epyc-2c-nogpu.json.gz
 
 Files from two machines (machine ids differ: CPU model, cores, GPUs) are refused
 with exit 2: the hardware is not a regression. --cross-machine compares them
@@ -57,7 +57,7 @@ def add_arguments(p) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="do not fail when a benchmark ok in BASE is skipped or failing in NEW (still listed)")
     p.add_argument("--noise", metavar="FILE[,FILE...]",
-                   help="several runs of this machine (pooled, e.g. results/baseline-cpu.json) to take the run-to-run "
+                   help="several runs of this machine (pooled, e.g. results/baselines/amd-epyc-2c-nogpu.json.gz) to take the run-to-run "
                         "noise from when BASE is a single run (default: BASE's own runs, none for one run)")
     p.add_argument("--cross-machine", action="store_true",
                    help="compare files from different machine ids anyway (refused by default, exit 2): the output is "
