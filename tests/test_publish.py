@@ -105,3 +105,23 @@ def test_ci_picks_the_baseline_of_its_own_machine():
     assert proc.returncode in (0, 1), proc.stderr  # judged (1: the fixture's old run is slower somewhere)
     assert "baseline for machine amd-epyc-2c-nogpu: results/baselines/amd-epyc-2c-nogpu.json.gz" in proc.stderr
     assert "summary:" in proc.stdout and "hardware comparison" not in proc.stdout
+
+
+def test_no_committed_result_or_doc_names_a_path_of_the_machine_that_made_it():
+    import gzip
+    import re
+
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "results", "docs", "README.md"],
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    absolute = re.compile(r"(?<![\w.~-])/(work|tmp|home|root|Users|mnt|var/folders)/")
+    found = []
+    for name in listed.stdout.split():
+        path = REPO / name
+        if path.suffix not in (".json", ".gz", ".md", ".txt") or not path.is_file():
+            continue
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode(errors="replace")
+        found += [f"{name}: {m.group(0)}" for m in absolute.finditer(text)]
+    assert not found, found[:10]
