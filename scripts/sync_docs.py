@@ -206,28 +206,29 @@ def baseline_findings(src: Source) -> str:
         ("ORT on the PyTorch export", "torch", "onnxruntime", "default"),
         ("ORT on the Keras export", "keras", "onnxruntime", "default"),
         ("Keras", "keras", "keras", "default"), ("PyTorch eager", "torch", "torch", "eager"))}
+    batch1 = ratio(_id("inference", "keras", "keras", "default", 1), _id("inference", "torch", "torch", "eager", 1))
     split = [x for x in r.values() if x.get("states")]
+    states = "; ".join(f"`{x['id'].split('/float32')[0]}` "
+                       + " / ".join(f"{st['median_s'] * 1e3:#.3g} ms in {st['blocks']} blocks" for st in x["states"])
+                       for x in split[:2])
+    methodology, explain, noise = (src.link(f"docs/{page}.md") for page in ("methodology", "explain", "noise"))
     lines = [
         f"- **Training step** (`seed_cnn`, CPU): Keras {_ms(r[k32], True)} at batch 32 and {_ms(r[k128], True)} at "
         f"batch 128; PyTorch eager {_ms(r[t32], True)} and {_ms(r[t128], True)}: Keras ÷ PyTorch "
         f"{ratio(k32, t32):.2f}× and {ratio(k128, t128):.2f}×. XLA and `torch.compile` are "
         f"{_span(tuned)}× *slower* than the defaults on this CPU, after a first call of {_span(firsts)} s "
-        f"([variants]({src.link('docs/methodology.md')}#variants-on-this-machine)).",
+        f"([variants]({methodology}#variants-on-this-machine)).",
         f"- **Inference** (`seed_cnn`): ONNX Runtime on either export is {_span(ort_gain('seed_cnn'))}× faster than "
-        f"the framework that produced it (batch 128: " + ", ".join(f"{n} {_ms(x)}" for n, x in inf128.items())
-        + f"); on the article's bigger convolution (`seed_conv64`) {_span(ort_gain('seed_conv64'))}×. At batch 1 "
-        f"PyTorch eager beats Keras's `predict_on_batch` by "
-        f"{ratio(_id('inference', 'keras', 'keras', 'default', 1), _id('inference', 'torch', 'torch', 'eager', 1)):.1f}× "
-        f"([all runtimes]({src.link('docs/methodology.md')}#inference-on-this-machine)).",
+        f"the framework that produced it (batch 128: {', '.join(f'{n} {_ms(x)}' for n, x in inf128.items())}); "
+        f"on the article's bigger convolution (`seed_conv64`) {_span(ort_gain('seed_conv64'))}×. At batch 1 "
+        f"PyTorch eager beats Keras's `predict_on_batch` by {batch1:.1f}× "
+        f"([all runtimes]({methodology}#inference-on-this-machine)).",
         f"- **Not per-step overhead**: from the two batch sizes, PyTorch's step is t ≈ {ta * 1e3:.2f} ms + "
-        f"{tb * 1e3:.3f} ms × batch and Keras's t ≈ {ka * 1e3:.2f} ms + {kb * 1e3:.3f} ms × batch: the fixed cost is "
-        f"{ta / (ta + 128 * tb):.0%} and {ka / (ka + 128 * kb):.0%} of the step at batch 128; the step is per-sample work "
-        f"that moves unfused activations ([why]({src.link('docs/explain.md')})).",
+        f"{tb * 1e3:.3f} ms × batch and Keras's t ≈ {ka * 1e3:.2f} ms + {kb * 1e3:.3f} ms × batch: the fixed "
+        f"cost is {ta / (ta + 128 * tb):.0%} and {ka / (ka + 128 * kb):.0%} of the step at batch 128; the step is "
+        f"per-sample work that moves unfused activations ([why]({explain})).",
         f"- **Machine states**: {len(split)} of {len(r)} benchmarks ran in separate states (blocks more than 25 % "
-        f"apart), e.g. " + "; ".join(f"`{x['id'].split('/float32')[0]}` "
-                                     + " / ".join(f"{s['median_s'] * 1e3:#.3g} ms in {s['blocks']} blocks"
-                                                  for s in x["states"]) for x in split[:2])
-        + f" ([noise]({src.link('docs/noise.md')})).",
+        f"apart), e.g. {states} ([noise]({noise})).",
     ]
     return "\n".join(lines) + "\n\n" + src.cite()
 

@@ -57,8 +57,9 @@ def add_arguments(p) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="do not fail when a benchmark ok in BASE is skipped or failing in NEW (still listed)")
     p.add_argument("--noise", metavar="FILE[,FILE...]",
-                   help="several runs of this machine (pooled, e.g. results/baselines/amd-epyc-2c-nogpu.json.gz) to take the run-to-run "
-                        "noise from when BASE is a single run (default: BASE's own runs, none for one run)")
+                   help="several runs of this machine (pooled, e.g. results/baselines/amd-epyc-2c-nogpu.json.gz) to "
+                        "take the run-to-run noise from when BASE is a single run (default: BASE's own runs, none for "
+                        "one run)")
     p.add_argument("--cross-machine", action="store_true",
                    help="compare files from different machine ids anyway (refused by default, exit 2): the output is "
                         "labelled a hardware comparison, since every difference includes the hardware's")
