@@ -94,3 +94,12 @@ def test_gzip_results_read_by_report_and_compare(tmp_path):
     (tmp_path / "cut.json.gz").write_bytes(gz.read_bytes()[:200])
     proc = _cli("report", tmp_path / "cut.json.gz")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "cut.json.gz" in proc.stderr
+
+
+def test_machine_id_of_a_file_and_of_a_bad_file(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "xbench.machine", str(FIXTURE)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "amd-epyc-2c-nogpu\n"
+    (tmp_path / "bad.json").write_text("{")
+    proc = subprocess.run([sys.executable, "-m", "xbench.machine", str(tmp_path / "bad.json")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "bad.json" in proc.stderr
