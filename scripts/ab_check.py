@@ -1,6 +1,6 @@
 """What `xbench ab` sees on this machine: false alarms, resolution, and the same next to `xbench compare`.
 
-    python scripts/ab_check.py [--baseline results/baseline-cpu.json] AB_DIR [AB_DIR ...]
+    python scripts/ab_check.py [--baseline results/baselines/amd-epyc-2c-nogpu.json.gz] AB_DIR [AB_DIR ...]
 
 Give it the folders of finished `xbench ab` runs (A/A runs and real ones). It prints, as markdown:
 

@@ -1,29 +1,50 @@
 #!/usr/bin/env bash
-# Regenerate the published CPU baseline in one command:
+# Regenerate this machine's published baseline in one command, from a clean checkout:
 #   1. run the benchmark suite RUNS times, back to back (default 7, about 3 min each on 2 cores),
-#      and pool the runs (every benchmark keeps each run's blocks) -> OUTDIR/baseline-cpu.json
-#   2. render the tables        -> OUTDIR/README.md (GitHub-flavoured markdown)
-#   3. draw the plots           -> OUTDIR/baseline-plots/*.png (linked from README.md)
+#      and pool the runs (every benchmark keeps each run's blocks) -> OUTDIR/<machine-id>.json.gz
+#   2. render the tables        -> OUTDIR/<machine-id>.md (GitHub-flavoured markdown)
+#   3. draw the plots           -> OUTDIR/<machine-id>-plots/*.png (linked from the page)
 #
-# Usage: [RUNS=N] [KEEP_RUNS=DIR] scripts/publish_baseline.sh [OUTDIR] [extra pytest arguments...]
-#   OUTDIR defaults to results/ in the repository root. Python comes from $PYTHON,
-#   else the repository's .venv, else python3 on PATH. KEEP_RUNS=DIR also keeps each
-#   run's own results file there (run1.json, ...), e.g. to compare the runs with each other.
+# Usage: [RUNS=N] [KEEP_RUNS=DIR] scripts/publish_baseline.sh [--dry-run] [OUTDIR] [extra pytest arguments...]
+#   OUTDIR defaults to results/baselines/ in the repository root. The machine id comes from the hardware
+#   (CPU model, cores, GPUs: `python -m xbench.machine`), never the hostname, so each machine keeps its own
+#   baseline and `xbench compare` / CI pick the one of the machine they run on.
+#   --dry-run: check the checkout and print the machine id and the files it would write; run nothing.
+#   Python comes from $PYTHON, else the repository's .venv, else python3 on PATH. KEEP_RUNS=DIR also keeps
+#   each run's own results file there (run1.json, ...), e.g. to compare the runs with each other.
+# A checkout with changes (tracked or untracked, .gitignore respected) is refused with the list of them:
+# a baseline must say which commit it measured. No absolute path of this machine is written (xbench.publish).
 # Why several runs: on a VM a benchmark's speed drifts over minutes; a baseline that holds
 # blocks from several runs is what `xbench compare` measures a new run's blocks against.
 # Run it on an otherwise idle machine: anything else running shows up in the numbers.
 set -euo pipefail
 
+dry=0
+if [[ "${1:-}" == "--dry-run" ]]; then dry=1; shift; fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${1:-$root/results}"
+out="${1:-$root/results/baselines}"
 shift || true
 if [[ -n "${PYTHON:-}" ]]; then py="$PYTHON"
 elif [[ -x "$root/.venv/bin/python" ]]; then py="$root/.venv/bin/python"
 else py="python3"; fi
+cd "$root"  # pytest.ini and tests/ live here
 
+changes="$(git -C "$root" status --porcelain)" || { echo "publish_baseline: $root is not a git checkout" >&2; exit 2; }
+if [[ -n "$changes" ]]; then
+    echo "publish_baseline: refusing to publish from a checkout with changes (commit or stash them first):" >&2
+    echo "$changes" | sed 's/^/  /' >&2
+    exit 2
+fi
+machine="$("$py" -m xbench.machine)"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-cd "$root"  # pytest.ini and tests/ live here
+base="$out/$machine.json.gz" page="$out/$machine.md" plots="$out/$machine-plots"
+shown() { echo "${1#"$root"/}"; }  # paths as the user sees them, relative to the checkout
+if (( dry )); then
+    echo "machine: $machine; commit $(git -C "$root" rev-parse --short=12 HEAD), clean"
+    echo "would write: $(shown "$base"), $(shown "$page"), $(shown "$plots")/"
+    exit 0
+fi
 
 # Other processes on the cores slow some benchmarks by 10-100x (PyTorch's thread pool is hit hardest):
 # say so loudly, and keep the load averages next to the report.
@@ -36,30 +57,24 @@ fi
 runs="${RUNS:-7}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+files=()
 for i in $(seq 1 "$runs"); do
     echo "== run $i/$runs" >&2
     "$py" -m pytest --benchmark-only --xbench-json "$tmp/run$i.json" "$@"
+    files+=("$tmp/run$i.json")
 done
-if [[ -n "${KEEP_RUNS:-}" ]]; then mkdir -p "$KEEP_RUNS" && cp "$tmp"/run*.json "$KEEP_RUNS"/; fi
-"$py" - "$out/baseline-cpu.json" "$tmp"/run*.json <<'PY'
-import sys
-from xbench.records import write_results
-from xbench.runs import pool
-from xbench.schema import read_results
-runs = sorted(sys.argv[2:], key=lambda p: int(p.rsplit("run", 1)[1].split(".")[0]))
-write_results(sys.argv[1], pool([read_results(p) for p in runs]))
-print(f"pooled {len(runs)} runs into {sys.argv[1]}")
-PY
+if [[ -n "${KEEP_RUNS:-}" ]]; then mkdir -p "$KEEP_RUNS" && cp "${files[@]}" "$KEEP_RUNS"/; fi
+"$py" -m xbench.publish "$base" "${files[@]}"
 load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
-rm -rf "$out/baseline-plots"  # no stale charts from machines or models no longer in the run
-"$py" -m xbench.cli report "$out/baseline-cpu.json" --format md --out "$out/README.md.tmp" \
-    --plots "$out/baseline-plots"
+rm -rf "$plots"  # no stale charts from models no longer in the run
+part="$out/.$machine.md.part"  # beside the page, so the plot links come out relative to it
+"$py" -m xbench.cli report "$base" --format md --out "$part" --plots "$plots"
 {
-    echo "<!-- Generated by scripts/publish_baseline.sh from baseline-cpu.json; edits are overwritten."
+    echo "<!-- Generated by scripts/publish_baseline.sh from $machine.json.gz; edits are overwritten."
     echo "     Load average (1/5/15 min) before the run: $load_start; after: $load_end; $cores cores. -->"
     echo
-    cat "$out/README.md.tmp"
-} > "$out/README.md"
-rm -f "$out/README.md.tmp"
-echo "baseline: $out/baseline-cpu.json, report: $out/README.md, plots: $out/baseline-plots/"
+    cat "$part"
+} > "$part.2"
+mv "$part.2" "$page" && rm -f "$part"
+echo "baseline: $(shown "$base"), report: $(shown "$page"), plots: $(shown "$plots")/"

@@ -347,14 +347,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path, content, expected, command):
     assert not (tmp_path / "r.md").exists()
 
 
-def test_environment_and_machine_changes_are_noted(tmp_path, capsys):
+def test_environment_changes_are_noted(tmp_path, capsys):
     new = _doc()
     new["env"]["versions"]["torch"] = "2.14.0"
-    new["env"]["hostname"] = "runner"
+    new["env"]["hostname"] = "runner"  # same hardware, another name: the same machine (tests/test_machine.py)
     rc, out, _ = _compare(tmp_path, capsys, _doc(), new)
     assert rc == 0
     assert "environment changed: torch: 2.13.0+cpu -> 2.14.0" in out
-    assert "different machines (vm / AMD EPYC vs runner / AMD EPYC)" in out
+    assert "different machines" not in out
 
 
 def _per_benchmark_factors(doc: dict, factors: dict) -> dict:

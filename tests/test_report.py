@@ -107,10 +107,11 @@ def test_csv_one_row_per_record(runs):
 
 
 def test_several_machines_side_by_side(tmp_path):
+    """Columns are labelled by machine id (from the hardware), not by the hostname every VM shares."""
     paths = []
-    for host, factor in (("laptop", 1.0), ("server", 0.5)):
+    for host, cpu, factor in (("laptop", "AMD EPYC", 1.0), ("server", "Intel(R) Xeon(R) Platinum 8488C", 0.5)):
         doc = _doc()
-        doc["env"]["hostname"] = host
+        doc["env"]["cpu"]["model"] = cpu  # both keep the hostname "vm"
         for r in doc["records"]:
             if r["status"] == "ok":
                 r["stats"]["median"] *= factor
@@ -118,17 +119,18 @@ def test_several_machines_side_by_side(tmp_path):
         paths[-1].write_text(json.dumps(doc))
     md = render(load_runs(paths), "md")
     train = _tables(md)[0]
-    assert "Keras CPU · laptop" in train[0] and "Keras CPU · server" in train[0]
-    assert "PyTorch CPU · server" in train[0]
+    assert "Keras CPU · amd-epyc-2c-nogpu" in train[0]
+    assert "Keras CPU · intel-xeon-platinum-8488c-2c-nogpu" in train[0]
     env = _tables(md)[-1]
-    assert env[0][1:] == ["laptop", "server"]
+    assert env[0][1:] == ["amd-epyc-2c-nogpu", "intel-xeon-platinum-8488c-2c-nogpu"]
+    assert [r[1:] for r in env if r[0] == "Host"] == [["vm", "vm"]]
 
 
 def test_same_host_twice_gets_distinct_columns(tmp_path):
     (tmp_path / "before.json").write_text(FIXTURE.read_text())
     (tmp_path / "after.json").write_text(FIXTURE.read_text())
     runs = load_runs([tmp_path / "before.json", tmp_path / "after.json"])
-    assert [r.label for r in runs] == ["vm (before)", "vm (after)"]
+    assert [r.label for r in runs] == ["amd-epyc-2c-nogpu (before)", "amd-epyc-2c-nogpu (after)"]
 
 
 def test_efficiency_shown_only_when_present(runs, tmp_path):
@@ -147,7 +149,7 @@ def test_efficiency_shown_only_when_present(runs, tmp_path):
 
 def test_plots_are_nonempty_pngs(runs, tmp_path):
     paths = write_plots(runs, tmp_path / "plots")
-    assert {p.name for p in paths} == {"inference-throughput-vm.png", "train-step-time-vm.png"}
+    assert {p.name for p in paths} == {"inference-throughput-amd-epyc-2c-nogpu.png", "train-step-time-amd-epyc-2c-nogpu.png"}
     for p in paths:
         data = p.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
@@ -157,7 +159,8 @@ def test_markdown_links_plots_relative_to_out(tmp_path):
     out = tmp_path / "README.md"
     assert main(["report", str(FIXTURE), "--out", str(out), "--plots", str(tmp_path / "plots")]) == 0
     text = out.read_text()
-    assert "(plots/train-step-time-vm.png)" in text and (tmp_path / "plots" / "train-step-time-vm.png").is_file()
+    name = "train-step-time-amd-epyc-2c-nogpu.png"
+    assert f"(plots/{name})" in text and (tmp_path / "plots" / name).is_file()
 
 
 def test_html_is_self_contained(runs):

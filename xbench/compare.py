@@ -165,8 +165,9 @@ def run_noise(doc: dict | None) -> RunNoise | None:
 
 
 def _machine(doc: dict) -> str:
-    env = doc.get("env") or {}
-    return f"{env.get('hostname') or '?'} / {(env.get('cpu') or {}).get('model') or '?'}"
+    from xbench.machine import of
+
+    return of(doc)
 
 
 def _env_changes(base: dict, new: dict) -> list[str]:

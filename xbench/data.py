@@ -64,6 +64,11 @@ class Mnist:
         n = len(self.x_train) + len(self.x_test)
         return f"MNIST {self.kind} ({len(self.x_train):,} train + {len(self.x_test):,} test = {n:,} images)"
 
+    @property
+    def file_name(self) -> str:
+        """The source by its file name only: results files are published, and a machine's paths are its own."""
+        return Path(self.source).name
+
 
 def array_sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()

@@ -65,16 +65,25 @@ def git_info() -> dict:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+def hardware() -> dict:
+    """What identifies the machine (``xbench.machine.machine_id`` derives the id from these fields)."""
+    return {"cpu": {"model": cpu_model(), "physical_cores": psutil.cpu_count(logical=False),
+                    "logical_cores": psutil.cpu_count(logical=True)},
+            "gpu": gpus()}
+
+
 def collect(extra: dict | None = None) -> dict:
+    from xbench.machine import machine_id
+
     mem = psutil.virtual_memory().total
+    hw = hardware()
     return {
+        "machine_id": machine_id(hw),  # labels and matches files by hardware; the hostname is often just "vm"
         "hostname": socket.gethostname(),
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
-        "cpu": {"model": cpu_model(), "physical_cores": psutil.cpu_count(logical=False),
-                "logical_cores": psutil.cpu_count(logical=True)},
+        **hw,
         "memory_gb": round(mem / 2**30, 1),
-        "gpu": gpus(),
         "versions": versions(),
         "threads": threads.settings(),
         "git": git_info(),

@@ -29,15 +29,23 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    """Write via a temporary file in the same folder and rename: readers never see half a file.
+
+    A path ending in ``.gz`` is written gzip-compressed (no timestamp inside, so equal text gives equal bytes):
+    published baselines keep every raw sample at a fifth of the size."""
     path = Path(path)
+    data = text.encode()
+    if path.suffix == ".gz":
+        import gzip
+
+        data = gzip.compress(data, compresslevel=9, mtime=0)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -251,7 +251,7 @@ def xbench_context(request, tmp_path_factory):
     from xbench.suite import Context
 
     data = load_mnist(request.config.getoption("xbench_data"), allow_download=False)
-    request.config._xbench.data_label = f"{data.label} from {data.source}"
+    request.config._xbench.data_label = f"{data.label} ({data.file_name})"  # no absolute path
     return Context(data, tmp_path_factory.mktemp("onnx"))
 
 

@@ -132,7 +132,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
     x_test = mnist.images(data.x_test, spec.input_shape)
     y_test = data.y_test.astype(np.int64)
     result = TrainResult(framework=fw.name, model=spec.name, epochs=epochs, batch_size=batch_size,
-                         learning_rate=lr, seed=seed, data=data.label, data_source=data.source,
+                         learning_rate=lr, seed=seed, data=data.label, data_source=data.file_name,
                          threads=threads.count(), eval_every=eval_every)
     predict = None
     n = len(x_train)

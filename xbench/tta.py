@@ -202,7 +202,7 @@ def make_record(framework: str, spec: ModelSpec, data, runs: list[Run], batch_si
         "steps_per_epoch": steps_per_epoch(len(data.x_train), batch_size),
         "data": data.label,
         "data_kind": data.kind,
-        "data_source": data.source,
+        "data_source": data.file_name,
         "seeds": [r.seed for r in runs],
         "clock": CLOCK,
         # medians over repeats; the *_to_target ones only when every repeat reached the target

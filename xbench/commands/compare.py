@@ -23,7 +23,11 @@ puts a machine state that lasts a whole run into BASE's noise, and --noise
 borrows it from a pooled file of the same machine when BASE is one run:
 
     xbench compare base1.json,base2.json,base3.json new.json
-    xbench compare base.json new.json --noise results/baseline-cpu.json
+    xbench compare base.json new.json --noise results/baselines/amd-epyc-2c-nogpu.json.gz
+
+Files from two machines (machine ids differ: CPU model, cores, GPUs) are refused
+with exit 2: the hardware is not a regression. --cross-machine compares them
+anyway and labels the output as a hardware comparison.
 
 Exit status: 1 when there is a regression, or a benchmark ok in BASE is
 skipped or failing in NEW (unless --allow-missing); 0 otherwise; 2 when a file
@@ -53,19 +57,27 @@ def add_arguments(p) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="do not fail when a benchmark ok in BASE is skipped or failing in NEW (still listed)")
     p.add_argument("--noise", metavar="FILE[,FILE...]",
-                   help="several runs of this machine (pooled, e.g. results/baseline-cpu.json) to take the run-to-run "
-                        "noise from when BASE is a single run (default: BASE's own runs, none for one run)")
+                   help="several runs of this machine (pooled, e.g. results/baselines/amd-epyc-2c-nogpu.json.gz) to "
+                        "take the run-to-run noise from when BASE is a single run (default: BASE's own runs, none for "
+                        "one run)")
+    p.add_argument("--cross-machine", action="store_true",
+                   help="compare files from different machine ids anyway (refused by default, exit 2): the output is "
+                        "labelled a hardware comparison, since every difference includes the hardware's")
     p.add_argument("--format", choices=("text", "md"), default="text", help="output format (default: text)")
 
 
 def run(args) -> int:
     from xbench.compare import compare, render_md, render_text
+    from xbench.machine import check_same
     from xbench.runs import pool
     from xbench.schema import read_results
 
     base = pool([read_results(f) for f in args.base.split(",") if f])
     new = pool([read_results(f) for f in args.new.split(",") if f])
     noise = pool([read_results(f) for f in args.noise.split(",") if f]) if args.noise else None
+    hardware = check_same(base, new, args.base, args.new, args.cross_machine)
+    if hardware:
+        sys.stdout.write(f"**{hardware[0].upper()}{hardware[1:]}.**\n\n" if args.format == "md" else f"{hardware}\n")
     result = compare(base, new, threshold=args.threshold / 100, alpha=args.alpha,
                      base_name=args.base, new_name=args.new, allow_missing=args.allow_missing, noise_doc=noise)
     sys.stdout.write(render_md(result) if args.format == "md" else render_text(result))

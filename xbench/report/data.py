@@ -26,7 +26,7 @@ _ORDER = {"keras": 0, "torch": 1, "onnxruntime": 2}
 class Run:
     path: Path
     doc: dict
-    label: str = ""  # machine name, unique among the runs of one report
+    label: str = ""  # machine id (xbench.machine), unique among the runs of one report
 
     @property
     def env(self) -> dict:
@@ -38,12 +38,15 @@ class Run:
 
 
 def load_runs(paths) -> list[Run]:
-    """Read and validate every file (one UserError naming the bad one); label each by machine."""
+    """Read and validate every file (one UserError naming the bad one); label each by its machine id (derived from
+    the hardware: every VM of a kind has the hostname ``vm``)."""
+    from xbench.machine import of
+
     runs = [Run(Path(p), read_results(p)) for p in paths]
-    hosts = [r.env.get("hostname") or "unknown host" for r in runs]
-    for run, host in zip(runs, hosts):
-        # Two files from one host (e.g. before/after) still need distinct column headers.
-        run.label = host if hosts.count(host) == 1 else f"{host} ({run.path.stem})"
+    machines = [of(r.doc) for r in runs]
+    for run, machine in zip(runs, machines):
+        # Two files from one machine (e.g. before/after) still need distinct column headers.
+        run.label = machine if machines.count(machine) == 1 else f"{machine} ({run.path.name.split('.')[0]})"
     return runs
 
 

@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from xbench.machine import machine_id
 from xbench.report.data import (DEFAULT_VARIANTS, NOISY_IQR, TASK_TITLES, Column, Run, column, default_variant, device,
                                 fmt_ms, fmt_rate, median_s, noisy)
 
@@ -292,6 +293,7 @@ def env_table(runs: list[Run]) -> Table:
         return "—" if not sha else f"`{sha[:12]}`" + (" (dirty)" if git.get("dirty") else "")
 
     fields = [
+        ("Machine id", lambda e, r: machine_id(e)),
         ("Host", lambda e, r: e.get("hostname") or "—"),
         ("CPU", lambda e, r: (e.get("cpu") or {}).get("model") or "—"),
         ("Cores (physical / logical)", lambda e, r: "{} / {}".format((e.get("cpu") or {}).get("physical_cores", "?"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from functools import cache
 from pathlib import Path
 
@@ -70,12 +71,20 @@ def check_values(doc: dict, source: str) -> None:
 
 
 def read_results(path: str | Path) -> dict:
-    """Load and validate one results file; every defect is one UserError naming the file."""
+    """Load and validate one results file (plain or gzip-compressed JSON, e.g. ``results/baselines/*.json.gz``);
+    every defect is one UserError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
+            import gzip
+
+            raw = gzip.decompress(raw)
+        text = raw.decode()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a text JSON file ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
         raise UserError(f"{path}: empty file; expected an xbench results JSON")
     try:

@@ -1,0 +1,104 @@
+"""scripts/sync_docs.py: the README and docs/ say what the committed results files say.
+
+The README and docs are copied with the results into a temporary checkout for every test that edits or
+removes something; the repository itself is only read."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "sync_docs.py"
+ML = ("tensorflow", "keras", "torch", "onnxruntime", "onnx", "jax")
+
+
+def _run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """What sync_docs reads and writes: README.md, docs/, results/ and the results schema."""
+    for part in ("README.md", "docs", "results", "xbench/schema/results.schema.json"):
+        src, dst = ROOT / part, tmp_path / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+    return tmp_path
+
+
+def test_docs_are_in_sync_with_the_results():
+    proc = _run("--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_generators_import_no_ml_framework():
+    code = (f"import sys, runpy; sys.argv = ['sync_docs', '--check']\n"
+            f"ns = runpy.run_path({str(SCRIPT)!r}, run_name='sync_docs')\n"
+            f"rc = ns['main'](['--check'])\n"
+            f"print(rc, sorted(m for m in sys.modules if m.split('.')[0] in {ML!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.split() == ["0", "[]"], proc.stdout + proc.stderr
+
+
+def test_one_edited_number_is_named(checkout):
+    readme = checkout / "README.md"
+    text = readme.read_text()
+    start = text.index("<!-- xbench:begin baseline-train -->")
+    edited = text[:start] + text[start:].replace("2.69 ms", "2.68 ms", 1)
+    assert edited != text
+    readme.write_text(edited)
+    proc = _run("--check", "--root", checkout)
+    assert proc.returncode == 1
+    assert [line for line in proc.stderr.splitlines() if line.startswith("out of date")] == [
+        "out of date: README.md: baseline-train"]
+    assert readme.read_text() == edited  # --check writes nothing
+    assert _run("--root", checkout).returncode == 0 and readme.read_text() == text
+    assert _run("--check", "--root", checkout).returncode == 0
+
+
+def test_a_block_follows_its_results_file(checkout):
+    """A regenerated results file makes the block stale: the check cannot pass with the old numbers."""
+    check = checkout / "results" / "ab" / "check.md"
+    check.write_text(check.read_text().replace("| aa2 | 0 | 0 | 9 | 12 |", "| aa2 | 1 | 0 | 8 | 12 |"))
+    proc = _run("--check", "--root", checkout)
+    assert proc.returncode == 1
+    assert "out of date: docs/statistics.md: ab-check" in proc.stderr
+    assert "out of date: docs/statistics.md: ab-runs" in proc.stderr
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_missing_or_unreadable_results_file_is_one_line(checkout, damage):
+    target = checkout / "results" / "tta" / "keras-0.98.json"
+    if damage == "missing":
+        target.unlink()
+    else:
+        target.write_text('{"schema_version": "1.2.0", "records": [')
+    before = {p: p.read_text() for p in [checkout / "README.md", *(checkout / "docs").glob("*.md")]}
+    for args in (["--check"], []):
+        proc = _run(*args, "--root", checkout)
+        assert proc.returncode == 2 and proc.stdout == ""
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith("sync_docs: error: docs/training.md: marker tta: ")
+        assert "results/tta/keras-0.98.json" in line and "Traceback" not in proc.stderr
+    assert before == {p: p.read_text() for p in before}  # nothing written
+
+
+def test_unknown_block_name_is_one_line(checkout):
+    doc = checkout / "docs" / "noise.md"
+    doc.write_text(doc.read_text() + "\n<!-- xbench:begin no-such-block -->\n<!-- xbench:end -->\n")
+    proc = _run("--check", "--root", checkout)
+    assert proc.returncode == 2 and "docs/noise.md: marker no-such-block: no such block" in proc.stderr
+
+
+def test_readme_is_short_and_links_every_page():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    for page in ("index", "methodology", "statistics", "explain", "training", "claims", "where", "noise", "gpu",
+                 "ci", "schema"):
+        assert f"(docs/{page}.md" in readme, page
