@@ -20,6 +20,13 @@ from xbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, jud
 FIXTURE = Path(__file__).parent / "golden" / "results.json"
 
 
+@pytest.fixture(autouse=True)
+def _outside_the_checkout(tmp_path, monkeypatch):
+    """`xbench compare` borrows run-to-run noise from ./results/baselines/<machine-id>.json.gz when BASE is one
+    run; these tests judge the files they are given, so they run where there is no published baseline."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _doc() -> dict:
     return json.loads(FIXTURE.read_text())
 
@@ -253,6 +260,28 @@ def test_a_single_run_base_borrows_run_noise_from_a_pooled_file(tmp_path, capsys
     assert "run-to-run noise from the 6 runs of the --noise file" in out
     slow = _write(tmp_path, "n2.json", _per_benchmark_factors(_doc(), {target: 3.0}))
     assert main(["compare", base, slow, "--noise", ",".join(seen)]) == 1  # far beyond it: still caught
+
+
+def test_a_single_run_base_takes_run_noise_from_its_machines_published_baseline(tmp_path, capsys):
+    """Without --noise, a one-run BASE borrows the noise of results/baselines/<its machine id>.json.gz;
+    --noise none turns that off."""
+    from xbench.machine import of
+
+    ok = [r for r in _doc()["records"] if r["status"] == "ok"]
+    target = min(ok, key=lambda r: max(b["median_s"] for b in r["blocks"]) / min(b["median_s"] for b in r["blocks"]))["id"]
+    runs = [_per_benchmark_factors(_doc(), {target: f}) for f in (1.0, 1.4, 0.9, 1.3, 1.0, 1.35)]
+    from xbench.runs import pool
+
+    published = tmp_path / "results" / "baselines" / f"{of(_doc())}.json"
+    published.parent.mkdir(parents=True)
+    published.write_text(json.dumps(pool(runs)))
+    base = _write(tmp_path, "b.json", _doc())
+    new = _write(tmp_path, "n.json", _per_benchmark_factors(_doc(), {target: 1.35}))
+    assert main(["compare", base, new]) == 0
+    assert f"6 runs of the baseline of this machine (results/baselines/{published.name})" in capsys.readouterr().out
+    assert main(["compare", base, new, "--noise", "none"]) == 1  # one run alone: the state flip looks like a change
+    published.unlink()
+    assert main(["compare", base, new]) == 1  # no baseline for this machine: nothing to borrow
 
 
 def test_resolution_is_the_smallest_uniform_slowdown_the_blocks_flag():

@@ -85,6 +85,7 @@ class Comparison:
     noise_runs: int = 0  # runs in the --noise file (0: none given)
     drift: RunNoise | None = None  # the run-to-run noise used (None: unknown)
     family: int = 1  # benchmarks judged at once: the run-to-run bound is Bonferroni-corrected over them
+    noise_name: str = "--noise file"  # where noise_doc came from (the CLI may pick the machine's baseline)
     # How the comparison is presented (xbench ab reuses the rendering with its own sides and rule):
     title: str = "xbench compare"
     sides: tuple[str, str] = ("BASE", "NEW")
@@ -223,7 +224,7 @@ def _missing_runs(rec: dict) -> list[dict]:
 
 def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float = 0.01,
             base_name: str = "BASE", new_name: str = "NEW", allow_missing: bool = False,
-            noise_doc: dict | None = None, judge_records=None) -> Comparison:
+            noise_doc: dict | None = None, judge_records=None, noise_name: str = "--noise file") -> Comparison:
     """``noise_doc``: several runs of this machine pooled (e.g. the committed baseline), the source of the
     run-to-run noise when BASE itself is one run. ``judge_records(base_rec, new_rec) -> Pair`` replaces the
     block rule for benchmarks measured in both (``xbench.paired`` judges alternated blocks pair by pair)."""
@@ -239,7 +240,7 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
                    only_new=[new[k]["id"] for k in new if k not in base],
                    base_runs=max(1, len((base_doc.get("env") or {}).get("runs") or [])),
                    noise_runs=len((noise_doc or {}).get("env", {}).get("runs") or []) if noise_doc else 0,
-                   drift=drift)
+                   drift=drift, noise_name=noise_name)
     if _machine(base_doc) != _machine(new_doc):
         c.machines = f"{_machine(base_doc)} vs {_machine(new_doc)}"
     c.env_changes = _env_changes(base_doc.get("env") or {}, new_doc.get("env") or {})
@@ -288,7 +289,7 @@ def _rule(c: Comparison) -> str:
     missing = ("a benchmark ok in BASE and skipped or failing in NEW is listed but allowed (--allow-missing)"
                if c.allow_missing else "a benchmark ok in BASE and skipped or failing in NEW fails the gate")
     source = ("BASE's own runs" if c.base_runs > 1 else
-              f"the {c.noise_runs} runs of the --noise file" if c.noise_runs else "nowhere: BASE is one run")
+              f"the {c.noise_runs} runs of the {c.noise_name}" if c.noise_runs else "nowhere: BASE is one run")
     if c.drift:
         source += (f": the machine's pooled sd of log run medians {c.drift.pooled_sd:.3f} over "
                    f"{c.drift.df} degrees of freedom, or a benchmark's own when larger")
