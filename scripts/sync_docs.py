@@ -292,6 +292,37 @@ def ab_runs(src: Source) -> str:
     return _md(Table(head, rows, "lllrrrrrrr")) + "\n\n" + src.cite()
 
 
+@block("gate-check", "results/gate-check.txt")
+def gate_check(src: Source) -> str:
+    """scripts/gate_check.py's output: per kind of honest pair, the false alarms and the median resolution;
+    then the slowed copies, flagged against predicted."""
+    from xbench.report.tables import Table
+
+    text = src.path().read_text()
+    rows = []
+    for section in re.split(r"\n(?=\S)", text):
+        title, _, body = section.partition(":")
+        total = re.search(r"false alarms in all: (\d+) \(in (\d+) of (\d+) pairs\)", body)
+        if not total:
+            continue
+        res = [int(x) for x in re.findall(r"can flag a slowdown of at least (\d+)%", body)]
+        rows.append([title.strip(), f"{total[1]} (in {total[2]} of {total[3]} pairs)",
+                     f"{min(res)}–{max(res)} %" if res else "—"])
+    out = _md(Table(["honest pairs (52 benchmarks each)", "false alarms", "median resolution, range over pairs"], rows, "lrr"))
+    slowed = []
+    for line in text.split("slowed copies", 1)[1].splitlines()[1:]:
+        name, checks = line.strip().split(" (")[0].split(":")[0], line.split(": x", 1)[-1]
+        checks = "x" + checks
+        cells = dict(re.findall(r"(x[\d.]+ [a-z]+(?: only)?): (\d+ flagged / \d+ predicted / \d+)", checks))
+        if cells:
+            slowed.append([name] + [cells.get(k, "—").replace(" flagged / ", "/").replace(" predicted / ", " of ")
+                                    for k in ("x1.5 all", "x1.2 all", "x2 keras only", "x2 onnxruntime only",
+                                              "x2 torch only")])
+    head = ["BASE (one run: the others as noise)", "x1.5 all", "x1.2 all", "x2 Keras", "x2 ONNX Runtime", "x2 PyTorch"]
+    out += ("\n\nSlowed copies, flagged/predicted of measured:\n\n" + _md(Table(head, slowed, "lrrrrr")))
+    return out + "\n\n" + src.cite()
+
+
 @block("explain-seed_cnn-b128", "results/explain-seed_cnn-b128.txt")
 def explain_cnn(src: Source) -> str:
     return "```\n" + src.path().read_text().rstrip("\n") + "\n```\n\n" + src.cite()
