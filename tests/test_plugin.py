@@ -97,6 +97,10 @@ def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(tmp_path):
     (["--xbench-threads", "0"], "positive integer"),
     (["--xbench-blocks", "0"], "--xbench-blocks must be a positive integer"),
     (["--xbench-json", "/no/such/dir/r.json"], "does not exist"),
+    (["--xbench-runtimes", "torch,tflite"], "--xbench-runtimes: unknown name 'tflite'; valid: keras, torch, onnxruntime, openvino"),
+    (["--xbench-dtypes", "fp8"], "--xbench-dtypes: unknown name 'fp8'; valid: float32, bfloat16, float16, int8"),
+    (["--xbench-where-models", "nope"], "unknown model 'nope'"),
+    (["--xbench-where-batches", "1,x"], "--xbench-where-batches: 'x' is not a positive batch size"),
 ])
 def test_bad_options_are_one_clear_error(option, message):
     import re
