@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,11 +28,28 @@ class TransformFailed(RuntimeError):
 def _preprocessed(src: Path, tmpdir: str) -> str:
     """ONNX Runtime's recommended pre-processing (shape inference, graph clean-up): the PyTorch export's
     dynamic quantization fails shape inference without it."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    with _without_torch():
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        import onnxruntime.tools  # noqa: F401 (what quant_pre_process imports later)
 
     out = os.path.join(tmpdir, "pre.onnx")
     quant_pre_process(str(src), out)
     return out
+
+
+@contextlib.contextmanager
+def _without_torch():
+    """``onnxruntime.tools`` imports torch whenever it is installed (for a PyTorch export helper the quantizer
+    never uses): a Keras-only benchmark process must not load torch for it. A ``None`` entry in sys.modules
+    makes ``importlib.util.find_spec("torch")`` answer None; it is removed again, so torch stays importable."""
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None
+    try:
+        yield
+    finally:
+        del sys.modules["torch"]
 
 
 def int8_qdq_static(src: Path, dst: str, calibration: np.ndarray) -> dict:
