@@ -23,7 +23,8 @@ def run_suite(*args, env=None, **kw):
 
 def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
     out = tmp_path / "r.json"
-    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "-k", "onnxruntime and b1", timeout=600)
+    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-dtypes", "float32", "-k",
+                     "onnxruntime and b1", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = read_results(out)
     recs = doc["records"]
