@@ -71,9 +71,10 @@ PY
 
 common=(-p no:cacheprovider -q -rs "${plugin[@]}")
 # 2 blocks of 0.25 s; rounds of at least 0.5 ms (several calls each for fast rows) keep a results file
-# of ~100 records to a few MB.
+# of ~100 records to a few MB. The CPU-only precisions (int8, bf16) stay out of the short GPU slot;
+# fp16 (CUDA, TensorRT) stays in.
 bench=(tests/benchmarks --benchmark-only "${common[@]}" --benchmark-max-time=0.5 --benchmark-min-time=0.0005
-       --benchmark-min-rounds=5 --xbench-blocks 2 --xbench-providers cpu,cuda)
+       --benchmark-min-rounds=5 --xbench-blocks 2 --xbench-providers cpu,cuda --xbench-dtypes float32,float16)
 status=0
 
 tests=${GPU_CHECK_TESTS-tests/test_gpu.py tests/test_providers.py}

@@ -268,7 +268,8 @@ def test_two_real_blocks_of_the_suite(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "xbench.cli", "ab", "--blocks", "1", "--alpha", "0.9",
                            "--b-args", "--xbench-threads 1", "--out", str(out), "--",
                            "--xbench-models", "seed_cnn", "--xbench-frameworks", "torch", "--xbench-providers", "cpu",
-                           "-k", "onnxruntime and b1", "--benchmark-min-rounds=3", "--benchmark-max-time=0.05"],
+                           "--xbench-dtypes", "float32", "-k", "onnxruntime and b1", "--benchmark-min-rounds=3",
+                           "--benchmark-max-time=0.05"],
                           cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "XBENCH_CEILING_FILE": str(ceiling)})
     assert proc.returncode in (0, 1), proc.stderr[-3000:]

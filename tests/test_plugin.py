@@ -23,7 +23,8 @@ def run_suite(*args, env=None, **kw):
 
 def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
     out = tmp_path / "r.json"
-    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "-k", "onnxruntime and b1", timeout=600)
+    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-dtypes", "float32", "-k",
+                     "onnxruntime and b1", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = read_results(out)
     recs = doc["records"]
@@ -97,6 +98,10 @@ def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(tmp_path):
     (["--xbench-threads", "0"], "positive integer"),
     (["--xbench-blocks", "0"], "--xbench-blocks must be a positive integer"),
     (["--xbench-json", "/no/such/dir/r.json"], "does not exist"),
+    (["--xbench-runtimes", "torch,tflite"], "--xbench-runtimes: unknown name 'tflite'; valid: keras, torch, onnxruntime, openvino"),
+    (["--xbench-dtypes", "fp8"], "--xbench-dtypes: unknown name 'fp8'; valid: float32, bfloat16, float16, int8"),
+    (["--xbench-where-models", "nope"], "unknown model 'nope'"),
+    (["--xbench-where-batches", "1,x"], "--xbench-where-batches: 'x' is not a positive batch size"),
 ])
 def test_bad_options_are_one_clear_error(option, message):
     import re

@@ -221,3 +221,47 @@ def test_skipped_cells_are_named_in_main_table(tmp_path):
     row = next(r for r in _tables(md)[0] if r[1] == "128")
     assert row[3] == "skipped" and row[4] == "—"
     assert "out of memory" in md
+
+
+# -- Where should it run (schema 1.3: accuracy, accuracy_delta, load_s) ------------------------------------------------
+# tests/golden/where-results.json: a real seed_cnn inference run (full MNIST, 3 blocks, shared 2-core CPU), batch 1
+# and 128 only, 4 rounds per block kept (statistics recomputed), measurement extras the table does not read dropped.
+
+WHERE = GOLDEN / "where-results.json"
+
+
+def _where_section(md: str) -> str:
+    start = md.index("## Where should it run")
+    return md[start:md.index("\n## ", start + 1)] + "\n"
+
+
+def test_where_table_golden():
+    _check_golden("where-report.md", _where_section(render(load_runs([WHERE]), "md")))
+
+
+def test_where_table_marks_rows_more_than_one_point_below_fp32(tmp_path):
+    doc = json.loads(WHERE.read_text())
+    for r in doc["records"]:  # pretend the fastest row lost 1.5 points
+        if r["runtime"] == "onnxruntime" and r["framework"] == "torch" and r["dtype"] == "float32":
+            r["accuracy"], r["accuracy_delta"] = r["accuracy"] - 0.015, -0.015
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(doc))
+    md = _where_section(render(load_runs([path]), "md"))
+    flagged = [line for line in md.splitlines() if "✗" in line and line.startswith("|")]
+    assert len(flagged) == 1 and flagged[0].startswith("| ORT CPU (PyTorch export) | float32")
+    answer = next(line for line in md.splitlines() if line.startswith("**vm, seed_cnn**"))
+    assert "batch 1: ORT CPU (PyTorch export) int8 `qdq_static`" in answer and "PyTorch export) float32" not in answer
+    _tables(md)
+
+
+def test_where_table_only_for_files_with_accuracy(runs):
+    assert "Where should it run" not in render(runs, "md")  # the 1.2 golden: no accuracy recorded
+
+
+def test_accuracy_out_of_range_is_refused(tmp_path, capsys):
+    doc = json.loads(WHERE.read_text())
+    doc["records"][0]["accuracy"] = 97.4  # a percentage where a fraction belongs
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(doc))
+    assert main(["report", str(path)]) == 2
+    assert "accuracy" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import psutil
 
 from xbench import threads
 
-PACKAGES = ("tensorflow", "keras", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tf2onnx", "onnxscript",
+PACKAGES = ("tensorflow", "keras", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tf2onnx", "onnxscript",
             "numpy", "pytest-benchmark", "xbench")
 REPO = Path(__file__).resolve().parent.parent
 

@@ -57,6 +57,19 @@ def pytest_addoption(parser):
     g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
                 help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
                      "native GPU benchmarks (default: CPU and CUDA; CUDA is recorded as skipped where it cannot run)")
+    g.addoption("--xbench-runtimes", metavar="NAMES",
+                help="comma-separated runtimes to benchmark: the frameworks themselves (keras, torch) and the ONNX "
+                     "runtimes (onnxruntime, openvino); --xbench-frameworks still chooses whose exports the ONNX "
+                     "runtimes read (default: all of them)")
+    g.addoption("--xbench-dtypes", metavar="NAMES",
+                help="comma-separated precisions: float32, bfloat16, float16, int8 (default: all; a precision this "
+                     "machine cannot run is recorded as skipped with the reason)")
+    g.addoption("--xbench-where-models", metavar="NAMES", default=",".join(suite_defaults("WHERE_MODELS")),
+                help="models that get the 'where should it run' rows (OpenVINO, int8, bf16, fp16, TensorRT); 'all' "
+                     "for every --xbench-models model (default: %(default)s, to keep a default run short)")
+    g.addoption("--xbench-where-batches", metavar="SIZES", default=",".join(map(str, suite_defaults("WHERE_BATCHES"))),
+                help="batch sizes of the lower-precision rows, among each task's own (inference 1,32,128; training "
+                     "32,128) (default: %(default)s; 1,32,128 brings every batch back)")
     g.addoption("--xbench-blocks", metavar="N", type=int, default=DEFAULT_BLOCKS,
                 help="measure every benchmark in N blocks spread across the run, each with a fresh model/session and "
                      "1/N of --benchmark-max-time; blocks are the unit of noise for xbench compare "
@@ -65,6 +78,31 @@ def pytest_addoption(parser):
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def suite_defaults(name: str):
+    from xbench import suite
+
+    return getattr(suite, name)
+
+
+def selection(config):
+    """The run's ``suite.Selection`` from the --xbench-* options (checked in ``_validate``)."""
+    from xbench import suite
+    from xbench.precision import DTYPES
+
+    rts, dtypes = config.getoption("xbench_runtimes"), config.getoption("xbench_dtypes")
+    models = _csv(config.getoption("xbench_where_models"))
+    return suite.Selection(runtimes=tuple(_csv(rts)) if rts else None,
+                           dtypes=tuple(_csv(dtypes)) if dtypes else DTYPES,
+                           where_models=None if models == ["all"] else tuple(models),
+                           where_batches=tuple(int(b) for b in _csv(config.getoption("xbench_where_batches"))))
+
+
+def _check_names(option: str, given: str | None, valid: list[str]) -> None:
+    for name in _csv(given or ""):
+        if name not in valid:
+            raise UserError(f"{option}: unknown name {name!r}; valid: {', '.join(valid)}")
 
 
 def _validate(config) -> None:
@@ -80,6 +118,18 @@ def _validate(config) -> None:
         frameworks.get(name)
     for name in _csv(config.getoption("xbench_models")):
         spec.load_spec(name)
+    from xbench import suite
+    from xbench.precision import DTYPES
+
+    _check_names("--xbench-runtimes", config.getoption("xbench_runtimes"), suite.runtime_names())
+    _check_names("--xbench-dtypes", config.getoption("xbench_dtypes"), list(DTYPES))
+    where = _csv(config.getoption("xbench_where_models"))
+    if where != ["all"]:
+        for name in where:
+            spec.load_spec(name)
+    for b in _csv(config.getoption("xbench_where_batches")):
+        if not b.isdigit() or int(b) <= 0:
+            raise UserError(f"--xbench-where-batches: {b!r} is not a positive batch size; give e.g. 1,32,128")
     clash = check_single_distribution()
     if clash:
         raise UserError(clash)
@@ -226,7 +276,10 @@ class Recorder:
         record.extra = {**record.extra, **extra, "memory": memory,
                         "blocks": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
                                      "median_s": statistics.median(b["samples"]), "first_call_s": b["first_call_s"],
-                                     "started_at": b["started_at"]} for b in blocks]}
+                                     "started_at": b["started_at"], **({"load_s": b["load_s"]} if "load_s" in b else {})}
+                                   for b in blocks]}
+        if all("load_s" in b for b in blocks):
+            record.extra["load_s"] = statistics.median(b["load_s"] for b in blocks)
         record.extra.update(annotate(record.stats.median))
         self.add(record)
 
@@ -238,6 +291,9 @@ class Recorder:
 
         if self._env is None:
             self._env = env.collect({"data": getattr(self, "data_label", None), "ceiling": self.ceiling})
+        context = getattr(self, "context", None)
+        if context is not None and context.weights_info():
+            self._env["weights"] = context.weights_info()
         # What this process has loaded so far: a benchmark process loads only the frameworks it benchmarks.
         self._env["imported"] = sorted(m for m in ML_MODULES if m in sys.modules)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,7 +308,8 @@ def xbench_context(request, tmp_path_factory):
 
     data = load_mnist(request.config.getoption("xbench_data"), allow_download=False)
     request.config._xbench.data_label = f"{data.label} ({data.file_name})"  # no absolute path
-    return Context(data, tmp_path_factory.mktemp("onnx"))
+    request.config._xbench.context = context = Context(data, tmp_path_factory.mktemp("onnx"))
+    return context
 
 
 class Bench:
@@ -309,6 +366,8 @@ class Bench:
 
         block = {"samples": samples, "iterations": iterations, "first_call_s": first_call, "memory": memory,
                  "started_at": round(started_at, 1)}
+        if prepared.load_s is not None:  # file on disk -> first result: session creation or compile + first call
+            block["load_s"] = prepared.load_s + first_call
         self.recorder.add_block(identity, block, {**prepared.extra, "warmup_calls": WARMUP_CALLS},
                                 lambda median: roofline.record_fields(case, self.context, median))
         self.node._xbench_recorded = True

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xbench.paths import atomic_write_text
 
-SCHEMA_VERSION = "1.2.0"  # 1.1: records may carry repeats (blocks); 1.2: block-weighted stats, p90/p99, interval
+SCHEMA_VERSION = "1.3.0"  # 1.1: records may carry repeats (blocks); 1.2: block-weighted stats, p90/p99, interval; 1.3: accuracy, accuracy_delta, load_s, env.weights
 SAMPLE_DECIMALS = 10  # samples_s are stored rounded to 0.1 ns
 IDENTITY = ("task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant")
 

@@ -1,30 +1,61 @@
 """The benchmark suite as data: which cases exist, and how each becomes a timed callable.
 
-``train_cases`` / ``inference_cases`` enumerate identities from the
-registries (models/, frameworks, ONNX Runtime providers); ``prepare`` turns
-one case into a zero-argument callable on real MNIST batches, or raises
-:class:`Skip` with the reason. The pytest files only parametrise over these.
+``train_cases`` / ``inference_cases`` enumerate identities from the registries (models/, frameworks,
+runtimes and their precisions); ``prepare`` turns one case into a zero-argument callable on real MNIST
+batches, or raises :class:`Skip` with the reason. The pytest files only parametrise over these.
+
+Inference cases run trained weights (``xbench.weights``) and carry the top-1 accuracy of what they run
+(``accuracy``, computed once per runtime x precision x export, outside the timed calls) and its difference
+from the fp32 framework model the row came from (``accuracy_delta``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from xbench import data as mnist
-from xbench import frameworks
-from xbench.runtimes.onnxruntime import SHORT, SessionConfig, long_name
+from xbench import frameworks, precision, runtimes
+from xbench.accuracy import test_set_top1
+from xbench.precision import DTYPES, FLOAT32, SUM_TOLERANCE
+from xbench.runtimes import DEVICE_OUTPUT, HOST_OUTPUT, Unavailable  # noqa: F401 (re-exported for tests)
+from xbench.runtimes.onnxruntime import SHORT
 from xbench.spec import ModelSpec, load_spec
 
 TRAIN_BATCHES = (32, 128)  # the seed article's Example 2
 EPOCH_BATCHES = (32, 128)
 EPOCH_SAMPLES = 5000  # the embedded MNIST subset's training images: about 157 steps at batch 32
 INFER_BATCHES = (1, 32, 128)
-HOST_OUTPUT = "NumPy on the host (device-to-host copy included)"
-DEVICE_OUTPUT = "left on the device (IO binding; no copies timed)"
-ORT_VARIANTS = {"CPUExecutionProvider": ("default",), "CUDAExecutionProvider": ("end_to_end", "iobinding")}
+WHERE_MODELS = ("seed_cnn",)  # models that get the "where should it run" rows by default
+WHERE_BATCHES = (1, 128)  # batches of the lower-precision rows by default (the report's two columns)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which runtimes and precisions a run makes cases for. The "where should it run" rows (OpenVINO, int8,
+    bf16, fp16, TensorRT) are made only for ``where_models`` (None: every model); lower-precision rows only at
+    the task's batches that are in ``where_batches``."""
+    runtimes: tuple[str, ...] | None = None  # None: every framework and runtime
+    dtypes: tuple[str, ...] = DTYPES
+    where_models: tuple[str, ...] | None = WHERE_MODELS
+    where_batches: tuple[int, ...] = WHERE_BATCHES
+
+    def runs(self, runtime: str) -> bool:
+        return self.runtimes is None or runtime in self.runtimes
+
+    def where(self, model: str) -> bool:
+        return self.where_models is None or model in self.where_models
+
+    def batches(self, dtype: str, task_batches) -> list[int]:
+        return list(task_batches) if dtype == FLOAT32 else [b for b in task_batches if b in self.where_batches]
+
+
+def runtime_names() -> list[str]:
+    """What --xbench-runtimes accepts: the native frameworks and the ONNX runtimes."""
+    return frameworks.names() + runtimes.names()
 
 
 class Skip(Exception):
@@ -40,7 +71,7 @@ class Case:
     model: str
     batch_size: int
     variant: str
-    dtype: str = "float32"
+    dtype: str = FLOAT32
 
     @property
     def device(self) -> str:
@@ -48,8 +79,13 @@ class Case:
 
     @property
     def test_id(self) -> str:
-        src = f"{self.framework}-" if self.runtime == "onnxruntime" else ""
-        return f"{self.model}-{self.runtime}-{src}{self.device}-{self.variant}-b{self.batch_size}"
+        src = f"{self.framework}-" if self.runtime != self.framework else ""
+        dtype = f"-{self.dtype}" if self.dtype != FLOAT32 else ""
+        return f"{self.model}-{self.runtime}-{src}{self.device}-{self.variant}-b{self.batch_size}{dtype}"
+
+    def accuracy_key(self) -> tuple:
+        """Accuracy is computed once per runtime x provider x precision x variant x export (not per batch)."""
+        return self.framework, self.runtime, self.provider, self.model, self.variant, self.dtype
 
     def identity(self) -> dict:
         return asdict(self)
@@ -60,6 +96,7 @@ class Prepared:
     fn: Callable[[], object]
     extra: dict = field(default_factory=dict)
     check: Callable[[object], None] = lambda result: None  # raises if the first result is wrong
+    load_s: float | None = None  # a runtime row's session creation / compilation (the first call is added later)
 
 
 def _check_loss(loss) -> None:
@@ -69,23 +106,41 @@ def _check_loss(loss) -> None:
         raise AssertionError(f"train step returned {loss!r}, expected a finite float loss")
 
 
-def _check_probs(batch: int, classes: int | None, to_numpy=lambda out: out):
+def _check_probs(batch: int, classes: int | None, to_numpy=lambda out: out, dtype: str = FLOAT32):
     def check(out) -> None:
         import numpy as np
 
         arr = np.asarray(to_numpy(out))
         if arr.shape[0] != batch or not np.isfinite(arr).all():
             raise AssertionError(f"inference output shape {arr.shape} / finite={np.isfinite(arr).all()}, expected ({batch}, ...)")
-        if classes and not np.allclose(arr.sum(axis=1), 1.0, atol=1e-4):
+        if classes and not np.allclose(arr.sum(axis=1), 1.0, atol=SUM_TOLERANCE[dtype]):
             raise AssertionError("inference output rows do not sum to 1 (softmax missing or applied twice)")
 
     return check
 
 
-def train_cases(models, framework_names, devices, batch_sizes=TRAIN_BATCHES) -> list[Case]:
-    return [Case("train_step", f, f, d, m, b, v)
-            for m in models for f in framework_names for d in devices
+def _lower(task, models, framework_names, devices, task_batches, sel: Selection) -> list[Case]:
+    """Each framework's lower precisions (``precisions``) on its default variant, where the run has the device."""
+    out = []
+    for f in framework_names:
+        fw = frameworks.get(f)
+        default = next(iter(fw.variants))
+        out += [Case(task, f, f, d, m, b, default, dtype)
+                for dtype, devs in fw.precisions.items() if dtype in sel.dtypes and sel.runs(f)
+                for d in devs if d in devices for m in models if sel.where(m)
+                for b in sel.batches(dtype, task_batches)]
+    return out
+
+
+def _native(task, models, framework_names, devices, batch_sizes, sel: Selection) -> list[Case]:
+    fp32 = [Case(task, f, f, d, m, b, v)
+            for m in models for f in framework_names if sel.runs(f) and FLOAT32 in sel.dtypes for d in devices
             for v in frameworks.get(f).variants for b in batch_sizes]
+    return fp32 + _lower(task, models, framework_names, devices, batch_sizes, sel)
+
+
+def train_cases(models, framework_names, devices, batch_sizes=TRAIN_BATCHES, sel: Selection = Selection()) -> list[Case]:
+    return _native("train_step", models, framework_names, devices, batch_sizes, sel)
 
 
 def epoch_cases(models, framework_names, devices, batch_sizes=EPOCH_BATCHES) -> list[Case]:
@@ -96,43 +151,90 @@ def epoch_cases(models, framework_names, devices, batch_sizes=EPOCH_BATCHES) -> 
             for v in frameworks.get(f).epoch_variants for b in batch_sizes]
 
 
-def inference_cases(models, framework_names, providers, batch_sizes=INFER_BATCHES) -> list[Case]:
+def inference_cases(models, framework_names, providers, batch_sizes=INFER_BATCHES,
+                    sel: Selection = Selection()) -> list[Case]:
     devices = [SHORT.get(p, p) for p in providers if SHORT.get(p) in ("cpu", "cuda")]
-    native = [Case("inference", f, f, d, m, b, v)
-              for m in models for f in framework_names for d in devices
-              for v in frameworks.get(f).variants for b in batch_sizes]
-    ort = [Case("inference", f, "onnxruntime", p, m, b, v)
-           for m in models for f in framework_names for p in providers
-           for v in ORT_VARIANTS.get(p, ("default",)) for b in batch_sizes]
-    return native + ort
+    native = _native("inference", models, framework_names, devices, batch_sizes, sel)
+    onnx = [Case("inference", f, rt.name, row.device, m, b, row.variant, row.dtype)
+            for rt in runtimes.registry().values() if sel.runs(rt.name)
+            for row in rt.rows(list(providers)) if row.dtype in sel.dtypes
+            for m in models if not row.lean or sel.where(m) for f in framework_names
+            for b in sel.batches(row.dtype, batch_sizes)]
+    return native + onnx
 
 
 class Context:
-    """What cases share within one run: the data, loaded specs, exported ONNX files."""
+    """What cases share within one run: the data, loaded specs, trained weights, ONNX files, accuracies."""
 
     def __init__(self, data: mnist.Mnist, workdir: Path):
         self.data = data
         self.workdir = workdir
-        self._exports: dict[tuple[str, str], Path] = {}
+        self._exports: dict[tuple, tuple[Path, dict]] = {}
         self._specs: dict[str, ModelSpec] = {}
-        self._lock = threading.Lock()
+        self._weights: dict[tuple[str, str], tuple[list, dict]] = {}
+        self._accuracy: dict[tuple, float] = {}
+        self._lock = threading.RLock()
 
     def spec(self, name: str) -> ModelSpec:
         if name not in self._specs:
             self._specs[name] = load_spec(name)
         return self._specs[name]
 
-    def onnx_file(self, framework: str, spec: ModelSpec) -> Path:
-        """The framework's export of the freshly initialised (seed 0) model, made once per run."""
-        from xbench.export import export
+    def weights(self, framework: str, spec: ModelSpec) -> tuple[list, dict]:
+        """Trained weights (``xbench train``'s cache, else one epoch now), once per framework and model."""
+        from xbench.weights import trained
 
         key = (framework, spec.name)
         with self._lock:
+            if key not in self._weights:
+                self._weights[key] = trained(frameworks.get(framework), spec, self.data)
+            return self._weights[key]
+
+    def weights_info(self) -> dict:
+        """``env.weights``: framework -> model -> where its weights came from."""
+        out: dict = {}
+        for (framework, model), (_, info) in sorted(self._weights.items()):
+            out.setdefault(framework, {})[model] = info
+        return out
+
+    def model(self, framework: str, spec: ModelSpec, device: str = "cpu", dtype: str = FLOAT32):
+        """A fresh model with the run's trained weights."""
+        fw = frameworks.get(framework)
+        model = fw.build(spec, seed=0, device=device, dtype=dtype)
+        fw.set_weights(model, spec, self.weights(framework, spec)[0])
+        return model
+
+    def onnx_file(self, framework: str, spec: ModelSpec, transform: str | None = None) -> Path:
+        """The framework's export of the trained model, or a file derived from it (``xbench.onnxtransform``),
+        made once per run."""
+        return self.onnx_entry(framework, spec, transform)[0]
+
+    def onnx_entry(self, framework: str, spec: ModelSpec, transform: str | None = None) -> tuple[Path, dict]:
+        from xbench.export import export, onnx_input
+
+        key = (framework, spec.name, transform)
+        with self._lock:
             if key not in self._exports:
-                path = self.workdir / f"{spec.name}.{framework}.onnx"
-                export(framework, spec, path, model=frameworks.get(framework).build(spec, 0), data=self.data)
-                self._exports[key] = path
+                path = self.workdir / f"{spec.name}.{framework}{'.' + transform if transform else ''}.onnx"
+                if transform is None:
+                    export(framework, spec, path, model=self.model(framework, spec), data=self.data)
+                    info: dict = {}
+                else:
+                    from xbench.onnxtransform import CALIBRATION_IMAGES, derive
+
+                    calib = mnist.images(self.data.x_train[:CALIBRATION_IMAGES], spec.input_shape)
+                    info = derive(transform, self.onnx_file(framework, spec), path,
+                                  onnx_input(frameworks.get(framework), calib))
+                self._exports[key] = (path, info)
             return self._exports[key]
+
+    def accuracy(self, key: tuple, predictor: Callable[[], Callable]) -> float:
+        """Top-1 on the run's MNIST test set, once per ``key``; ``predictor()`` builds its own predict function
+        (channels-last images -> class scores)."""
+        with self._lock:
+            if key not in self._accuracy:
+                self._accuracy[key] = test_set_top1(predictor(), self.data, self.spec(key[3]).input_shape)
+            return self._accuracy[key]
 
 
 def _check_native(fw, case: Case) -> None:
@@ -152,24 +254,55 @@ def prepare(case: Case, ctx: Context) -> Prepared:
     if case.task == "train_epoch":
         return _prepare_epoch(case, spec, ctx)
     x, y = mnist.batch(ctx.data, spec.input_shape, case.batch_size, split="train" if case.task == "train_step" else "test")
-    if case.runtime == "onnxruntime":
-        return _prepare_ort(case, spec, ctx, x)
+    if case.runtime != case.framework:
+        return _prepare_runtime(case, spec, ctx, x)
     fw = frameworks.get(case.framework)
     _check_native(fw, case)
+    reason = precision.cpu_reason(case.dtype) if case.device == "cpu" else None
+    if reason:
+        raise Skip(reason)
     if case.task == "train_step" and spec.num_classes is None:
         raise Skip(f"{spec.name} has no classifier head (softmax Dense last): there is no loss to train")
-    model = fw.build(spec, seed=0, device=case.device)
     extra = {"variant_info": fw.variants[case.variant], "math": fw.math_mode(case.device)}
+    if case.dtype != FLOAT32:
+        extra["precision"] = fw.precision_info(case.dtype, case.device)
     if case.task == "train_step":
-        step = fw.make_train_step(model, spec, spec.learning_rate, "adam", case.variant, case.device)
+        model = fw.build(spec, seed=0, device=case.device, dtype=case.dtype)
+        step = fw.make_train_step(model, spec, spec.learning_rate, "adam", case.variant, case.device, case.dtype)
         xn, yn = fw.to_native(model, x, y, case.device, case.variant)
         _add_compile_info(extra, step)
         return Prepared(lambda: step(xn, yn), {"optimizer": spec.optimizer, **extra}, _check_loss)
-    predict = fw.make_predict(model, spec, case.variant, case.device)
+    model = ctx.model(case.framework, spec, case.device, case.dtype)
+    predict = fw.make_predict(model, spec, case.variant, case.device, case.dtype)
     xn, _ = fw.to_native(model, x, None, case.device, case.variant)
     _add_compile_info(extra, predict)
+    extra.update(_accuracy(case, spec, ctx))
     return Prepared(lambda: predict(xn), {**extra, "output": HOST_OUTPUT},
-                    _check_probs(case.batch_size, spec.num_classes, fw.to_numpy))
+                    _check_probs(case.batch_size, spec.num_classes, fw.to_numpy, case.dtype))
+
+
+def _native_predictor(case: Case, spec: ModelSpec, ctx: Context) -> Callable:
+    """A fresh model and predict function of the case's framework, variant and precision (for accuracy)."""
+    fw = frameworks.get(case.framework)
+    model = ctx.model(case.framework, spec, case.device, case.dtype)
+    predict = fw.make_predict(model, spec, case.variant, case.device, case.dtype)
+    return lambda x: fw.to_numpy(predict(fw.to_native(model, x, None, case.device, case.variant)[0]))
+
+
+def reference_case(case: Case) -> Case:
+    """The fp32 framework model a row came from: its framework, on the CPU, default variant."""
+    fw = frameworks.get(case.framework)
+    return Case("inference", case.framework, case.framework, "cpu", case.model, 1, next(iter(fw.variants)))
+
+
+def _accuracy(case: Case, spec: ModelSpec, ctx: Context, predictor: Callable[[], Callable] | None = None) -> dict:
+    """``accuracy`` of what the case runs and ``accuracy_delta`` against its fp32 framework model."""
+    if spec.num_classes is None:
+        return {"accuracy": None, "accuracy_note": f"{spec.name} has no classifier head: no top-1 accuracy"}
+    ref = reference_case(case)
+    reference = ctx.accuracy(ref.accuracy_key(), lambda: _native_predictor(ref, spec, ctx))
+    acc = ctx.accuracy(case.accuracy_key(), predictor or (lambda: _native_predictor(case, spec, ctx)))
+    return {"accuracy": acc, "accuracy_delta": round(acc - reference, 6), "accuracy_images": len(ctx.data.x_test)}
 
 
 def _add_compile_info(extra: dict, fn) -> None:
@@ -179,43 +312,53 @@ def _add_compile_info(extra: dict, fn) -> None:
         extra["compile"] = info
 
 
-def _prepare_ort(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
-    import numpy as np
-
+def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
+    """An ONNX runtime (``xbench.runtimes``) on the framework's export: file -> session, timed as ``load_s``."""
     from xbench.export import onnx_input
-    from xbench.runtimes.onnxruntime import ProviderUnavailable, make_session
+    from xbench.onnxtransform import TransformFailed
 
     fw = frameworks.get(case.framework)
-    provider = long_name(case.provider)
-    config = SessionConfig(provider=provider)
-    if provider == "CUDAExecutionProvider":
-        config.provider_options = {"device_id": 0, "cudnn_conv_algo_search": "EXHAUSTIVE"}
-    try:
-        path = ctx.onnx_file(case.framework, spec)
-    except ImportError as exc:
-        raise Skip(f"cannot export the {fw.display} model: {fw.display} is not installed here ({exc})") from None
-    try:
-        session = make_session(path, config)
-    except ProviderUnavailable as exc:
-        raise Skip(str(exc)) from None
-    name = session.get_inputs()[0].name
-    feed = np.ascontiguousarray(onnx_input(fw, x))
-    # What ORT really runs with (its defaults filled in), not only what was asked for.
-    effective = session.get_provider_options().get(provider, {})
-    recorded = {**config.recorded(), "provider_options_effective": effective}
-    math = {"use_tf32": effective.get("use_tf32")} if provider == "CUDAExecutionProvider" else {"fp32": "ieee"}
-    extra = {"session": recorded, "onnx_file": path.name, "export_layout": fw.layout, "math": math,
-             "output": DEVICE_OUTPUT if case.variant == "iobinding" else HOST_OUTPUT}
-    if case.variant == "iobinding":
-        import onnxruntime as ort
+    rt = runtimes.get(case.runtime)
 
-        binding = session.io_binding()
-        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(feed, "cuda", 0))
-        binding.bind_output(session.get_outputs()[0].name, "cuda")
-        return Prepared(lambda: session.run_with_iobinding(binding), extra,
-                        lambda _: _check_probs(case.batch_size, spec.num_classes)(binding.copy_outputs_to_cpu()[0]))
-    return Prepared(lambda: session.run(None, {name: feed}), extra,
-                    lambda out: _check_probs(case.batch_size, spec.num_classes)(out[0]))
+    def export() -> Path:
+        try:
+            return ctx.onnx_file(case.framework, spec)
+        except ImportError as exc:
+            raise Skip(f"cannot export the {fw.display} model: {fw.display} is not installed here ({exc})") from None
+
+    reason = rt.unavailable_reason(case.provider, case.dtype, export)
+    if reason:
+        raise Skip(reason)
+    transform = rt.transform(case.provider, case.dtype, case.variant)
+    export()
+    try:
+        path, derived = ctx.onnx_entry(case.framework, spec, transform)
+    except TransformFailed as exc:
+        if isinstance(exc.__cause__, ImportError):  # a library this row needs is missing: not a failure
+            raise Skip(str(exc)) from None
+        raise
+    try:
+        t0 = time.perf_counter()
+        session = rt.load(path, case.provider, case.dtype, case.variant)
+        load_s = time.perf_counter() - t0
+    except Unavailable as exc:
+        raise Skip(str(exc)) from None
+    feed = onnx_input(fw, x)
+    fn, to_probs = session.bind(feed)
+    extra = {**session.info, "onnx_file": path.name, "export_layout": fw.layout}
+    if derived:
+        extra["derived"] = derived
+    extra.update(_accuracy(case, spec, ctx, lambda: _runtime_predictor(case, spec, path)))
+    return Prepared(fn, extra, lambda out: _check_probs(case.batch_size, spec.num_classes, dtype=case.dtype)(to_probs(out)),
+                    load_s=load_s)
+
+
+def _runtime_predictor(case: Case, spec: ModelSpec, path: Path) -> Callable:
+    from xbench.export import onnx_input
+
+    fw = frameworks.get(case.framework)
+    session = runtimes.get(case.runtime).load(path, case.provider, case.dtype, case.variant)
+    return lambda x: session.predict(onnx_input(fw, x))
 
 
 def _prepare_epoch(case: Case, spec: ModelSpec, ctx: Context) -> Prepared:

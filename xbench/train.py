@@ -28,12 +28,10 @@ from typing import Callable
 import numpy as np
 
 from xbench import data as mnist
+from xbench.accuracy import top1
 from xbench import frameworks, threads
 from xbench.errors import UserError
 from xbench.spec import ModelSpec
-
-EVAL_BATCH = 1000
-
 
 @dataclass
 class EvalPoint:
@@ -98,12 +96,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def evaluate(fw, model, predict, spec: ModelSpec, x_test: np.ndarray, y_test: np.ndarray) -> float:
-    correct = 0
-    for i in range(0, len(x_test), EVAL_BATCH):
-        xb = x_test[i:i + EVAL_BATCH]
-        probs = fw.to_numpy(predict(fw.to_native(model, xb)[0]))
-        correct += int((probs.argmax(axis=1) == y_test[i:i + EVAL_BATCH]).sum())
-    return correct / len(x_test)
+    return top1(lambda xb: fw.to_numpy(predict(fw.to_native(model, xb)[0])), x_test, y_test)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Parametrise the benchmark files from xbench's registries and the --xbench-* options."""
 
 from xbench import suite
-from xbench.pytest_plugin import n_blocks
+from xbench.pytest_plugin import n_blocks, selection
 from xbench.runtimes.onnxruntime import long_name
 
 
@@ -17,12 +17,13 @@ def pytest_generate_tests(metafunc):
     providers = [long_name(p) for p in _csv(cfg, "xbench_providers")]
     devices = ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
     task = metafunc.module.TASK
+    sel = selection(cfg)
     if task == "train_step":
-        cases = suite.train_cases(models, fws, devices)
+        cases = suite.train_cases(models, fws, devices, sel=sel)
     elif task == "train_epoch":
         cases = suite.epoch_cases(models, fws, devices)
     else:
-        cases = suite.inference_cases(models, fws, providers)
+        cases = suite.inference_cases(models, fws, providers, sel=sel)
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
     n = n_blocks(cfg)
     if n > 1:  # blocks spread across the run; the plugin orders them block by block

@@ -35,6 +35,7 @@ def run(args) -> int:
     from xbench.paths import weights_path
     from xbench.spec import load_spec
     from xbench.train import train
+    from xbench.weights import save_sidecar
 
     spec = load_spec(args.model)
     check_json_out(args.json)
@@ -52,6 +53,7 @@ def run(args) -> int:
         path = weights_path(spec.name, fw.name, fw.weights_suffix)
         path.parent.mkdir(parents=True, exist_ok=True)
         fw.save(model, path)
+        save_sidecar(path, result)
         result.weights_path = str(path)
         print(f"saved trained weights to {path}", file=sys.stderr)
     print(f"final test accuracy {result.test_accuracy:.4f} after {len(result.epoch_seconds)} epochs "

@@ -27,6 +27,10 @@ class Framework(Protocol):
     weights_suffix: str
     variants: dict[str, str]  # variant name -> what it changes; first one is the default
     epoch_variants: dict[str, str]  # train_epoch: the loop a user writes (first: the framework's defaults)
+    precisions: dict[str, tuple[str, ...]]  # lower precision (dtype) -> devices it is offered on (default variant)
+
+    def precision_info(self, dtype: str, device: str) -> dict:
+        """How ``dtype`` is applied (autocast, a mixed policy), for the record."""
 
     def versions(self) -> dict[str, str]: ...
 
@@ -41,17 +45,17 @@ class Framework(Protocol):
 
     def seed(self, seed: int) -> None: ...
 
-    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu") -> Any:
+    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu", dtype: str = "float32") -> Any:
         """A fresh model; frameworks that place variables at build time place them on ``device``."""
 
     def to_native(self, model: Any, x: np.ndarray, y: np.ndarray | None = None,
                   device: str = "cpu", variant: str | None = None) -> tuple[Any, Any]: ...
 
     def make_train_step(self, model: Any, spec: ModelSpec, lr: float, optimizer: str = "adam",
-                        variant: str | None = None, device: str = "cpu") -> TrainStep: ...
+                        variant: str | None = None, device: str = "cpu", dtype: str = "float32") -> TrainStep: ...
 
     def make_predict(self, model: Any, spec: ModelSpec, variant: str | None = None,
-                     device: str = "cpu") -> Predict: ...
+                     device: str = "cpu", dtype: str = "float32") -> Predict: ...
 
     def make_epoch(self, model: Any, spec: ModelSpec, x: np.ndarray, y: np.ndarray, batch_size: int, lr: float,
                    variant: str, device: str = "cpu") -> Callable[[], float]:

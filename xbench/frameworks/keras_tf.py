@@ -79,6 +79,15 @@ class KerasFramework:
                      "setting to run several steps per call of the compiled function",
     }
 
+    # Lower precisions on the default variant: dtype -> devices. Keras's mixed policy is set per layer at build
+    # time (not the global policy, which would leak into every later model of the process).
+    precisions = {"bfloat16": ("cpu",)}
+    POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+    def precision_info(self, dtype: str, device: str) -> dict:
+        return {"policy": self.POLICIES[dtype], "weights": "float32",
+                "softmax": "float32 (Keras's mixed-precision guide: the output activation in float32)"}
+
     def versions(self) -> dict[str, str]:
         tf, keras = _keras()
         import tf2onnx
@@ -111,14 +120,14 @@ class KerasFramework:
         _, keras = _keras()
         keras.utils.set_random_seed(seed)
 
-    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu"):
+    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
         tf, _ = _keras()
         # Variables are created here: without a device scope TensorFlow puts them on GPU:0 whenever
         # one exists, and a "cpu" row would copy its weights from the GPU on every step.
         with tf.device(self._device(device)):
-            return self._build(spec, seed)
+            return self._build(spec, seed, self.POLICIES[dtype])
 
-    def _build(self, spec: ModelSpec, seed: int):
+    def _build(self, spec: ModelSpec, seed: int, policy: str = "float32"):
         _, keras = _keras()
         self.seed(seed)
         L = keras.layers
@@ -127,19 +136,21 @@ class KerasFramework:
             p = layer.params
             if layer.type == "conv2d":
                 layers.append(L.Conv2D(p["filters"], p["kernel_size"], strides=p["strides"],
-                                       padding=p["padding"], activation=p["activation"]))
+                                       padding=p["padding"], activation=p["activation"], dtype=policy))
             elif layer.type == "maxpool2d":
-                layers.append(L.MaxPooling2D(p["pool_size"], strides=p["strides"]))
+                layers.append(L.MaxPooling2D(p["pool_size"], strides=p["strides"], dtype=policy))
             elif layer.type == "globalavgpool2d":
-                layers.append(L.GlobalAveragePooling2D())
+                layers.append(L.GlobalAveragePooling2D(dtype=policy))
             elif layer.type == "flatten":
-                layers.append(L.Flatten())
+                layers.append(L.Flatten(dtype=policy))
+            elif layer.type == "dense" and policy != "float32" and p["activation"] == "softmax":
+                layers += [L.Dense(p["units"], dtype=policy), L.Activation("softmax", dtype="float32")]
             elif layer.type == "dense":
-                layers.append(L.Dense(p["units"], activation=p["activation"]))
+                layers.append(L.Dense(p["units"], activation=p["activation"], dtype=policy))
             elif layer.type == "dropout":
-                layers.append(L.Dropout(p["rate"]))
+                layers.append(L.Dropout(p["rate"], dtype=policy))
             elif layer.type == "batchnorm":
-                layers.append(L.BatchNormalization(epsilon=p["epsilon"], momentum=p["momentum"]))
+                layers.append(L.BatchNormalization(epsilon=p["epsilon"], momentum=p["momentum"], dtype=policy))
         return keras.Sequential(layers, name=spec.name)
 
     def _compile(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None, device: str,
@@ -173,7 +184,8 @@ class KerasFramework:
             yt = None if y is None else tf.convert_to_tensor(y, dtype=tf.int64)
         return xt, yt
 
-    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu"):
+    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu", dtype="float32"):
+        """``dtype``: the policy was set when the model was built (``build(..., dtype=)``)."""
         tf, _ = _keras()
         self._compile(model, spec, lr, optimizer, variant, device)
         dev = self._device(device)
@@ -185,7 +197,7 @@ class KerasFramework:
 
         return train_step
 
-    def make_predict(self, model, spec, variant=None, device="cpu"):
+    def make_predict(self, model, spec, variant=None, device="cpu", dtype="float32"):
         tf, _ = _keras()
         if not model.compiled:
             self._compile(model, spec, spec.learning_rate, "adam", variant, device)
@@ -196,7 +208,7 @@ class KerasFramework:
 
         def predict(x):
             with tf.device(dev):
-                return model.predict_on_batch(x)  # numpy out: includes the device-to-host copy
+                return model.predict_on_batch(x)  # numpy out: includes the device-to-host copy; float32 softmax
 
         return predict
 

@@ -8,6 +8,7 @@ softmax + sparse categorical cross-entropy and softmax is never applied twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sysconfig
@@ -91,6 +92,20 @@ class TorchFramework:
                    "shape, checked to be one whole graph (inductor; needs a C/C++ compiler and Python's headers)",
     }
 
+    # Lower precisions on the default variant: dtype -> devices, and how (torch.autocast around the forward pass
+    # and the loss; the weights and the optimizer stay fp32).
+    precisions = {"bfloat16": ("cpu",), "float16": ("cuda",)}
+
+    def precision_info(self, dtype: str, device: str) -> dict:
+        return {"autocast": f"torch.autocast({'cuda' if device == 'cuda' else 'cpu'!r}, dtype=torch.{dtype})",
+                "weights": "float32"}
+
+    def _autocast(self, dtype: str, device: str):
+        torch = _torch()
+        if dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda" if device == "cuda" else "cpu", dtype=getattr(torch, dtype))
+
     def versions(self) -> dict[str, str]:
         torch = _torch()
         import onnxscript
@@ -149,7 +164,7 @@ class TorchFramework:
     def seed(self, seed: int) -> None:
         _torch().manual_seed(seed)
 
-    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu"):
+    def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
         torch = _torch()  # built on the CPU; make_train_step / make_predict move it to the device
         nn = torch.nn
         self.seed(seed)
@@ -210,7 +225,7 @@ class TorchFramework:
         yt = None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
         return xt, yt
 
-    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu"):
+    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu", dtype="float32"):
         torch = _torch()
         net = self._prepare(model, variant, device)
         model.train()
@@ -223,7 +238,8 @@ class TorchFramework:
             if not model.training:  # evaluation in between switched to eval mode
                 model.train()
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(x), y)
+            with self._autocast(dtype, device):
+                loss = loss_fn(net(x), y)
             loss.backward()
             opt.step()
             return loss.item()  # host sync, matching Keras train_on_batch's float loss
@@ -264,7 +280,7 @@ class TorchFramework:
 
         return epoch
 
-    def make_predict(self, model, spec, variant=None, device="cpu"):
+    def make_predict(self, model, spec, variant=None, device="cpu", dtype="float32"):
         torch = _torch()
         model.eval()
         net = self._prepare(self._inference_module(model, spec), variant, device)
@@ -272,10 +288,10 @@ class TorchFramework:
         def predict(x):
             if model.training:  # training in between switched to train mode
                 model.eval()
-            with torch.inference_mode():
+            with torch.inference_mode(), self._autocast(dtype, device):
                 # NumPy on the host, as Keras's predict_on_batch and ONNX Runtime's run return it:
                 # on CUDA the device-to-host copy (and its synchronisation) is part of the call.
-                return net(x).cpu().numpy()
+                return net(x).float().cpu().numpy()
 
         return _checked_first_call(predict, {}) if variant == "compile" else predict
 

@@ -17,9 +17,9 @@ from xbench.schema import read_results
 # the variants tables show every variant.
 DEFAULT_VARIANTS = ("default", "eager", "end_to_end")
 FRAMEWORK_LABELS = {"keras": "Keras", "torch": "PyTorch"}
-RUNTIME_LABELS = {"keras": "Keras", "torch": "PyTorch", "onnxruntime": "ORT"}
+RUNTIME_LABELS = {"keras": "Keras", "torch": "PyTorch", "onnxruntime": "ORT", "openvino": "OpenVINO"}
 TASK_TITLES = {"train_step": "Training step", "inference": "Inference", "train_epoch": "One epoch"}
-_ORDER = {"keras": 0, "torch": 1, "onnxruntime": 2}
+_ORDER = {"keras": 0, "torch": 1, "onnxruntime": 2, "openvino": 3}
 
 
 @dataclass
@@ -66,9 +66,9 @@ class Column:
 def column(rec: dict) -> Column:
     runtime, fw = rec["runtime"], rec.get("framework")
     dev = device(rec["provider"])
-    if runtime == "onnxruntime":
+    if runtime != fw:  # an ONNX runtime reading a framework's export
         src = f"{FRAMEWORK_LABELS.get(fw, fw)} export" if fw else "ONNX file"
-        label = f"ORT {dev} ({src})"
+        label = f"{RUNTIME_LABELS.get(runtime, runtime)} {dev} ({src})"
     else:
         label = f"{RUNTIME_LABELS.get(runtime, runtime)} {dev}"
     key = (_ORDER.get(runtime, 9), runtime, dev != "CPU", dev, _ORDER.get(fw or "", 9), fw or "")

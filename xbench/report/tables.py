@@ -13,8 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from xbench.machine import machine_id
+from xbench.precision import ACCURACY_POINTS
 from xbench.report.data import (DEFAULT_VARIANTS, NOISY_IQR, TASK_TITLES, Column, Run, column, default_variant, device,
                                 fmt_ms, fmt_rate, median_s, noisy)
+from xbench.report.where import where_tables
 
 
 class Strong(str):
@@ -357,6 +359,17 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
                        f"measurement (interquartile range above {NOISY_IQR:.0%} of the median): rerun on an idle "
                        "machine before drawing conclusions from it. Raw per-round samples are kept in the results "
                        "file."))
+    where = where_tables(runs)
+    if where:
+        blocks += [Heading(2, "Where should it run"),
+                   Para("Every runtime and precision that ran each model: latency at batch 1 (median and 90th "
+                        "percentile), throughput at the largest batch, the cold start (model file on disk to the first "
+                        "result: session creation or compilation plus the first call) and top-1 accuracy on the run's "
+                        "MNIST test set with that runtime and precision, against the fp32 framework model the row came "
+                        f"from (Δ, in points). ✗ marks a row more than {ACCURACY_POINTS:g} point below its fp32 source; "
+                        "**bold** marks the fastest rows among the others. See docs/where.md.")]
+        for title, table, answer in where:
+            blocks += [Heading(3, title), Para(answer), table]
     for task, explain in (("train_step", "one optimizer step (forward, loss, backward, Adam update) on one batch"),
                           ("inference", "one forward pass on one batch, output back on the host")):
         built = main_table(runs, task)

@@ -19,13 +19,15 @@ from importlib import metadata
 from pathlib import Path
 
 from xbench import threads
+from xbench.precision import FLOAT16, FLOAT32, INT8
+from xbench.runtimes import DEVICE_OUTPUT, HOST_OUTPUT, Row, Session, Unavailable
 
 SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt",
          "CoreMLExecutionProvider": "coreml", "DmlExecutionProvider": "dml", "OpenVINOExecutionProvider": "openvino"}
 LONG = {v: k for k, v in SHORT.items()}
 
 
-class ProviderUnavailable(RuntimeError):
+class ProviderUnavailable(Unavailable):
     """The requested execution provider is not the one running the session."""
 
 
@@ -183,3 +185,85 @@ def make_session(model_path: str | Path, config: SessionConfig):
     if not running or running[0] != provider:
         raise ProviderUnavailable(_reason(log["text"], provider, running))
     return session
+
+
+CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
+VARIANTS = {CPU: ("default",), CUDA: ("end_to_end", "iobinding")}  # fp32 variants per provider
+# Lower precisions: int8 on the CPU (two quantizations), fp16 on CUDA and TensorRT, TensorRT fp32.
+LOWER = {CPU: [Row(CPU, INT8, "qdq_static", True), Row(CPU, INT8, "dynamic", True)],
+         CUDA: [Row(CUDA, FLOAT16, "end_to_end", True), Row(TRT, FLOAT32, "default", True),
+                Row(TRT, FLOAT16, "default", True)],
+         TRT: [Row(TRT, FLOAT16, "default", True)]}
+TRANSFORMS = {(INT8, "qdq_static"): "int8_qdq_static", (INT8, "dynamic"): "int8_dynamic"}
+
+
+class OnnxRuntime:
+    """ONNX Runtime as a runtime of the suite: fp32 on every requested provider, int8 (static QDQ and dynamic
+    quantization) on the CPU, fp16 on CUDA (an fp16 conversion of the export) and TensorRT (its own fp16)."""
+
+    name = "onnxruntime"
+    display = "ONNX Runtime"
+
+    def rows(self, providers: list[str]) -> list[Row]:
+        rows = [Row(p, FLOAT32, v) for p in providers for v in VARIANTS.get(p, ("default",))]
+        for p in providers:
+            rows += [r for r in LOWER.get(p, []) if (r.device, r.dtype, r.variant) not in
+                     {(x.device, x.dtype, x.variant) for x in rows}]
+        return rows
+
+    def unavailable_reason(self, device: str, dtype: str, probe) -> str | None:
+        if device == CPU:
+            return None
+        if device not in _probed:  # the provider's own reason, once per process
+            try:
+                make_session(probe(), _config(device, FLOAT32))
+                _probed[device] = None
+            except ProviderUnavailable as exc:
+                _probed[device] = str(exc)
+        return _probed[device]
+
+    def transform(self, device: str, dtype: str, variant: str) -> str | None:
+        if dtype == FLOAT16 and device == CUDA:
+            return "float16"
+        return TRANSFORMS.get((dtype, variant))
+
+    def load(self, path: Path, device: str, dtype: str, variant: str) -> Session:
+        config = _config(device, dtype)
+        session = make_session(path, config)
+        name, out_name = session.get_inputs()[0].name, session.get_outputs()[0].name
+        # What ORT really runs with (its defaults filled in), not only what was asked for.
+        effective = session.get_provider_options().get(device, {})
+        math = {"use_tf32": effective.get("use_tf32")} if device == CUDA else {"fp32": "ieee"}
+        if dtype == INT8:
+            math = {"int8": f"{variant}: {TRANSFORMS[(dtype, variant)]} (onnxruntime.quantization)"}
+        info = {"session": {**config.recorded(), "provider_options_effective": effective}, "math": math,
+                "output": DEVICE_OUTPUT if variant == "iobinding" else HOST_OUTPUT}
+
+        def predict(feed):
+            return session.run(None, {name: feed})[0]
+
+        def bind(feed):
+            if variant != "iobinding":
+                return (lambda: session.run(None, {name: feed})), (lambda out: out[0])
+            rt = ort()
+            binding = session.io_binding()
+            binding.bind_ortvalue_input(name, rt.OrtValue.ortvalue_from_numpy(feed, "cuda", 0))
+            binding.bind_output(out_name, "cuda")
+            return (lambda: session.run_with_iobinding(binding)), (lambda _: binding.copy_outputs_to_cpu()[0])
+
+        return Session(predict, bind, info)
+
+
+_probed: dict[str, str | None] = {}
+
+
+def _config(provider: str, dtype: str) -> SessionConfig:
+    config = SessionConfig(provider=provider)
+    if provider == CUDA:
+        config.provider_options = {"device_id": 0, "cudnn_conv_algo_search": "EXHAUSTIVE"}
+    elif provider == TRT:
+        config.provider_options = {"device_id": 0, "trt_fp16_enable": dtype == FLOAT16}
+    return config
+
+
+RUNTIME = OnnxRuntime()
