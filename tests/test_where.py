@@ -66,8 +66,8 @@ def _case(runtime, provider, variant, dtype=FLOAT32, framework="torch", batch=1)
 def test_inference_rows_run_trained_weights_and_carry_accuracy(ctx):
     prepared = suite.prepare(_case("torch", "cpu", "eager"), ctx)
     info = ctx.weights_info()["torch"]["seed_cnn"]
-    assert info["source"] == "trained at session start" and info["epochs"] == 1 and "MNIST subset" in info["data"]
-    assert prepared.extra["accuracy"] >= 0.85  # one epoch on 5,000 images; seed-0 weights score about 0.1
+    assert info["source"] == "trained at session start" and info["epochs"] == 5 and "MNIST subset" in info["data"]
+    assert prepared.extra["accuracy"] >= 0.93  # five epochs on 5,000 images (95.9-96 % measured); seed-0: about 0.1
     assert prepared.extra["accuracy_delta"] == 0 and prepared.extra["accuracy_images"] == 1000
     ort = suite.prepare(_case("onnxruntime", CPU, "default"), ctx)
     assert abs(ort.extra["accuracy"] - prepared.extra["accuracy"]) <= 0.002  # the export is of the trained model
