@@ -132,6 +132,17 @@ def baseline_train(src: Source) -> str:
     return _md(main_table(_runs(src), "train_step")[0]) + "\n\n" + src.cite()
 
 
+@block("baseline-where", BASELINE)
+def baseline_where(src: Source) -> str:
+    """Where should it run: every runtime x precision of the published baseline, with its accuracy."""
+    from xbench.report.where import where_tables
+
+    tables = where_tables(_runs(src))
+    if not tables:
+        return "_This baseline has no accuracy per row (made before schema 1.3)._\n\n" + src.cite()
+    return "\n\n".join(f"{answer}\n\n{_md(table)}" for _, table, answer in tables) + "\n\n" + src.cite()
+
+
 @block("baseline-inference", BASELINE)
 def baseline_inference(src: Source) -> str:
     from xbench.report.tables import main_table
