@@ -125,6 +125,20 @@ def _span(values: list[float], fmt: str = "{:.1f}") -> str:
 
 # ---------------------------------------------------------------- the blocks
 
+@block("baseline-about", BASELINE)
+def baseline_about(src: Source) -> str:
+    """One sentence on what the published baseline is: machine, runs, blocks, data, commit, date."""
+    doc = _doc(src)
+    env = doc.get("env") or {}
+    runs = len(env.get("runs") or []) or 1
+    blocks = max(((r.get("stats") or {}).get("blocks") or 1) for r in doc["records"] if r["status"] == "ok")
+    git = env.get("git") or {}
+    return (f"Machine id `{env.get('machine_id')}`; {runs} runs of `pytest --benchmark-only` made one after the "
+            f"other and pooled, {blocks} blocks per benchmark; data: {env.get('data')}; commit "
+            f"`{str(git.get('commit') or '?')[:12]}` (dirty: {str(bool(git.get('dirty'))).lower()}); "
+            f"{str(doc.get('created_at') or '?')[:10]}. {src.cite()}")
+
+
 @block("baseline-train", BASELINE)
 def baseline_train(src: Source) -> str:
     from xbench.report.tables import main_table
