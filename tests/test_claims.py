@@ -30,6 +30,7 @@ def test_overlapping_intervals_are_inconclusive_with_the_seeds_it_would_take():
     assert claims.judge([5.0, 5.2], [5.2, 5.0]).seeds_needed is None  # equal medians: no count predicts separation
     censored = claims.judge([5.1, 5.3, 4.9], [3.0, None, None])
     assert censored.label == claims.INCONCLUSIVE and censored.seeds_needed is None and "infinite" in censored.why
+    assert "neither cell reached" in claims.judge([None, None, 4.0], [None, None, 3.0]).why
 
 
 def test_larger_is_judged_on_the_same_rule_and_sentences_carry_the_numbers():

@@ -78,7 +78,10 @@ def judge(a_values: list[float | None], b_values: list[float | None]) -> Verdict
         return Verdict(DOES_NOT_HOLD, a, b, None, "the intervals separate the other way")
     need = seeds_needed(a, b)
     d = abs(a.median - b.median)
-    if not math.isfinite(d):
+    if math.isinf(a.median) and math.isinf(b.median):
+        why = ("neither cell reached the target in most of its seeds: the epoch cap is too short to judge the "
+               "claim at this target")
+    elif not math.isfinite(d):
         why = ("the intervals overlap; a median is infinite (most of its seeds never reached the target), so the "
                "spread cannot say how many seeds would settle it")
     elif d == 0:
