@@ -7,7 +7,14 @@ figure in samples_s) and the evaluation clock; wall time is both plus loop overh
 A target that is never reached within --max-epochs is a result (reached: false, with
 the best accuracy), not an error. Diverging or collapsing runs are flagged.
 
+--also-targets reads further targets off the same runs; per target the record holds the
+median time over seeds with its order-statistic interval (median_ci95) and the fraction of
+seeds that reached it. --check-every K checks accuracy every K steps on a fixed 2,000-image
+test slice, confirmed on the full test set near a target. --init shared starts every
+framework from the same weights; --all-epochs trains on after the targets (the plateau).
+
 Example:  xbench tta --framework torch --target 0.98 --data mnist.npz --json t.json
+          xbench tta --framework keras --target 0.98 --also-targets 0.97,0.975 --check-every 100 --init shared
 """
 
 from __future__ import annotations
