@@ -285,12 +285,12 @@ def test_check_slice_is_fixed_and_within_the_test_set():
 
 
 def test_targets_stop_training_only_after_the_last_one(seed_spec, mnist):
-    runs = tta.measure("torch", seed_spec, mnist, 0.6, 100, 1e-3, 2, repeats=1, targets=(0.3,), check_every=5,
+    runs = tta.measure("torch", seed_spec, mnist, 0.6, 100, 1e-3, 2, repeats=1, targets=(0.3,), check_every=10,
                        progress=False)
     (run,) = runs
     assert run.reached and run.crossings["0.3"]["step"] <= run.crossings["0.6"]["step"] == run.steps
-    assert run.check_every == 5 and run.checks and run.curve[-1]["test_accuracy"] >= 0.6
-    every = tta.measure("torch", seed_spec, mnist, 0.6, 100, 1e-3, 2, repeats=1, check_every=5, progress=False,
+    assert run.check_every == 10 and run.checks and run.curve[-1]["test_accuracy"] >= 0.6
+    every = tta.measure("torch", seed_spec, mnist, 0.6, 100, 1e-3, 2, repeats=1, check_every=10, progress=False,
                         all_epochs=True)[0]
     assert every.steps == 100 and every.epoch_accuracy == [p["test_accuracy"] for p in every.curve
                                                            if p["step"] in (50, 100)]
