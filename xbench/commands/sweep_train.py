@@ -218,13 +218,18 @@ def _plots(out: Path, records: list[dict], fws: list[str]) -> list[Path]:
                     ax.plot(t, acc, style, marker=".", color=colors[r["batch_size"]],
                             label=(f"batch {r['batch_size']}" + ("" if run["stability"] == "stable"
                                                                   else f" ({run['stability']})")) if k == 0 else None)
-            ax.axhline(target, color="red", lw=0.8, ls=":")
+                    checks = run.get("checks") or []
+                    ax.plot([c["train_s"] for c in checks], [c["slice_accuracy"] for c in checks], ".", ms=2,
+                            alpha=0.35, color=colors[r["batch_size"]])
+            for key in recs[0].get("targets", {}):
+                ax.axhline(float(key), color="red", lw=0.8, ls=":")
             ax.set(title=f"{fw}, Adam lr {lr:g}", xlabel="training time (s; evaluation excluded)", ylim=(low, 1.0))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
-        axes[0][0].set_ylabel(f"test accuracy (red: target {target:g}; below {low:g} clipped)")
-        fig.suptitle(f"{recs[0]['model']} on {recs[0]['data']}: test accuracy vs training time "
-                     f"(cap {recs[0]['max_epochs']} epochs per cell; dashed: unstable, dotted: diverged)", fontsize=10)
+        axes[0][0].set_ylabel(f"test accuracy (red: targets; below {low:g} clipped)")
+        fig.suptitle(f"{recs[0]['model']} on {recs[0]['data']}: full-test-set accuracy vs training time, one line "
+                     f"per seed (faint dots: {recs[0]['resolution']['check_images']:,}-image slice checks)\ncap {recs[0]['max_epochs']} epochs per "
+                     "cell; dashed: unstable, dotted: diverged", fontsize=9)
         fig.tight_layout()
         paths.append(out / f"accuracy_vs_time_{fw}.png")
         fig.savefig(paths[-1], dpi=90)
