@@ -40,7 +40,7 @@ counts as an infinite time (a censored observation), so the median and the inter
 written as null where infinite.
 
 With ``check_every=K`` accuracy is checked every K steps on a fixed 2,000-image slice of the test set and
-confirmed on the full test set when the slice comes within one standard error of the slice (0.31 points
+confirmed on the full test set when the slice comes within one of its standard errors (0.31 points
 at 98 %) of the lowest target not yet reached; a time to target is always a full-test-set measurement.
 
 Unstable runs are flagged, never dropped: ``diverged`` (a NaN/inf training
@@ -72,7 +72,7 @@ CLOCK = ("samples_s = per-repeat training clock to target: optimizer steps only 
          "train_step with its host sync; first-step warm-up included), evaluation excluded; eval_s_to_target = "
          "evaluation clock; wall_s_to_target = real time from the first step (both clocks + loop overhead). "
          "Imports, data loading and model build are outside every clock.")
-CI_METHOD = ("order statistic: the widest symmetric pair of sorted per-seed times whose binomial coverage of the "
+CI_METHOD = ("order statistic: the narrowest symmetric pair of sorted per-seed times whose binomial coverage of the "
              "median is >= 95 %, or [min, max] with its real coverage (ci_level) when there are too few seeds; "
              "a seed that never reached the target counts as infinite (null)")
 
