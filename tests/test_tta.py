@@ -1,6 +1,7 @@
 """Time to accuracy and the training sweep, fast: the embedded subset, low targets, one epoch."""
 
 import json
+import re
 
 import pytest
 
@@ -138,7 +139,8 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
 def test_sweep_writes_results_tables_and_plots_and_survives_interruption(subset_path, tmp_path, monkeypatch,
                                                                           capsys):
     argv = ["sweep-train", "--frameworks", "torch", "--batch-sizes", "100,250", "--lrs", "1e-3",
-            "--target", "0.5", "--max-epochs", "1", "--data", subset_path, "--out", tmp_path, "--quiet"]
+            "--target", "0.5", "--max-epochs", "1", "--repeats", "2", "--data", subset_path, "--out", tmp_path,
+            "--quiet"]
     real, calls = tta.measure, []
 
     def interrupted(*a, **k):  # the second cell is interrupted (Ctrl-C)
@@ -158,29 +160,70 @@ def test_sweep_writes_results_tables_and_plots_and_survives_interruption(subset_
     captured = capsys.readouterr()
     assert "torch batch 100 lr 0.001: kept from the earlier sweep.json" in captured.err
     assert "CAPPED AT 1 EPOCHS PER CELL" in captured.err
+    assert re.search(r"\[2/2\] .* \(cell \d+ s for 2 seed\(s\); \d+ s so far\)", captured.err)  # per-cell time
     doc = read_results(tmp_path / "sweep.json")
     assert [r["batch_size"] for r in doc["records"]] == [100, 250] and doc["sweep"]["max_epochs"] == 1
+    assert all(r["repeats"] == 2 and set(r["targets"]) == {"0.5", "0.97", "0.975"} for r in doc["records"])
     table = (tmp_path / "sweep_torch.md").read_text()
     assert "| 250 |" in table and "capped at 1 epochs per cell" in table
     for png in ("accuracy_vs_time_torch.png", "tta_vs_batch.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_markdown_table_marks_unreached_and_unstable_cells():
-    def rec(b, lr, reached, stability="stable"):
-        return {"task": "time_to_accuracy", "framework": "keras", "batch_size": b, "learning_rate": lr,
-                "reached": reached, "stability": stability, "train_s_to_target": 12.34 if reached else None,
-                "epochs_to_target": 2.5 if reached else None, "best_accuracy": 0.9712, "target": 0.98,
-                "repeats": 1, "max_epochs": 4, "data": "MNIST full", "time_per_epoch_s": 4.0, "steps_per_s": 400,
-                "runs": [{"max_drop": 0.0123}]}
+def _result(seed: int, accs: list[float], per_epoch: int = 10, diverged: bool = False, init: str = "own"):
+    """A TrainResult evaluated at every epoch end (pure data: no training), 1 s of training per epoch."""
+    curve = [{"step": (e + 1) * per_epoch, "epoch": float(e + 1), "train_s": e + 1.0, "eval_s": 0.1 * (e + 1),
+              "wall_s": 1.2 * (e + 1), "test_accuracy": a, "loss": 0.1} for e, a in enumerate(accs)]
+    return TrainResult("keras", "seed_cnn", len(accs), 32, 1e-3, seed, "d", "s", 1, steps=len(accs) * per_epoch,
+                       curve=curve, diverged=diverged, init=init)
 
-    table = tta.markdown_table([rec(32, 1e-3, True), rec(32, 1e-2, False, "unstable"), rec(512, 1e-3, False),
-                                rec(512, 1e-2, True, "diverged")], "keras")
+
+def _record(mnist, seeds_accs: list[list[float]], targets=(0.97,), diverged=(), target=0.98, batch=32, lr=1e-3):
+    from xbench.spec import load_spec
+
+    runs = [tta.summarize(_result(i, accs, diverged=i in diverged), target, 10, targets)
+            for i, accs in enumerate(seeds_accs)]
+    return tta.make_record("keras", load_spec("seed_cnn"), mnist, runs, batch, lr, len(seeds_accs[0]), None,
+                           all_epochs=True).to_dict()
+
+
+def test_unreached_and_diverged_seeds_are_counted_as_infinite_times(mnist):
+    rec = _record(mnist, [[0.975, 0.981, 0.982], [0.972, 0.978, 0.979], [0.96, 0.975, 0.983], [0.5, 0.4]],
+                  diverged=(3,))  # the last seed diverged in its third epoch
+    assert rec["repeats"] == 4 and len(rec["runs"]) == 4 and rec["stability"] == "diverged"  # kept, flagged
+    t98, t97 = rec["targets"]["0.98"], rec["targets"]["0.97"]
+    # times to 98 %: 2 s, never, 3 s, never (diverged) -> sorted 2, 3, inf, inf
+    assert t98["reached"] == 2 and t98["reached_fraction"] == 0.5 and t98["train_s"] == [2.0, None, 3.0, None]
+    assert t98["median_s"] is None and t98["median_ci95"] == [2.0, None]  # infinite median, open interval
+    assert t97["reached"] == 3 and t97["median_s"] == 1.5 and t97["median_ci95"] == [1.0, None]
+    assert t97["ci_level"] == 0.875  # [min, max] of 4 values covers the median with 1 - 2/16
+    assert rec["status"] == "skipped" and rec["stats"] is None
+    b = rec["best_accuracy_over_seeds"]
+    assert b["seeds"] == 4 and b["min"] == 0.5 and b["mean"] == pytest.approx((0.982 + 0.979 + 0.983 + 0.5) / 4)
+    assert [p["epoch"] for p in rec["plateau"]] == [1, 2, 3]
+    assert rec["plateau"][1]["seeds"] == 4 and rec["plateau"][2]["seeds"] == 3  # the epochs each seed finished
+    assert rec["plateau"][2]["mean"] == pytest.approx((0.982 + 0.979 + 0.983) / 3, abs=1e-5)
+
+
+def test_interval_is_the_records_median_ci95_when_every_seed_reached(mnist):
+    rec = _record(mnist, [[0.975, 0.981], [0.981, 0.99], [0.96, 0.975], [0.98, 0.98], [0.99, 0.99]],
+                  target=0.97, targets=())
+    t = rec["targets"]["0.97"]
+    assert rec["status"] == "ok" and rec["stats"]["ci_unit"] == "blocks" and rec["stats"]["blocks"] == 5
+    assert t["median_ci95"] == rec["stats"]["median_ci95"] == [1.0, 2.0] and t["median_s"] == rec["stats"]["median"]
+    assert t["ci_level"] == rec["stats"]["ci_level"] == 0.9375 and "states" not in rec
+
+
+def test_markdown_table_shows_intervals_and_marks_unreached_and_unstable_cells(mnist):
+    ok = _record(mnist, [[0.975, 0.981], [0.972, 0.983], [0.979, 0.985]])
+    unreached = _record(mnist, [[0.96, 0.95], [0.97, 0.95], [0.972, 0.981]], lr=1e-2)
+    table = tta.markdown_table([ok, unreached], "keras")
     lines = table.splitlines()
-    assert "| 32 | 12.3 s (2.50 ep) | not reached (best 97.12%) ⚠ unstable |" in lines
-    assert "| 512 | not reached (best 97.12%) | 12.3 s (2.50 ep) ✗ diverged |" in lines
-    assert "| 32 | 4.0 s · 400/s · 1.23 | 4.0 s · 400/s · 1.23 |" in lines
-    assert "capped at 4 epochs per cell" in table and tta.markdown_table([], "keras") == ""
+    assert "| 32 | 2.0 s [2.0, 2.0] · 3/3 | not reached · 1/3 (best 97.03 ± 1.05%) ⚠ unstable |" in lines  # 98 %
+    assert "| 32 | 1.0 s [1.0, 1.0] · 3/3 | 1.0 s [1.0, ∞] · 2/3 ⚠ unstable |" in lines  # 97 %
+    assert "coverage 75.0%" in table and "capped at 2 epochs per cell" in table
+    assert "| 32 | 97.53 ± 0.35 / 98.30 ± 0.20 | 96.73 ± 0.64 / 96.03 ± 1.79 |" in lines  # plateau, epochs 1 / 2
+    assert tta.markdown_table([], "keras") == ""
 
 
 def test_no_nan_in_results(subset_path, tmp_path):
@@ -190,8 +233,9 @@ def test_no_nan_in_results(subset_path, tmp_path):
     json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the results file"))  # strict JSON
 
 
-@pytest.mark.parametrize("framework", ["keras", "torch"])
-def test_evaluation_time_never_reaches_the_training_clock(framework, seed_spec, mnist, monkeypatch):
+@pytest.mark.parametrize("framework, every", [("keras", {"eval_every": 20}), ("torch", {"eval_every": 20}),
+                                              ("keras", {"check_every": 10, "confirm": lambda acc: acc > 0.5})])
+def test_evaluation_time_never_reaches_the_training_clock(framework, every, seed_spec, mnist, monkeypatch):
     """Each evaluation moves the module's clock 100 s forward: the training clock must not see any of it."""
     import time as real_time
     import types
@@ -208,9 +252,45 @@ def test_evaluation_time_never_reaches_the_training_clock(framework, seed_spec, 
         return evaluate(*args, **kwargs)
 
     monkeypatch.setattr(tr, "evaluate", slow_evaluate)
-    result, _ = tr.train(framework, seed_spec, mnist, 1, 100, 1e-3, progress=False, eval_every=20)
-    evals = len(result.curve)
+    result, _ = tr.train(framework, seed_spec, mnist, 1, 100, 1e-3, progress=False, **every)
+    evals = len(result.curve) + len(result.checks)
     assert evals >= 3
     last = result.curve[-1]
     assert last["eval_s"] >= 100 * evals and last["wall_s"] >= 100 * evals
     assert last["train_s"] < 100 and sum(result.epoch_seconds) < 100
+
+
+def test_slice_checks_every_k_steps_confirm_on_the_full_test_set(seed_spec, mnist):
+    seen = []
+
+    def confirm(acc):
+        seen.append(acc)
+        return len(seen) in (2, 4)  # confirm the 2nd and 4th checks only
+
+    result, _ = train("torch", seed_spec, mnist, 1, 100, 1e-3, progress=False, check_every=10, confirm=confirm)
+    # 50 steps per epoch: checks at 10, 20, 30, 40 (the epoch end is a full evaluation, not a check)
+    assert [c["step"] for c in result.checks] == [10, 20, 30, 40] and result.check_images == 500
+    assert [c["confirmed"] for c in result.checks] == [False, True, False, True]
+    assert [c["slice_accuracy"] for c in result.checks] == seen
+    assert [p["step"] for p in result.curve] == [20, 40, 50]  # full test set: the confirmations and the end
+    assert result.checks[1]["train_s"] == result.curve[0]["train_s"]
+
+
+def test_check_slice_is_fixed_and_within_the_test_set():
+    from xbench.train import check_slice
+
+    a = check_slice(10_000)
+    assert len(a) == 2000 and len(set(a)) == 2000 and a.max() < 10_000 and (check_slice(10_000) == a).all()
+    assert len(check_slice(1000)) == 500
+
+
+def test_targets_stop_training_only_after_the_last_one(seed_spec, mnist):
+    runs = tta.measure("torch", seed_spec, mnist, 0.6, 100, 1e-3, 2, repeats=1, targets=(0.3,), check_every=10,
+                       progress=False)
+    (run,) = runs
+    assert run.reached and run.crossings["0.3"]["step"] <= run.crossings["0.6"]["step"] == run.steps
+    assert run.check_every == 10 and run.checks and run.curve[-1]["test_accuracy"] >= 0.6
+    every = tta.measure("torch", seed_spec, mnist, 0.6, 100, 1e-3, 2, repeats=1, check_every=10, progress=False,
+                        all_epochs=True)[0]
+    assert every.steps == 100 and every.epoch_accuracy == [p["test_accuracy"] for p in every.curve
+                                                           if p["step"] in (50, 100)]

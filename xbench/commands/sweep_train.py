@@ -1,18 +1,21 @@
-"""Time to accuracy over a grid of batch sizes x learning rates, in both frameworks.
+"""Time to accuracy over a grid of batch sizes x learning rates, in both frameworks, several seeds per cell.
 
-Every cell trains seed_cnn from scratch (Adam, same seeds and data order in both
-frameworks) until the test accuracy reaches --target or --max-epochs is spent; the cap
-keeps the default sweep (2 frameworks x 5 batch sizes x 4 learning rates, 3 epochs
-at most per cell) within 20 minutes on a 2-core CPU (measured: 13 minutes). Accuracy is measured
---evals-per-epoch times per epoch, at the same fractions of an epoch for every batch size.
+Every cell trains seed_cnn from scratch --repeats times (seeds seed, seed+1, ...; Adam, same seeds and
+data order in both frameworks; with --init shared also the same initial weights) until the test accuracy
+reaches every target or --max-epochs is spent (--all-epochs: always --max-epochs, for the plateau).
+Accuracy is checked every --check-every steps on a fixed 2,000-image slice of the test set, confirmed
+on the full test set near a target, and measured on the full test set --evals-per-epoch times per epoch.
+The grid is --batch-sizes x --lrs, or the explicit --cells.
 
-Per cell: time per epoch, steps per second, epochs and training time to target; cells
-whose loss diverged or whose accuracy collapsed are marked, not dropped.
+Per cell and target: the median training time to target over seeds with its order-statistic interval
+(stats.median_interval, the benchmark records' median_ci95), the fraction of seeds that reached it; the
+best accuracy and the accuracy at each epoch end as mean ± sd over seeds; time per epoch and steps per
+second. Seeds that diverged or collapsed are marked and counted, never dropped.
 
 Writes into --out: sweep.json (xbench results schema, task time_to_accuracy, rewritten
 atomically after every cell, so an interrupted sweep keeps its finished cells and
---resume continues it), sweep_<framework>.md (batch x lr tables),
-accuracy_vs_time_<framework>.png and tta_vs_batch.png.
+--resume continues it), sweep_<framework>.md (batch x lr tables with intervals),
+accuracy_vs_time_<framework>.png, tta_vs_batch.png and tta_vs_lr.png (error bars: the intervals).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 from xbench.commands._common import data_arg, model_arg
+from xbench.commands.tta import run_options, targets_list
 from xbench.errors import UserError
 
 HELP = "time-to-accuracy sweep over batch sizes x learning rates (tables and plots)"
@@ -40,7 +44,7 @@ def _list(kind, name: str):
         except ValueError:
             raise UserError(f"{name}: expected a comma-separated list of numbers, got {text!r}") from None
         if not values:
-            raise UserError(f"{name}: empty list")
+            raise UserError(f"{name}: empty list, so the grid has no cells; give comma-separated numbers")
         return values
     return parse
 
@@ -52,11 +56,16 @@ def add_arguments(p) -> None:
                    help="comma-separated (default: 32,64,128,256,512)")
     p.add_argument("--lrs", default=",".join(f"{v:g}" for v in LEARNING_RATES),
                    help="comma-separated Adam learning rates (default: 0.001,0.003,0.01,0.03)")
+    p.add_argument("--cells", default=None, metavar="B:LR,...",
+                   help="explicit cells instead of the --batch-sizes x --lrs grid, e.g. 32:0.001,128:0.001,32:0.003")
     p.add_argument("--target", type=float, default=0.98, help="test accuracy to reach (default: 0.98)")
     p.add_argument("--max-epochs", type=int, default=3, help="epoch cap per cell (default: 3)")
-    p.add_argument("--evals-per-epoch", type=int, default=2,
-                   help="test-accuracy measurements per epoch (default: 2: half way and at the end)")
-    p.add_argument("--repeats", type=int, default=1, help="seeds per cell (default: 1, to fit the time budget)")
+    p.add_argument("--evals-per-epoch", type=int, default=1,
+                   help="full-test-set measurements per epoch, at equal fractions of it (default: 1, the end; "
+                        "--check-every resolves the time to target between them)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="seeds per cell; the interval of the median over seeds needs 3 or more (default: 3)")
+    run_options(p, check_every=100, also_targets="0.97,0.975")
     p.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     data_arg(p)
     p.add_argument("--out", default=".", metavar="DIR", help="existing folder for the outputs (default: .)")
@@ -73,15 +82,15 @@ def run(args) -> int:
     from xbench.train import steps_per_epoch
 
     fws = [frameworks.get(f.strip()).name for f in args.frameworks.split(",") if f.strip()]
-    batches = _list(int, "--batch-sizes")(args.batch_sizes)
-    lrs = _list(float, "--lrs")(args.lrs)
+    grid = _grid(args)
+    targets = targets_list(args.also_targets)
     if not fws:
-        raise UserError("--frameworks: empty list")
+        raise UserError("--frameworks: empty list, so the grid has no cells; give at least one of keras,torch")
     if args.evals_per_epoch <= 0:
         raise UserError(f"--evals-per-epoch must be a positive integer, got {args.evals_per_epoch}")
-    for b in batches:
-        for lr in lrs:
-            tta.check_settings(args.target, b, lr, args.max_epochs, args.repeats)
+    for b, lr in grid:
+        tta.check_settings(args.target, b, lr, args.max_epochs, args.repeats, None, targets, args.init,
+                           args.check_every)
     out = Path(args.out)
     if not out.is_dir():
         raise UserError(f"--out {out}: folder does not exist")
@@ -89,14 +98,17 @@ def run(args) -> int:
     data = load_mnist(args.data, allow_download=True)
     settings = {"model": spec.name, "target": args.target, "max_epochs": args.max_epochs,
                 "evals_per_epoch": args.evals_per_epoch, "repeats": args.repeats, "seed": args.seed,
-                "data_kind": data.kind}
+                "data_kind": data.kind, "also_targets": list(targets), "check_every": args.check_every,
+                "init": args.init, "all_epochs": args.all_epochs}
     json_path = out / "sweep.json"
     done = _resumable(json_path, settings) if args.resume else {}
-    cells = [(f, b, lr) for f in fws for b in batches for lr in lrs]
+    cells = [(f, b, lr) for f in fws for b, lr in grid]
     say = lambda text: print(text, file=sys.stderr)  # noqa: E731
-    say(f"sweep: {len(fws)} framework(s) x {len(batches)} batch sizes x {len(lrs)} learning rates = {len(cells)} "
-        f"cells, target {args.target:g}, CAPPED AT {args.max_epochs} EPOCHS PER CELL, accuracy measured "
-        f"{args.evals_per_epoch}x per epoch, {args.repeats} repeat(s), on {data.label}")
+    say(f"sweep: {len(fws)} framework(s) x {len(grid)} batch/lr cells = {len(cells)} cells x {args.repeats} "
+        f"seed(s), target {args.target:g}{''.join(f', {t:g}' for t in targets)}, CAPPED AT {args.max_epochs} "
+        f"EPOCHS PER CELL{' (all run)' if args.all_epochs else ''}, full test set {args.evals_per_epoch}x per "
+        f"epoch, {'slice checks every %d steps' % args.check_every if args.check_every else 'no slice checks'}, "
+        f"init {args.init}, on {data.label}")
     if data.kind != "full":
         say("note: this is the embedded 6,000-image subset, not full MNIST; pass --data PATH for real figures")
     environment = env.collect()
@@ -111,19 +123,42 @@ def run(args) -> int:
                 continue
             per_epoch = steps_per_epoch(len(data.x_train), b)
             eval_every = -(-per_epoch // args.evals_per_epoch) if args.evals_per_epoch > 1 else None
+            t_cell = time.perf_counter()
             runs = tta.measure(fw, spec, data, args.target, b, lr, args.max_epochs, args.repeats, args.seed,
-                               eval_every, progress=not args.quiet)
-            rec = tta.make_record(fw, spec, data, runs, b, lr, args.max_epochs, eval_every)
+                               eval_every, progress=not args.quiet, targets=targets, check_every=args.check_every,
+                               init=args.init, all_epochs=args.all_epochs)
+            rec = tta.make_record(fw, spec, data, runs, b, lr, args.max_epochs, eval_every, args.all_epochs)
             records.append(rec)
             doc = results_document(environment, records)
             doc["sweep"] = settings
             write_results(json_path, doc)  # atomic: an interruption keeps every finished cell
-            say(f"[{i}/{len(cells)}] {tta.summary_line(rec.to_dict())}  ({time.perf_counter() - t0:.0f} s so far)")
+            cell_s = time.perf_counter() - t_cell
+            say(f"[{i}/{len(cells)}] {tta.summary_line(rec.to_dict())}  (cell {cell_s:.0f} s for {args.repeats} "
+                f"seed(s); {time.perf_counter() - t0:.0f} s so far)")
     finally:
         if records:  # also after an interruption: tables and plots of what finished
             _report(out, [r.to_dict() for r in records], fws)
     say(f"sweep took {time.perf_counter() - t0:.0f} s (cap: {args.max_epochs} epochs per cell)")
     return 0
+
+
+def _grid(args) -> list[tuple[int, float]]:
+    """(batch size, learning rate) cells: --cells, else --batch-sizes x --lrs; an empty grid is an error."""
+    if args.cells is None:
+        return [(b, lr) for b in _list(int, "--batch-sizes")(args.batch_sizes)
+                for lr in _list(float, "--lrs")(args.lrs)]
+    cells = []
+    for item in (c.strip() for c in args.cells.split(",")):
+        if not item:
+            continue
+        b, _, lr = item.partition(":")
+        try:
+            cells.append((int(b), float(lr)))
+        except ValueError:
+            raise UserError(f"--cells: expected BATCH:LR pairs such as 32:0.001, got {item!r}") from None
+    if not cells:
+        raise UserError("--cells: the grid has no cells; give BATCH:LR pairs such as 32:0.001,128:0.001")
+    return cells
 
 
 def _resumable(path: Path, settings: dict) -> dict:
@@ -183,40 +218,85 @@ def _plots(out: Path, records: list[dict], fws: list[str]) -> list[Path]:
                     ax.plot(t, acc, style, marker=".", color=colors[r["batch_size"]],
                             label=(f"batch {r['batch_size']}" + ("" if run["stability"] == "stable"
                                                                   else f" ({run['stability']})")) if k == 0 else None)
-            ax.axhline(target, color="red", lw=0.8, ls=":")
+                    checks = run.get("checks") or []
+                    ax.plot([c["train_s"] for c in checks], [c["slice_accuracy"] for c in checks], ".", ms=2,
+                            alpha=0.35, color=colors[r["batch_size"]])
+            for key in recs[0].get("targets", {}):
+                ax.axhline(float(key), color="red", lw=0.8, ls=":")
             ax.set(title=f"{fw}, Adam lr {lr:g}", xlabel="training time (s; evaluation excluded)", ylim=(low, 1.0))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
-        axes[0][0].set_ylabel(f"test accuracy (red: target {target:g}; below {low:g} clipped)")
-        fig.suptitle(f"{recs[0]['model']} on {recs[0]['data']}: test accuracy vs training time "
-                     f"(cap {recs[0]['max_epochs']} epochs per cell; dashed: unstable, dotted: diverged)", fontsize=10)
+        axes[0][0].set_ylabel(f"test accuracy (red: targets; below {low:g} clipped)")
+        fig.suptitle(f"{recs[0]['model']} on {recs[0]['data']}: full-test-set accuracy vs training time, one line "
+                     f"per seed (faint dots: {recs[0]['resolution']['check_images']:,}-image slice checks)\ncap {recs[0]['max_epochs']} epochs per "
+                     "cell; dashed: unstable, dotted: diverged", fontsize=9)
         fig.tight_layout()
         paths.append(out / f"accuracy_vs_time_{fw}.png")
         fig.savefig(paths[-1], dpi=90)
         plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(fws), figsize=(6 * len(fws), 4.2), sharey=True, squeeze=False)
-    for ax, fw in zip(axes[0], fws):
-        for j, lr in enumerate(lrs):
-            recs = sorted((r for r in records if r["framework"] == fw and r["learning_rate"] == lr),
-                          key=lambda r: r["batch_size"])
-            color = plt.cm.plasma(j / max(1, len(lrs) - 1) * 0.85)
-            got = [r for r in recs if r["reached"]]
-            ax.plot([r["batch_size"] for r in got], [r["train_s_to_target"] for r in got], "-o", color=color,
-                    label=f"lr {lr:g}")
-            bad = [r for r in got if r["stability"] != "stable"]
-            ax.plot([r["batch_size"] for r in bad], [r["train_s_to_target"] for r in bad], "o", ms=12,
-                    mfc="none", color="red")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")  # one slow cell must not flatten the rest
-        ax.set_xticks(batches, [str(b) for b in batches])
-        ax.set(title=f"{fw}: training time to {target:g} (missing point: not reached "
-                     f"in {records[0]['max_epochs']} epochs)", xlabel="batch size", ylabel="seconds")
-        ax.title.set_fontsize(9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="red ring: unstable", title_fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "tta_vs_batch.png")
-    fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
+    paths.append(_interval_plot(plt, out / "tta_vs_batch.png", records, fws, "batch_size", "learning_rate"))
+    if len({r["learning_rate"] for r in records}) > 1:
+        paths.append(_interval_plot(plt, out / "tta_vs_lr.png", records, fws, "learning_rate", "batch_size"))
     return paths
+
+
+def _errorbars(ax, xs: list, summaries: list[dict], **style) -> None:
+    """Medians with their intervals as error bars; an interval open upwards (a seed never reached the target)
+    is drawn as an arrow; cells whose median itself is infinite are left out (their reached fraction is in the
+    tables)."""
+    pts = [(x, t) for x, t in zip(xs, summaries) if t["median_s"] is not None]
+    if not pts:
+        return
+    x = [p[0] for p in pts]
+    med = [t["median_s"] for _, t in pts]
+    low = [m - t["median_ci95"][0] for m, (_, t) in zip(med, pts)]
+    high = [(t["median_ci95"][1] - m) if t["median_ci95"][1] is not None else 0.0 for m, (_, t) in zip(med, pts)]
+    ax.errorbar(x, med, yerr=[low, high], capsize=4, **style)
+    open_up = [(xi, m) for xi, m, (_, t) in zip(x, med, pts) if t["median_ci95"][1] is None]
+    if open_up:
+        ax.errorbar([p[0] for p in open_up], [p[1] for p in open_up], yerr=[[0] * len(open_up),
+                    [p[1] * 0.5 for p in open_up]], lolims=True, fmt="none", ecolor=style.get("color"))
+
+
+def _interval_plot(plt, path: Path, records: list[dict], fws: list[str], x_key: str, line_key: str) -> Path:
+    """Time to each target against batch size (or learning rate), one panel per framework, error bars = the
+    intervals of the median over seeds; one line per target and learning rate (or batch size)."""
+    from matplotlib import ticker
+
+    keys = list(records[0]["targets"])
+    lines_of = sorted({r[line_key] for r in records})
+    xs_all = sorted({r[x_key] for r in records})
+    fig, axes = plt.subplots(1, len(fws), figsize=(6 * len(fws), 4.4), sharey=True, squeeze=False)
+    markers = "osD^v<>"
+    for ax, fw in zip(axes[0], fws):
+        for j, key in enumerate(keys):
+            color = plt.cm.viridis(j / max(1, len(keys) - 1) * 0.85)
+            for m, value in enumerate(lines_of):
+                recs = sorted((r for r in records if r["framework"] == fw and r[line_key] == value),
+                              key=lambda r: r[x_key])
+                if not recs:
+                    continue
+                label = f"{float(key) * 100:g}%, {line_key.replace('_', ' ')} {value:g}"
+                shift = 1 + 0.04 * (j - (len(keys) - 1) / 2)  # side by side, not on top of each other
+                _errorbars(ax, [r[x_key] * shift for r in recs], [r["targets"][key] for r in recs], color=color,
+                           ls="-" if m == 0 else "--", mfc="white" if m else color, label=label,
+                           marker=markers[m % len(markers)])
+        ax.set_xscale("log", base=2 if x_key == "batch_size" else 10)
+        ax.set_yscale("log")
+        ax.set_xticks(xs_all, [f"{v:g}" for v in xs_all])
+        ax.minorticks_off()
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set(title=f"{fw}, init {records[0]['init']}", xlabel=x_key.replace("_", " "),
+               ylabel="seconds of training to target (log)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    r0 = records[0]
+    fig.suptitle(f"Training time to target: median over {r0['repeats']} seeds; bars: interval of the median (order "
+                 f"statistic, coverage {r0['targets'][keys[0]]['ci_level'] * 100:.0f}%)\narrow: a seed never "
+                 f"reached the target within {r0['max_epochs']} epochs; no point: most seeds never did", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
