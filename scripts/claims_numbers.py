@@ -140,10 +140,15 @@ def main() -> None:
     ap.add_argument("--sweep", type=Path, default=Path("results/sweep-train/sweep.json"))
     ap.add_argument("--tta", type=Path, default=Path("results/tta"))
     args = ap.parse_args()
-    records = load(args.sweep)
-    src = str(args.sweep)
-    print("\n".join([*batch_size(records, src), *learning_rate(records, src), *ranking(args.tta),
-                     *plateau(args.tta, args.sweep), *resolution(records, src)]))
+    print(text(args.sweep, args.tta))
+
+
+def text(sweep: Path = Path("results/sweep-train/sweep.json"), tta: Path = Path("results/tta")) -> str:
+    """Every verdict line, each naming its file (scripts/sync_docs.py writes it into docs/claims.md)."""
+    records = load(sweep)
+    src = str(sweep)
+    return "\n".join([*batch_size(records, src), *learning_rate(records, src), *ranking(tta),
+                      *plateau(tta, sweep), *resolution(records, src)])
 
 
 if __name__ == "__main__":

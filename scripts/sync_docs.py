@@ -348,6 +348,23 @@ def gate_check(src: Source) -> str:
     return out + "\n\n" + src.cite()
 
 
+CLAIMS_TTA = tuple(f"results/tta/{fw}-{n}.json" for fw in ("keras", "torch")
+                   for n in ("b32-lr0.001-own", "b32-lr0.001-shared", "0.99"))
+
+
+@block("claims-numbers", "results/sweep-train/sweep.json", *CLAIMS_TTA)
+def claims_numbers(src: Source) -> str:
+    """The verdict lines of docs/claims.md, from scripts/claims_numbers.py (each line names its file)."""
+    import contextlib
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("claims_numbers", ROOT / "scripts" / "claims_numbers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with contextlib.chdir(ROOT):  # the lines cite files relative to the checkout
+        return module.text()
+
+
 @block("explain-seed_cnn-b128", "results/explain-seed_cnn-b128.txt")
 def explain_cnn(src: Source) -> str:
     return "```\n" + src.path().read_text().rstrip("\n") + "\n```\n\n" + src.cite()
