@@ -265,3 +265,15 @@ def test_accuracy_out_of_range_is_refused(tmp_path, capsys):
     path.write_text(json.dumps(doc))
     assert main(["report", str(path)]) == 2
     assert "accuracy" in capsys.readouterr().err
+
+
+def test_plots_draw_fp32_rows_only():
+    """A plotted line is one configuration: bf16 and int8 rows (their own rows in the tables) stay out of it."""
+    from xbench.report.data import Run
+    from xbench.report.plots import _ok
+
+    doc = json.loads((Path(__file__).parent / "golden" / "where-results.json").read_text())
+    run = Run("where", doc, "where-results.json")
+    dtypes = {r.get("dtype") for r in doc["records"] if r["task"] == "inference" and r["status"] == "ok"}
+    assert dtypes > {"float32"}, dtypes  # the fixture has lower precisions to leave out
+    assert {r["dtype"] for r in _ok(run, "inference")} == {"float32"}

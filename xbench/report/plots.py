@@ -24,7 +24,10 @@ def _machine(run: Run) -> str:
 
 
 def _ok(run: Run, task: str) -> list[dict]:
-    return [r for r in run.records if r["task"] == task and r["status"] == "ok"]
+    """The ok fp32 records of a task: a line or bar stands for one configuration, so lower precisions (their
+    own rows in the tables and the where-should-it-run table) are not drawn into the fp32 ones."""
+    return [r for r in run.records if r["task"] == task and r["status"] == "ok"
+            and r.get("dtype", "float32") == "float32"]
 
 
 def _figure():
@@ -63,7 +66,7 @@ def inference_figure(run: Run):
     ax.set_xticks(sorted(batches), [str(b) for b in sorted(batches)])
     ax.set_xlabel("batch size (log scale)")
     ax.set_ylabel("throughput (samples/s, log scale)")
-    ax.set_title(f"Inference throughput vs batch size, {', '.join(models)}\n{_machine(run)}; default variants")
+    ax.set_title(f"Inference throughput vs batch size, {', '.join(models)}\n{_machine(run)}; default variants, fp32")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return fig
@@ -124,7 +127,7 @@ def train_figure(run: Run):
     ax.set_xticks(range(len(batches)), [str(b) for b in batches])
     ax.set_xlabel("batch size")
     ax.set_ylabel("median time per training step (ms)")
-    ax.set_title(f"Training-step time by framework and batch size, {', '.join(models)}\n{_machine(run)}; "
+    ax.set_title(f"Training-step time by framework and batch size, {', '.join(models)}\n{_machine(run)}; fp32; "
                  "whiskers: interquartile range")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize="small")
