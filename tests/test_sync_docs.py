@@ -5,6 +5,7 @@ removes something; the repository itself is only read."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,9 @@ def test_one_edited_number_is_named(checkout):
     readme = checkout / "README.md"
     text = readme.read_text()
     start = text.index("<!-- xbench:begin baseline-train -->")
-    edited = text[:start] + text[start:].replace("2.69 ms", "2.68 ms", 1)
+    number = re.search(r"\d+\.\d+ ms", text[start:])[0]  # the block's first time, whatever the baseline says
+    other = number[:-4] + ("1" if number[-4] != "1" else "2") + " ms"
+    edited = text[:start] + text[start:].replace(number, other, 1)
     assert edited != text
     readme.write_text(edited)
     proc = _run("--check", "--root", checkout)

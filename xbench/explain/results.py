@@ -64,16 +64,18 @@ def explain_results(doc: dict, source: str = "results") -> dict:
 
 def epoch_vs_steps(doc: dict) -> list[dict]:
     """Each ``train_epoch`` record against the sum of its steps: ``steps_per_epoch`` x the median of the
-    matching ``train_step`` record (same model, framework, device, batch) from the same file."""
+    matching ``train_step`` record (same model, framework, device, batch, dtype) from the same file."""
     ok = [r for r in doc["records"] if r.get("status") == "ok" and (r.get("stats") or {}).get("median")]
-    steps = {(r["model"], r.get("framework"), r["provider"], r["batch_size"]): r for r in ok
-             if r["task"] == "train_step" and r["variant"] in ("default", "eager")}
+    def key(r: dict) -> tuple:
+        return r["model"], r.get("framework"), r["provider"], r["batch_size"], r.get("dtype", "float32")
+
+    steps = {key(r): r for r in ok if r["task"] == "train_step" and r["variant"] in ("default", "eager")}
     out = []
     for r in ok:
         if r["task"] != "train_epoch":
             continue
         n = r.get("steps_per_epoch")
-        step = steps.get((r["model"], r.get("framework"), r["provider"], r["batch_size"]))
+        step = steps.get(key(r))  # same precision: a bf16 step is not an fp32 epoch's step
         row = {"framework": r.get("framework"), "variant": r["variant"], "model": r["model"],
                "provider": r["provider"], "batch_size": r["batch_size"], "epoch_s": r["stats"]["median"],
                "steps_per_epoch": n, "images_per_s": r.get("images_per_s")}
