@@ -22,7 +22,8 @@ benchmark:
 
 Arguments after `--` select the benchmarks as for `pytest --benchmark-only`
 (default: --xbench-models seed_cnn --xbench-providers cpu
--k "not compile and not xla", 21 benchmarks, about 30 s per block on a 2-core
+--xbench-dtypes float32 --xbench-runtimes keras,torch,onnxruntime
+-k "not compile and not xla and not train_epoch", 21 benchmarks, about 30 s per block on a 2-core
 machine: 6 blocks per side take about 6 minutes). Both sides get them; the
 side's own --a-args/--b-args come after.
 
