@@ -278,3 +278,14 @@ def test_two_real_blocks_of_the_suite(tmp_path):
     assert a["records"][0]["blocks"][0]["position"] == 0 and b["records"][0]["blocks"][0]["position"] == 1
     assert b["env"]["threads"] != a["env"]["threads"]  # B's --xbench-threads 1 reached its process
     assert "1 pairs" in proc.stdout and "intra_op: " in proc.stdout, proc.stdout  # the env change is noted
+
+
+def test_the_default_selection_is_the_21_benchmarks_it_was_sized_for():
+    """The default selection (no `--`) is documented as 21 benchmarks, about 30 s a block; a row added to the
+    suite (OpenVINO, int8, bf16 and train_epoch were) must not silently lengthen every A/B run and CI's ab job."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", *ab.BLOCK_ARGS, *ab.DEFAULT_SELECTION],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert len(ids) == 21, proc.stdout[-2000:]
+    assert not any(w in i for i in ids for w in ("bfloat16", "int8", "openvino", "train_epoch", "compile", "xla"))
