@@ -289,3 +289,22 @@ def test_the_default_selection_is_the_21_benchmarks_it_was_sized_for():
     ids = [line for line in proc.stdout.splitlines() if "::" in line]
     assert len(ids) == 21, proc.stdout[-2000:]
     assert not any(w in i for i in ids for w in ("bfloat16", "int8", "openvino", "train_epoch", "compile", "xla"))
+
+
+def test_ab_check_predicts_what_a_slowed_copy_flags(fake, tmp_path):
+    """scripts/ab_check.py: a copy of B slowed x1.1 / x1.2 flags exactly the benchmarks whose run median ratio
+    times the factor reaches 1 + their resolution (exit 0), and --by-blocks predicts the resolution for more
+    blocks from the A/A pairs."""
+    exe, _ = fake
+    out = tmp_path / "aa"
+    proc = _ab(fake, "--b-python", str(exe), "--aa", "--out", str(out), env={"FAKE_FACTOR": "1.0"})
+    assert proc.returncode == 0, proc.stderr
+    check = subprocess.run([sys.executable, "scripts/ab_check.py", "--resample", "200", "--by-blocks", "6,9",
+                            "--medians", str(tmp_path / "m.json"), str(out)],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rows = [line for line in check.stdout.splitlines() if line.startswith("| aa | x1.")]
+    assert len(rows) == 2 and all(line.rstrip().endswith("| — |") for line in rows), rows
+    by_blocks = [line for line in check.stdout.splitlines() if re.match(r"\| (6|9) \| ", line)]
+    assert len(by_blocks) == 2, check.stdout
+    assert set(json.loads((tmp_path / "m.json").read_text())["aa"]) == {r["id"] for r in read_results(out / "a.json")["records"]}
