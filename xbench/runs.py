@@ -99,7 +99,8 @@ def unpool(doc: dict) -> list[dict]:
             status = next((s for s in rec.get("run_status") or [] if s["run"] == run), None)
             if rec["status"] != "ok" or (status and status["status"] != "ok"):
                 if status:
-                    records.append({k: v for k, v in rec.items() if k not in ("run_status",)} | status)
+                    records.append({k: v for k, v in rec.items() if k not in ("run_status",)}
+                                   | {k: v for k, v in status.items() if k != "run"})
                 continue
             parts = [(b, s) for b, s in zip(block_entries(rec), _split(rec)) if b.get("run", 0) == run]
             if not parts:
