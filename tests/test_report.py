@@ -254,6 +254,25 @@ def test_where_table_marks_rows_more_than_one_point_below_fp32(tmp_path):
     _tables(md)
 
 
+def test_where_answer_for_a_model_without_accuracy_ranks_its_fp32_rows_and_says_why(tmp_path):
+    """A model with no classifier head has no accuracy: its answer line names the fastest fp32 rows and the
+    reason, instead of "none" (which read as if every row had failed the accuracy check)."""
+    doc = json.loads(WHERE.read_text())
+    for r in [dict(r) for r in doc["records"]]:
+        r["model"], r["id"] = "headless", r["id"].replace("seed_cnn", "headless")
+        r["accuracy"] = r["accuracy_delta"] = None
+        r["accuracy_note"] = "headless has no classifier head: no top-1 accuracy"
+        doc["records"].append(r)
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(doc))
+    md = _where_section(render(load_runs([path]), "md"))
+    answer = next(line for line in md.splitlines() if line.startswith("**amd-epyc-2c-nogpu, headless**"))
+    assert "headless has no classifier head" in answer and "none" not in answer, answer
+    assert "batch 1: ORT CPU (PyTorch export) float32 `default`" in answer, answer
+    graded = next(line for line in md.splitlines() if line.startswith("**amd-epyc-2c-nogpu, seed_cnn**"))
+    assert "within 1 point of fp32 accuracy" in graded
+
+
 def test_where_table_only_for_files_with_accuracy(runs):
     assert "Where should it run" not in render(runs, "md")  # the 1.2 golden: no accuracy recorded
 

@@ -47,6 +47,11 @@ def where_tables(runs: list[Run]) -> list[tuple[str, object, str]]:
         for model, rows in sorted(_groups(run).items()):
             big = max(b for batches in rows.values() for b in batches)
             body, fast, thru = [], [], []
+            recs = [r for batches in rows.values() for r in batches.values()]
+            # A model without accuracy (no classifier head) is ranked on speed among its fp32 rows only: nothing
+            # vouches for a lower precision's answers, and "none" would read as if every row had failed the check.
+            graded = any(r.get("accuracy") is not None for r in recs)
+            why = next((r["accuracy_note"] for r in recs if r.get("accuracy_note")), "no accuracy was measured")
             for (col, dtype, variant), batches in rows.items():
                 small, large = batches.get(SMALL), batches.get(big)
                 any_rec = small or large or next(iter(batches.values()))
@@ -58,7 +63,7 @@ def where_tables(runs: list[Run]) -> list[tuple[str, object, str]]:
                          fmt_rate(rate) if rate else "—", fmt_ms(load) if load else "—", *_accuracy_cells(any_rec)]
                 body.append((med if med is not None else float("inf"), cells))
                 label = f"{col.label} {dtype} `{variant}`"
-                if _within(any_rec):
+                if _within(any_rec) if graded else dtype == "float32":
                     if med is not None:
                         fast.append((med, label, cells))
                     if rate:
@@ -69,7 +74,9 @@ def where_tables(runs: list[Run]) -> list[tuple[str, object, str]]:
             body.sort(key=lambda t: t[0])
             headers = ["Runs on", "Precision", "Variant", f"Batch {SMALL} median", f"Batch {SMALL} p90",
                        f"Batch {big} throughput", "Load (file → first result)", "Accuracy", "Δ vs fp32"]
-            answer = (f"**{run.label}, {model}**: fastest within {ACCURACY_POINTS:g} point of fp32 accuracy — "
+            condition = (f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else
+                         f"in fp32 ({why}, so lower precisions are not ranked)")
+            answer = (f"**{run.label}, {model}**: fastest {condition} — "
                       f"batch {SMALL}: " + (f"{fast and min(fast)[1]} ({fmt_ms(min(fast)[0])})" if fast else "none")
                       + f"; batch {big}: " + (f"{min(thru)[1]} ({fmt_rate(-min(thru)[0])})" if thru else "none") + ".")
             out.append((f"{model} · {run.label}" if len(runs) > 1 else model,
