@@ -8,22 +8,15 @@ Adding a framework is adding one module here.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 
-from xbench.errors import UserError
 from xbench.frameworks.base import Framework
+from xbench.plugins import discover, lookup
 
 
 @cache
 def registry() -> dict[str, Framework]:
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name != "base":
-            fw = importlib.import_module(f"{__name__}.{info.name}").FRAMEWORK
-            found[fw.name] = fw
-    return dict(sorted(found.items()))
+    return discover(__name__, __path__, "FRAMEWORK")
 
 
 def names() -> list[str]:
@@ -31,7 +24,4 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Framework:
-    try:
-        return registry()[name]
-    except KeyError:
-        raise UserError(f"unknown framework {name!r}; valid: {', '.join(names())}") from None
+    return lookup(registry(), name, "framework")

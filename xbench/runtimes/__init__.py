@@ -7,8 +7,6 @@ module here; the suite makes its cases from ``rows`` and runs them through ``loa
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from xbench.errors import UserError
+from xbench.plugins import discover, lookup
 
 HOST_OUTPUT = "NumPy on the host (device-to-host copy included)"
 DEVICE_OUTPUT = "left on the device (IO binding; no copies timed)"
@@ -65,12 +63,7 @@ class Runtime(Protocol):
 
 @cache
 def registry() -> dict[str, Runtime]:
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        rt = getattr(importlib.import_module(f"{__name__}.{info.name}"), "RUNTIME", None)
-        if rt is not None:
-            found[rt.name] = rt
-    return dict(sorted(found.items()))
+    return discover(__name__, __path__, "RUNTIME")
 
 
 def names() -> list[str]:
@@ -78,7 +71,4 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Runtime:
-    try:
-        return registry()[name]
-    except KeyError:
-        raise UserError(f"unknown runtime {name!r}; valid: {', '.join(names())}") from None
+    return lookup(registry(), name, "runtime")
