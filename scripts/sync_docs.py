@@ -294,7 +294,12 @@ def ab_check(src: Source) -> str:
     return src.path().read_text().strip() + "\n\n" + src.cite()
 
 
-@block("ab-runs", "results/ab/runs.txt", "results/ab/check.md")
+@block("ab-check-1thread", "results/ab/check-1thread.md")
+def ab_check_1thread(src: Source) -> str:
+    return ab_check(src)
+
+
+@block("ab-runs", "results/ab/runs.txt", "results/ab/check.md", "results/ab/check-1thread.md")
 def ab_runs(src: Source) -> str:
     """Each xbench ab run: its time and load (runs.txt) beside its verdict counts (check.md's first table)."""
     from xbench.report.tables import Table
@@ -307,7 +312,8 @@ def ab_runs(src: Source) -> str:
         elif m:
             times[m[1]].update(rc=m[2], wall=int(m[3]), end=m[4])
     rows = []
-    for line in src.path(1).read_text().split("\n\n")[0].splitlines()[2:]:
+    for line in (src.path(1).read_text().split("\n\n")[0].splitlines()[2:]
+                 + src.path(2).read_text().split("\n\n")[0].splitlines()[2:]):
         run, *counts, resolution = [c.strip() for c in line.strip("|").split("|")]
         t = times[run]
         rows.append([run, f"{t['start']}–{t['end']}", f"{t['wall'] / 60:.1f} min", t["load"], t["rc"], *counts,
@@ -315,6 +321,67 @@ def ab_runs(src: Source) -> str:
     head = ["run", "UTC", "wall", "load", "exit", "regressions", "improvements", "inconclusive", "unchanged",
             "median resolution"]
     return _md(Table(head, rows, "lllrrrrrrr")) + "\n\n" + src.cite()
+
+
+@block("ab-summary", "results/ab/runs.txt", "results/ab/check.md", "results/ab/envvar-compare.md",
+       "results/ab/threads1-compare.md", "results/ab/check-1thread.md")
+def ab_summary(src: Source) -> str:
+    """The A/B runs' outcome in words: A/A exits and flags, the unrelated variable, one thread (every flagged row
+    with its change and interval), and the resolution next to xbench compare's."""
+    rc = dict(re.findall(r"^(\S+) rc=(\d+)", src.path(0).read_text(), re.M))
+    check, check1 = src.path(1).read_text(), src.path(4).read_text()
+    counts = {}
+    for text in (check, check1):
+        for line in text.split("\n\n")[0].splitlines()[2:]:
+            run, reg, imp, inc, unch, _ = [c.strip() for c in line.strip("|").split("|")]
+            counts[run] = (int(reg), int(imp), int(inc), int(unch))
+
+    def flagged(i: int) -> str:
+        rows = []
+        for line in src.path(i).read_text().splitlines():
+            cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+            if len(cells) == 7 and cells[0] in ("REGRESSION", "improvement"):
+                bench = cells[6].strip("`").split(" (")[0].strip("`").replace("/seed_cnn/", "/").replace("/float32", "")
+                rows.append(f"{cells[0].lower()} `{bench}` {cells[1]} ({cells[2]})")
+        return "; ".join(rows) or "none"
+
+    def said(run: str) -> str:
+        reg, imp, inc, unch = counts[run]
+        return (f"exit {rc[run]}: {reg} regression{'s' * (reg != 1)}, {imp} improvement{'s' * (imp != 1)}, "
+                f"{inc} inconclusive, {unch} unchanged")
+
+    def aa_line(runs: list[str], what: str, text: str) -> str:
+        judged = sum(sum(counts[r]) for r in runs)
+        flags = sum(counts[r][0] + counts[r][1] for r in runs)
+        resampled = re.search(r"^resampled false alarms .*$", text, re.M)
+        return (f"- **A/A, {what}** ({', '.join(runs)}): exit 0 in {sum(rc[r] == '0' for r in runs)} of {len(runs)} "
+                f"runs; {flags} of {judged} benchmark judgements flagged ({sum(counts[r][0] for r in runs)} as "
+                f"regressions, {sum(counts[r][1] for r in runs)} as improvements)"
+                + (f"; {resampled[0]}" if resampled else "") + ".")
+
+    lines = [
+        aa_line(sorted(r for r in counts if re.fullmatch(r"aa\d+", r)), "the default (2 threads)", check),
+        aa_line(sorted(r for r in counts if r.startswith("aa1thread")),
+                "both sides one thread (`-- <default selection> --xbench-threads 1`)", check1),
+        f"- **A variable nothing reads** (`envvar`: `--b-env XBENCH_AB_UNRELATED=1`): {said('envvar')}; flagged: "
+        f"{flagged(2)}.",
+        f"- **One thread** (`threads1`: `--b-args \"--xbench-threads 1\"`): {said('threads1')}; flagged: "
+        f"{flagged(3)}.",
+    ]
+    for text, what in ((check, "2 threads"), (check1, "one thread")):
+        runs = [line.split("|")[1].strip() for line in text.split("\n\n")[0].splitlines()[2:]]
+        m = re.search(r"^ab: median over benchmarks (.*)$", text, re.M)
+        if m:
+            lines.append(f"- **Resolution of `xbench ab`, {what}** ({', '.join(runs)}): the smallest slowdown a "
+                         f"benchmark's 6 pairs could flag (per benchmark the median over these runs), median over "
+                         f"benchmarks {m[1]}.")
+    m = re.search(r"^compare: median over benchmarks (.*)$", check, re.M)
+    fa = re.search(r"^compare: regressions flagged .*?: (.*)$", check, re.M)
+    if m:
+        lines.append(f"- **`xbench compare` against the stored baseline**, judging the default runs' A sides (this "
+                     f"checkout, unchanged): the smallest slowdown a benchmark could flag, median over benchmarks "
+                     f"{m[1]}" + (f"; regressions it flagged, every one a false alarm: {fa[1]}" if fa else "") + ".")
+    return "\n".join(lines) + "\n\n" + src.cite()
 
 
 @block("gate-check", "results/gate-check.txt")
@@ -373,6 +440,44 @@ def explain_cnn(src: Source) -> str:
 @block("explain-seed_conv64-b32", "results/explain-seed_conv64-b32.txt")
 def explain_conv64(src: Source) -> str:
     return explain_cnn(src)
+
+
+@block("explain-why", "results/explain-seed_cnn-b128.json")
+def explain_why(src: Source) -> str:
+    """The README's "why is it slow" bullet: the step's two floors and each framework's fit and verdict, from
+    `xbench explain --model seed_cnn --batch-size 128 --json`."""
+    from xbench.explain.roofline import device_ceiling
+    from xbench.report.data import fmt_ms
+
+    def ms(s: float) -> str:
+        return ("-" if s < 0 else "") + fmt_ms(abs(s))
+
+    rep = json.loads(src.path().read_text())
+    peak = device_ceiling(rep["ceiling"], rep.get("device", "cpu"))
+    train = [m for m in rep["measurements"] if m["task"] == "train_step"]
+    if not train or not peak:
+        raise ValueError("no train_step measurement or no ceiling in the explain report")
+    m0 = train[0]
+    arith = m0["flops_per_batch"] / (peak["matmul_gflops"] * 1e9)
+    traffic = m0["bytes_layers_per_batch"] / (peak["bandwidth_gbs"] * 1e9)
+    fits = []
+    for m in train:
+        f, who = m["fit"], {"keras": "Keras", "torch": "PyTorch"}.get(m["runtime"], m["runtime"])
+        if not f.get("available"):
+            fits.append(f"{who} {ms(m['median_s'])} (no fit: {f.get('reason')}): **{m['verdict']}**")
+            continue
+        fits.append(f"{who} {ms(m['median_s'])} = {ms(f['fixed_s'])} fixed + {ms(f['per_sample_s'])} per sample "
+                    f"× {m['batch_size']} (R² {f['r2']:.2f}; fixed share {m['fixed_fraction']:.0%}): "
+                    f"**{m['verdict']}**")
+    return (f"- **Why it is slow**: a batch-{rep['batch_size']} training step of `{rep['model']}` needs "
+            f"{ms(arith)} of arithmetic at this machine's measured {peak['matmul_gflops']:.0f} GFLOP/s and "
+            f"{ms(traffic)} of layer-by-layer memory traffic at {peak['bandwidth_gbs']:.0f} GB/s, so the traffic "
+            f"is the larger floor, not \"billions of operations\". Measured over batch sizes "
+            f"{', '.join(map(str, rep.get('fit_batches') or []))} (t = fixed + per sample × batch): "
+            + "; ".join(fits) + "."
+            + ("" if src.doc.name == "explain.md" else
+               f" The rules and the per-layer times: [docs/explain.md]({src.link('docs/explain.md')}).")
+            + " " + src.cite())
 
 
 @block("schema", "xbench/schema/results.schema.json")

@@ -23,9 +23,11 @@ benchmark:
 Arguments after `--` select the benchmarks as for `pytest --benchmark-only`
 (default: --xbench-models seed_cnn --xbench-providers cpu
 --xbench-dtypes float32 --xbench-runtimes keras,torch,onnxruntime
--k "not compile and not xla and not train_epoch", 21 benchmarks, about 30 s per block on a 2-core
-machine: 6 blocks per side take about 6 minutes). Both sides get them; the
-side's own --a-args/--b-args come after.
+-k "not compile and not xla and not train_epoch", 21 benchmarks, about 25 s per block on a 2-core
+machine: 6 blocks per side take about 5 minutes). Both sides get them; the
+side's own --a-args/--b-args come after. On a 2-core VM whose second core comes and
+goes, adding --xbench-threads 1 after the selection resolves far smaller
+changes (docs/statistics.md).
 
 Writes DIR/a.json and DIR/b.json (ordinary results files: every block tagged
 with its side, position and start time) after every block, DIR/compare.md at
