@@ -492,7 +492,7 @@ def _pct(x: float | None) -> str:
 
 
 def _ms(s: float) -> str:
-    return f"{s * 1e3:.3g} ms" if s >= 1e-3 else f"{s * 1e6:.3g} µs"
+    return f"{s * 1e3:.3g} ms" if abs(s) >= 1e-3 else f"{s * 1e6:.3g} µs"
 
 
 def _fit_words(m: dict) -> str:
@@ -546,14 +546,18 @@ def _story(report: dict, c, spec) -> str:
         fixed = [m["fixed_fraction"] for m in focus if m.get("fixed_fraction") is not None]
         verdicts = {m["verdict"] for m in focus}
         if fixed and max(fixed) < 0.5:
-            parts.append(f"The fixed per-call cost is {_pct(min(fixed))}-{_pct(max(fixed))} of the call at batch {b}: "
+            span = _pct(min(fixed)) if _pct(min(fixed)) == _pct(max(fixed)) else f"{_pct(min(fixed))}-{_pct(max(fixed))}"
+            parts.append(f"The fixed per-call cost is {span} of the call at batch {b}: "
                          "a bigger batch would save little per sample; the time is per-sample work.")
         if "below-roofline" in verdicts:
             names = {r["name"] for m in focus for r in m.get("responsible_layers") or []}
-            parts.append("That per-sample work runs far below what the machine allows (more than 4x its own floor): "
-                         "the cure is faster kernels for the layers named"
-                         + (f" ({', '.join(sorted(names))})" if names else "") + ", not fewer operations or bigger "
-                         "batches.")
+            below = [_label(m) for m in focus if m["verdict"] == "below-roofline"]
+            parts.append(f"The per-sample work of {', '.join(below)} runs far below what the machine allows (more than "
+                         "4x its own floor): the cure is faster kernels"
+                         + (f" for the layers named ({', '.join(sorted(names))})" if names else
+                            " (which layers is not resolved: xbench explain profiles ONNX Runtime and the training "
+                            "steps per layer, not the frameworks' inference)")
+                         + ", not fewer operations or bigger batches.")
         if "fixed-cost-bound" in verdicts:
             parts.append("Where the fixed cost dominates, bigger batches spread it over more samples.")
     ort = [m for m in infer if m["runtime"] == "onnxruntime"]
