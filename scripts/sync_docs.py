@@ -469,12 +469,20 @@ def explain_why(src: Source) -> str:
         fits.append(f"{who} {ms(m['median_s'])} = {ms(f['fixed_s'])} fixed + {ms(f['per_sample_s'])} per sample "
                     f"× {m['batch_size']} (R² {f['r2']:.2f}; fixed share {m['fixed_fraction']:.0%}): "
                     f"**{m['verdict']}**")
+    loops = []
+    for e in rep.get("epochs") or []:
+        if e.get("sum_of_steps_s"):
+            who = {"keras": "Keras", "torch": "PyTorch"}.get(e["framework"], e["framework"])
+            loops.append(f"{who} `{e['variant']}` {ms(e['epoch_s'])} against {ms(e['sum_of_steps_s'])} for its "
+                         f"{e['steps_per_epoch']} steps timed alone ({e['loop_fraction']:+.0%} the loop's own)")
+    epoch_text = (" One epoch as the seed's reader runs it, at the same batch: " + "; ".join(loops) + "."
+                  if loops else "")
     return (f"- **Why it is slow**: a batch-{rep['batch_size']} training step of `{rep['model']}` needs "
             f"{ms(arith)} of arithmetic at this machine's measured {peak['matmul_gflops']:.0f} GFLOP/s and "
             f"{ms(traffic)} of layer-by-layer memory traffic at {peak['bandwidth_gbs']:.0f} GB/s, so the traffic "
             f"is the larger floor, not \"billions of operations\". Measured over batch sizes "
             f"{', '.join(map(str, rep.get('fit_batches') or []))} (t = fixed + per sample × batch): "
-            + "; ".join(fits) + "."
+            + "; ".join(fits) + "." + epoch_text
             + ("" if src.doc.name == "explain.md" else
                f" The rules and the per-layer times: [docs/explain.md]({src.link('docs/explain.md')}).")
             + " " + src.cite())

@@ -27,6 +27,14 @@ def light(name: str) -> Path:
     return path
 
 
+def doc_samples(doc: dict) -> int:
+    """The epoch's images: the suite's EPOCH_SAMPLES, or fewer when the data has fewer."""
+    from xbench.suite import EPOCH_SAMPLES
+
+    e = doc["epochs"][0]
+    return min(EPOCH_SAMPLES, round(e["images_per_s"] * e["epoch_s"]))
+
+
 @pytest.mark.slow
 def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verdict(tmp_path):
     from test_verdict import check_rules
@@ -67,6 +75,16 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
     assert "fixed share" in doc["summary"]
     assert "Per layer" in proc.stdout and "0:conv2d" in proc.stdout and "of peak" in proc.stdout
     assert "Verdicts (fixed-cost-bound if fixed % >= 50" in proc.stdout and "rule: " in proc.stdout
+    # the seed's own loop, timed as its reader runs it, against the sum of its steps
+    epochs = {e["framework"]: e for e in doc["epochs"]}
+    assert set(epochs) == {"keras", "torch"}
+    assert epochs["keras"]["variant"] == "fit" and epochs["torch"]["variant"] == "dataloader"
+    step = {m["runtime"]: m["median_s"] for m in train}
+    for name, e in epochs.items():
+        assert e["batch_size"] == 32 and e["steps_per_epoch"] == -(-doc_samples(doc) // 32) and len(e["blocks_s"]) == 2
+        assert e["epoch_s"] > 0 and e["sum_of_steps_s"] == pytest.approx(e["steps_per_epoch"] * step[name])
+        assert e["loop_fraction"] == pytest.approx(1 - e["sum_of_steps_s"] / e["epoch_s"], abs=1e-3)
+    assert "One epoch against the sum of its steps" in proc.stdout and "One epoch as a user writes it" in doc["summary"]
 
 
 def test_explain_third_party_onnx_fixed_batch_old_opset(tmp_path):

@@ -133,6 +133,36 @@ def measure_scaling(make, batches: list[int], blocks: int, budget_s: float, log=
     return out
 
 
+def _epoch(fw, spec, device: str, data, batch: int, step_s: float, blocks: int, log=None) -> dict:
+    """One epoch as the seed article's reader runs it (the suite's ``train_epoch``: Keras ``fit``, a PyTorch
+    ``DataLoader`` loop) over the same training images as the suite, at ``batch``: ``blocks`` fresh models, each
+    one epoch to warm up (tracing, first allocations) and one timed; set against its steps x ``step_s``."""
+    import math
+    import time
+
+    from xbench import data as mnist
+    from xbench.explain.results import epoch_row
+    from xbench.suite import EPOCH_SAMPLES
+
+    n = min(EPOCH_SAMPLES, len(data.x_train))
+    x, y = mnist.batch(data, spec.input_shape, n, split="train")
+    variant = next(iter(fw.epoch_variants))  # the framework's defaults: model.fit / a plain DataLoader loop
+    _log(log, f"timing one {fw.display} epoch ({variant}, {n} images, batch {batch}; {blocks} blocks, fresh each)")
+    times = []
+    for _ in range(blocks):
+        epoch = fw.make_epoch(fw.build(spec, 0, device=device), spec, x, y, batch, spec.learning_rate, variant, device)
+        epoch()
+        t0 = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - t0)
+    epoch_s = statistics.median(times)
+    row = epoch_row(fw.name, variant, spec.name, device, batch, epoch_s, math.ceil(n / batch), step_s,
+                    n / epoch_s)
+    row["blocks_s"] = times
+    _log(log, f"{fw.display} epoch: {_ms(epoch_s)} against {_ms(row['sum_of_steps_s'])} of steps")
+    return row
+
+
 def _label(m: dict) -> str:
     src = f" ({m['framework']} export)" if m["runtime"] == "onnxruntime" and m.get("framework") else ""
     return f"{m['runtime']}{src} {m['task']}"
@@ -157,7 +187,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
     test_data = {b: mnist.batch(data, spec.input_shape, b, split="test")[0] for b in batches}
     report: dict = {"model": spec.name, "source": "spec", "description": spec.description, "batch_size": batch,
                     "device": device, "ceiling": ceil, "warnings": [busy] if busy else [], "measurements": [],
-                    "skipped": [], "fit_batches": batches, "blocks": blocks}
+                    "skipped": [], "fit_batches": batches, "blocks": blocks, "epochs": []}
     trainable = spec.num_classes is not None
     if "keras" in runtimes:
         try:
@@ -253,6 +283,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                              profile={"clock": "torch.profiler " + prof["clock"] + " time, scaled to the measured step",
                                       "step_s": prof["step_s"], "scale": scale, "note": prof["note"]})
                     report["measurements"].append(m)
+                    report["epochs"].append(_epoch(fw, spec, device, data, batch, m["median_s"], blocks, log))
                 else:
                     report["skipped"].append({"runtime": "torch", "task": "train_step",
                                               "reason": f"{spec.name} has no classifier head: there is no loss to train"})
@@ -284,6 +315,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                                       "empty_call_s": lt.get("empty_call_s"), "note": lt["note"],
                                       "layers_sum_s": sum(per), "layers_exceed_step_by_s": max(0.0, -rest)})
                     report["measurements"].append(m)
+                    report["epochs"].append(_epoch(fw, spec, device, data, batch, m["median_s"], blocks, log))
                 else:
                     report["skipped"].append({"runtime": "keras", "task": "train_step",
                                               "reason": f"{spec.name} has no classifier head: there is no loss to train"})
@@ -560,6 +592,14 @@ def _story(report: dict, c, spec) -> str:
                          + ", not fewer operations or bigger batches.")
         if "fixed-cost-bound" in verdicts:
             parts.append("Where the fixed cost dominates, bigger batches spread it over more samples.")
+    for e in report.get("epochs") or []:
+        if e.get("sum_of_steps_s"):
+            parts.append(f"One epoch as a user writes it ({e['framework']} {e['variant']}, {e['steps_per_epoch']} "
+                         f"steps of {b}) took {_ms(e['epoch_s'])} against {_ms(e['sum_of_steps_s'])} for its steps "
+                         f"timed alone: the loop's own cost (data, callbacks, bookkeeping) is "
+                         f"{_pct(max(0.0, e['loop_fraction']))} of the epoch"
+                         + (" (the epoch ran faster than its steps timed alone)" if e["loop_fraction"] < 0 else "")
+                         + ".")
     ort = [m for m in infer if m["runtime"] == "onnxruntime"]
     if train and ort:
         best = min(ort, key=lambda m: m["median_s"])
@@ -654,6 +694,9 @@ def render(report: dict, limit: int = 40) -> str:
             out.append(f"  {_label(m)}: {m.get('verdict') or '-'}")
             out.append(f"      fit: {fitmod.describe(f)}")
             out.append(f"      rule: {m.get('verdict_rule') or '-'}")
+    from xbench.explain.results import render_epochs
+
+    out += render_epochs(report.get("epochs") or [])
     if report.get("dominant_layers"):
         out.append("")
         out.append("Dominating layers:")

@@ -74,21 +74,42 @@ def epoch_vs_steps(doc: dict) -> list[dict]:
     for r in ok:
         if r["task"] != "train_epoch":
             continue
-        n = r.get("steps_per_epoch")
         step = steps.get(key(r))  # same precision: a bf16 step is not an fp32 epoch's step
-        row = {"framework": r.get("framework"), "variant": r["variant"], "model": r["model"],
-               "provider": r["provider"], "batch_size": r["batch_size"], "epoch_s": r["stats"]["median"],
-               "steps_per_epoch": n, "images_per_s": r.get("images_per_s")}
-        if step and n:
-            row["step_s"] = step["stats"]["median"]
-            row["sum_of_steps_s"] = n * step["stats"]["median"]
-            row["loop_s"] = row["epoch_s"] - row["sum_of_steps_s"]
-            row["loop_fraction"] = round(row["loop_s"] / row["epoch_s"], 4)
-        else:
-            row["sum_of_steps_s"] = None
-            row["reason"] = "no train_step record at this batch in the file" if n else "the record has no steps_per_epoch"
-        out.append(row)
+        out.append(epoch_row(r.get("framework"), r["variant"], r["model"], r["provider"], r["batch_size"],
+                             r["stats"]["median"], r.get("steps_per_epoch"), step["stats"]["median"] if step else None,
+                             r.get("images_per_s"), "no train_step record at this batch in the file"))
     return out
+
+
+def epoch_row(framework, variant, model, provider, batch_size, epoch_s, steps, step_s, images_per_s=None,
+              no_step="no train step measured at this batch") -> dict:
+    """One epoch against ``steps`` x the median train step at the same batch: the loop's own cost."""
+    row = {"framework": framework, "variant": variant, "model": model, "provider": provider,
+           "batch_size": batch_size, "epoch_s": epoch_s, "steps_per_epoch": steps, "images_per_s": images_per_s}
+    if step_s and steps:
+        row["step_s"] = step_s
+        row["sum_of_steps_s"] = steps * step_s
+        row["loop_s"] = epoch_s - row["sum_of_steps_s"]
+        row["loop_fraction"] = round(row["loop_s"] / epoch_s, 4)
+    else:
+        row["sum_of_steps_s"] = None
+        row["reason"] = no_step if steps else "the record has no steps_per_epoch"
+    return row
+
+
+def render_epochs(epochs: list[dict]) -> list[str]:
+    from xbench.explain.cost import render_table
+
+    if not epochs:
+        return []
+    rows = [[f"{e['framework']} {e['variant']} {e['model']}", str(e["batch_size"]), fitmod._t(e["epoch_s"]),
+             str(e["steps_per_epoch"] or "-"),
+             fitmod._t(e["sum_of_steps_s"]) if e.get("sum_of_steps_s") else "-",
+             fitmod._t(e["loop_s"]) if e.get("sum_of_steps_s") else "-",
+             f"{100 * e['loop_fraction']:.0f}%" if e.get("sum_of_steps_s") else e.get("reason", "-")]
+            for e in epochs]
+    return ["", "One epoch against the sum of its steps (train_epoch vs steps_per_epoch x train_step median):",
+            render_table(["loop", "batch", "epoch", "steps", "sum of steps", "loop's own", "share"], rows)]
 
 
 def render(report: dict) -> str:
@@ -112,14 +133,5 @@ def render(report: dict) -> str:
         out.append(render_table(["batch", "median", "fixed %", "of peak", "verdict"], rows))
         for r in s["rows"]:
             out.append(f"  b{r['batch_size']}: {r['verdict_rule']}")
-    if report["epochs"]:
-        out.append("")
-        out.append("One epoch against the sum of its steps (train_epoch vs steps_per_epoch x train_step median):")
-        rows = [[f"{e['framework']} {e['variant']} {e['model']}", str(e["batch_size"]), fitmod._t(e["epoch_s"]),
-                 str(e["steps_per_epoch"] or "-"),
-                 fitmod._t(e["sum_of_steps_s"]) if e.get("sum_of_steps_s") else "-",
-                 fitmod._t(e["loop_s"]) if e.get("sum_of_steps_s") else "-",
-                 f"{100 * e['loop_fraction']:.0f}%" if e.get("sum_of_steps_s") else e.get("reason", "-")]
-                for e in report["epochs"]]
-        out.append(render_table(["loop", "batch", "epoch", "steps", "sum of steps", "loop's own", "share"], rows))
+    out += render_epochs(report["epochs"])
     return "\n".join(out)
