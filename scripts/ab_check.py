@@ -52,20 +52,28 @@ def paired_medians(a: dict, b: dict) -> dict[str, list[list[float]]]:
             for r in a["records"] if r["status"] == "ok" and bb.get(identity_key(r), {}).get("status") == "ok"}
 
 
-def resample(pools: dict[str, list[list[float]]], draws: int, n: int = 6, seed: int = 1) -> tuple[float, float]:
-    """(share of benchmark judgements flagged, share of simulated runs with any flag) from A/A pairs."""
+def resample(pools: dict[str, list[list[float]]], draws: int, n: int = 6, seed: int = 1,
+             failing: dict[str, int] | None = None) -> tuple[float, float, float]:
+    """(share of benchmark judgements flagged, share of simulated runs with any flag, share of simulated runs
+    with a regression flag: the runs a gate would fail) from A/A pairs; ``failing`` counts the regression flags
+    per benchmark."""
     rng = random.Random(seed)
-    flagged = runs_flagged = 0
+    flagged = runs_flagged = runs_failed = 0
     for _ in range(draws):
-        hit = False
-        for pairs in pools.values():
+        hit = failed = False
+        for bid, pairs in pools.items():
             pick = [rng.choice(pairs) for _ in range(n)]
             pick = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in pick]
-            if decide([b / a for a, b in pick], THRESHOLD, ALPHA)[0] in (REGRESSION, IMPROVEMENT):
+            verdict = decide([b / a for a, b in pick], THRESHOLD, ALPHA)[0]
+            if verdict in (REGRESSION, IMPROVEMENT):
                 flagged += 1
                 hit = True
+                failed |= verdict == REGRESSION
+                if verdict == REGRESSION and failing is not None:
+                    failing[bid] = failing.get(bid, 0) + 1
         runs_flagged += hit
-    return flagged / (draws * len(pools)), runs_flagged / draws
+        runs_failed += failed
+    return flagged / (draws * len(pools)), runs_flagged / draws, runs_failed / draws
 
 
 def resolution_by_blocks(pools: dict[str, list[list[float]]], sizes: list[int], draws: int,
@@ -173,11 +181,14 @@ def main(argv=None) -> int:
         print(f"\ncompare: regressions flagged judging each run's A side (this checkout, unchanged) against the "
               f"baseline, all false alarms: {', '.join(compare_flags)}")
     if args.resample and aa_pools:
-        per_bench, per_run = resample(aa_pools, args.resample)
+        failing: dict[str, int] = {}
+        per_bench, per_run, per_gate = resample(aa_pools, args.resample, failing=failing)
+        top = sorted(failing.items(), key=lambda kv: -kv[1])[:3]
         n_pairs = statistics.median(len(v) for v in aa_pools.values())
         print(f"\nresampled false alarms ({args.resample} runs of 6 pairs drawn from {n_pairs:.0f} A/A pairs per "
               f"benchmark, {len(aa_pools)} benchmarks): {per_bench:.2%} of benchmark judgements, "
-              f"{per_run:.1%} of runs with any flag")
+              f"{per_run:.1%} of runs with any flag, {per_gate:.1%} with a regression (a failed gate)"
+              + (f"; the false regressions came from {', '.join(f'`{b}` ({k})' for b, k in top)}" if top else ""))
     if args.by_blocks and aa_pools:
         sizes = [int(x) for x in args.by_blocks.split(",")]
         draws = 200
@@ -187,7 +198,7 @@ def main(argv=None) -> int:
               "false alarms per benchmark | runs with any flag |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for n, v in resolution_by_blocks(aa_pools, sizes, draws).items():
-            fa_bench, fa_run = resample(aa_pools, args.resample or 2000, n=n)
+            fa_bench, fa_run, _ = resample(aa_pools, args.resample or 2000, n=n)
             print(f"| {n} | {_pct(statistics.median(v))} | {_pct(v[0])} | {_pct(v[-1])} | "
                   f"{sum(x <= 0.10 + 1e-9 for x in v)} of {len(v)} | {sum(x <= 0.20 + 1e-9 for x in v)} of {len(v)} | "
                   f"{fa_bench:.2%} | {fa_run:.1%} |")
