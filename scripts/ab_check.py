@@ -52,6 +52,12 @@ def paired_medians(a: dict, b: dict) -> dict[str, list[list[float]]]:
             for r in a["records"] if r["status"] == "ok" and bb.get(identity_key(r), {}).get("status") == "ok"}
 
 
+def _draw(rng: random.Random, pairs: list[list[float]], n: int) -> list[float]:
+    """n paired ratios B/A drawn from an A/A benchmark's pairs, each pair's side order flipped at random."""
+    pick = [rng.choice(pairs) for _ in range(n)]
+    return [b / a if rng.random() < 0.5 else a / b for a, b in pick]
+
+
 def resample(pools: dict[str, list[list[float]]], draws: int, n: int = 6, seed: int = 1,
              failing: dict[str, int] | None = None) -> tuple[float, float, float]:
     """(share of benchmark judgements flagged, share of simulated runs with any flag, share of simulated runs
@@ -62,9 +68,7 @@ def resample(pools: dict[str, list[list[float]]], draws: int, n: int = 6, seed: 
     for _ in range(draws):
         hit = failed = False
         for bid, pairs in pools.items():
-            pick = [rng.choice(pairs) for _ in range(n)]
-            pick = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in pick]
-            verdict = decide([b / a for a, b in pick], THRESHOLD, ALPHA)[0]
+            verdict = decide(_draw(rng, pairs, n), THRESHOLD, ALPHA)[0]
             if verdict in (REGRESSION, IMPROVEMENT):
                 flagged += 1
                 hit = True
@@ -88,9 +92,7 @@ def resolution_by_blocks(pools: dict[str, list[list[float]]], sizes: list[int], 
         for pairs in pools.values():
             res = []
             for _ in range(draws):
-                pick = [rng.choice(pairs) for _ in range(n)]
-                pick = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in pick]
-                r = smallest_flagged([b / a for a, b in pick], THRESHOLD, ALPHA)
+                r = smallest_flagged(_draw(rng, pairs, n), THRESHOLD, ALPHA)
                 res.append(float("inf") if r is None else r)
             per_bench.append(statistics.median(res))
         out[n] = sorted(per_bench)

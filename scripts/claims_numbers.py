@@ -9,17 +9,17 @@ intervals of the median over seeds; a seed that never reached a target counts as
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from xbench import claims
+from xbench.schema import read_results
 from xbench.tta import mean_sd
 
 TARGETS = ("0.97", "0.975", "0.98")
 
 
 def load(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["records"]
+    return read_results(path)["records"]
 
 
 def cell(records: list[dict], fw: str, batch: int, lr: float) -> dict:
@@ -109,9 +109,10 @@ def _epoch_points(rec: dict) -> dict[int, dict]:
     return {e + 1: mean_sd([c[e] for c in curves if len(c) > e]) for e in range(max(map(len, curves)))}
 
 
-def plateau(tta: Path, sweep: Path) -> list[str]:
+def plateau(tta: Path, sweep: Path, records: list[dict]) -> list[str]:
+    """``records``: the sweep's (``sweep``'s, already read)."""
     out = ["### The plateau: full-test-set accuracy at the end of epoch 3, 5 and 10 (mean ± sd over seeds)", ""]
-    sources = [(sweep, r) for r in load(sweep) if r["batch_size"] == 32 and r["learning_rate"] == 1e-3]
+    sources = [(sweep, r) for r in records if r["batch_size"] == 32 and r["learning_rate"] == 1e-3]
     sources += [(p, load(p)[0]) for p in (tta / "keras-0.99.json", tta / "torch-0.99.json") if p.is_file()]
     for path, rec in sources:
         points = _epoch_points(rec)
@@ -148,7 +149,7 @@ def text(sweep: Path = Path("results/sweep-train/sweep.json"), tta: Path = Path(
     records = load(sweep)
     src = str(sweep)
     return "\n".join([*batch_size(records, src), *learning_rate(records, src), *ranking(tta),
-                      *plateau(tta, sweep), *resolution(records, src)])
+                      *plateau(tta, sweep, records), *resolution(records, src)])
 
 
 if __name__ == "__main__":

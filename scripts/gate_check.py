@@ -26,6 +26,7 @@ the same machine when BASE is one run.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import sys
 
@@ -80,7 +81,8 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     pairs = itertools.combinations(range(len(runs)), 2) if all_pairs else zip(range(len(runs) - 1), range(1, len(runs)))
-    others = lambda *skip: pool([r for k, r in enumerate(runs) if k not in skip])  # noqa: E731
+    # the other runs pooled, once per set left out (the honest pairs and the slowed copies both use them)
+    others = functools.cache(lambda *skip: pool([r for k, r in enumerate(runs) if k not in skip]))
     flagged = honest("honest pairs (BASE -> NEW), no run-to-run noise known (what one run alone cannot see)",
                      [(f"run{i + 1} -> run{j + 1}", runs[i], runs[j], None) for i, j in pairs])
     bad = flagged if len(runs) < 4 else 0  # with 4 runs or more the gate is judged with run-to-run noise below

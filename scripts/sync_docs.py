@@ -294,6 +294,11 @@ def ab_check(src: Source) -> str:
     return src.path().read_text().strip() + "\n\n" + src.cite()
 
 
+def _check_runs(text: str) -> list[list[str]]:
+    """The cells of scripts/ab_check.py's first table (one row per run: name, four counts, resolution)."""
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.split("\n\n")[0].splitlines()[2:]]
+
+
 @block("ab-check-1thread", "results/ab/check-1thread.md")
 def ab_check_1thread(src: Source) -> str:
     return ab_check(src)
@@ -312,9 +317,7 @@ def ab_runs(src: Source) -> str:
         elif m:
             times[m[1]].update(rc=m[2], wall=int(m[3]), end=m[4])
     rows = []
-    for line in (src.path(1).read_text().split("\n\n")[0].splitlines()[2:]
-                 + src.path(2).read_text().split("\n\n")[0].splitlines()[2:]):
-        run, *counts, resolution = [c.strip() for c in line.strip("|").split("|")]
+    for run, *counts, resolution in _check_runs(src.path(1).read_text()) + _check_runs(src.path(2).read_text()):
         t = times[run]
         rows.append([run, f"{t['start']}–{t['end']}", f"{t['wall'] / 60:.1f} min", t["load"], t["rc"], *counts,
                      re.search(r"at least (\d+%)", resolution)[1]])
@@ -330,11 +333,7 @@ def ab_summary(src: Source) -> str:
     with its change and interval), and the resolution next to xbench compare's."""
     rc = dict(re.findall(r"^(\S+) rc=(\d+)", src.path(0).read_text(), re.M))
     check, check1 = src.path(1).read_text(), src.path(4).read_text()
-    counts = {}
-    for text in (check, check1):
-        for line in text.split("\n\n")[0].splitlines()[2:]:
-            run, reg, imp, inc, unch, _ = [c.strip() for c in line.strip("|").split("|")]
-            counts[run] = (int(reg), int(imp), int(inc), int(unch))
+    counts = {run: tuple(map(int, cells)) for text in (check, check1) for run, *cells, _ in _check_runs(text)}
 
     def flagged(i: int) -> str:
         rows = []
@@ -369,7 +368,7 @@ def ab_summary(src: Source) -> str:
         f"{flagged(3)}.",
     ]
     for text, what in ((check, "2 threads"), (check1, "one thread")):
-        runs = [line.split("|")[1].strip() for line in text.split("\n\n")[0].splitlines()[2:]]
+        runs = [row[0] for row in _check_runs(text)]
         m = re.search(r"^ab: median over benchmarks (.*)$", text, re.M)
         if m:
             lines.append(f"- **Resolution of `xbench ab`, {what}** ({', '.join(runs)}): the smallest slowdown a "
@@ -428,7 +427,7 @@ def claims_numbers(src: Source) -> str:
     spec = importlib.util.spec_from_file_location("claims_numbers", ROOT / "scripts" / "claims_numbers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    with contextlib.chdir(ROOT):  # the lines cite files relative to the checkout
+    with contextlib.chdir(src.root):  # the lines cite files relative to the checkout being synced
         return module.text()
 
 
@@ -447,7 +446,7 @@ def explain_why(src: Source) -> str:
     """The README's "why is it slow" bullet: the step's two floors and each framework's fit and verdict, from
     `xbench explain --model seed_cnn --batch-size 128 --json`."""
     from xbench.explain.roofline import device_ceiling
-    from xbench.report.data import fmt_ms
+    from xbench.report.data import FRAMEWORK_LABELS, fmt_ms
 
     def ms(s: float) -> str:
         return ("-" if s < 0 else "") + fmt_ms(abs(s))
@@ -462,7 +461,7 @@ def explain_why(src: Source) -> str:
     traffic = m0["bytes_layers_per_batch"] / (peak["bandwidth_gbs"] * 1e9)
     fits = []
     for m in train:
-        f, who = m["fit"], {"keras": "Keras", "torch": "PyTorch"}.get(m["runtime"], m["runtime"])
+        f, who = m["fit"], FRAMEWORK_LABELS.get(m["runtime"], m["runtime"])
         if not f.get("available"):
             fits.append(f"{who} {ms(m['median_s'])} (no fit: {f.get('reason')}): **{m['verdict']}**")
             continue
@@ -472,7 +471,7 @@ def explain_why(src: Source) -> str:
     loops = []
     for e in rep.get("epochs") or []:
         if e.get("sum_of_steps_s"):
-            who = {"keras": "Keras", "torch": "PyTorch"}.get(e["framework"], e["framework"])
+            who = FRAMEWORK_LABELS.get(e["framework"], e["framework"])
             loops.append(f"{who} `{e['variant']}` {ms(e['epoch_s'])} against {ms(e['sum_of_steps_s'])} for its "
                          f"{e['steps_per_epoch']} steps timed alone ({e['loop_fraction']:+.0%} the loop's own)")
     epoch_text = (" One epoch as the seed's reader runs it, at the same batch: " + "; ".join(loops) + "."

@@ -165,12 +165,6 @@ def run_noise(doc: dict | None) -> RunNoise | None:
     return RunNoise(sd, pooled, df, max(r for _, r in sd.values()))
 
 
-def _machine(doc: dict) -> str:
-    from xbench.machine import of
-
-    return of(doc)
-
-
 def _env_changes(base: dict, new: dict) -> list[str]:
     """Versions and thread settings that differ: the first suspects when a regression shows up."""
     out = []
@@ -241,8 +235,11 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
                    base_runs=max(1, len((base_doc.get("env") or {}).get("runs") or [])),
                    noise_runs=len((noise_doc or {}).get("env", {}).get("runs") or []) if noise_doc else 0,
                    drift=drift, noise_name=noise_name)
-    if _machine(base_doc) != _machine(new_doc):
-        c.machines = f"{_machine(base_doc)} vs {_machine(new_doc)}"
+    from xbench.machine import of
+
+    base_machine, new_machine = of(base_doc), of(new_doc)
+    if base_machine != new_machine:
+        c.machines = f"{base_machine} vs {new_machine}"
     c.env_changes = _env_changes(base_doc.get("env") or {}, new_doc.get("env") or {})
     c.family = sum(base[k]["status"] == "ok" and new[k]["status"] == "ok" for k in common)
     for k in common:

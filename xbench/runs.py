@@ -31,14 +31,18 @@ def _split(rec: dict) -> list[list[float]]:
     return blocks(rec)
 
 
+def _stats(blocks: list[list[float]], iterations: int, batch_size: int) -> dict:
+    """``stats`` and ``throughput`` of a record made of these blocks."""
+    stats = Stats.from_blocks(blocks, iterations)
+    return {"stats": asdict(stats), "throughput": batch_size / stats.median if stats.median > 0 else None}
+
+
 def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
     from xbench.stats import block_medians, states
 
     parts = _split(a) + _split(b)
-    stats = Stats.from_blocks(parts, a["stats"]["iterations"])
-    out = {**a, "samples_s": a["samples_s"] + b["samples_s"], "stats": asdict(stats),
-           "throughput": a["batch_size"] / stats.median if stats.median > 0 else None,
-           "blocks": _blocks(a, 0) + _blocks(b, run)}
+    out = {**a, "samples_s": a["samples_s"] + b["samples_s"],
+           **_stats(parts, a["stats"]["iterations"], a["batch_size"]), "blocks": _blocks(a, 0) + _blocks(b, run)}
     found = states(block_medians(parts))
     out.pop("states", None)
     if len(found) > 1:
@@ -47,7 +51,7 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
     if "flops_per_batch" in cost and "achieved_gflops" in a:
         from xbench.roofline import annotate, device_ceiling
 
-        out.update(annotate(cost["flops_per_batch"], cost.get("bytes_min_per_batch") or 0, stats.median,
+        out.update(annotate(cost["flops_per_batch"], cost.get("bytes_min_per_batch") or 0, out["stats"]["median"],
                             device_ceiling(ceiling or {}, a["provider"]),
                             bytes_layers=cost.get("bytes_layers_per_batch"), batch=a["batch_size"]))
     return out
@@ -106,11 +110,10 @@ def unpool(doc: dict) -> list[dict]:
             if not parts:
                 continue
             blocks = [s for _, s in parts]
-            stats = Stats.from_blocks(blocks, rec["stats"]["iterations"])
             records.append({**{k: v for k, v in rec.items() if k not in ("run_status", "states")},
-                            "samples_s": [x for s in blocks for x in s], "stats": asdict(stats),
-                            "blocks": [{k: v for k, v in b.items() if k != "run"} for b, _ in parts],
-                            "throughput": rec["batch_size"] / stats.median if stats.median > 0 else None})
+                            "samples_s": [x for s in blocks for x in s],
+                            **_stats(blocks, rec["stats"]["iterations"], rec["batch_size"]),
+                            "blocks": [{k: v for k, v in b.items() if k != "run"} for b, _ in parts]})
         env = {k: v for k, v in (doc.get("env") or {}).items() if k != "runs"}
         out.append({**doc, "created_at": doc["env"]["runs"][run].get("created_at"), "env": env, "records": records})
     return out

@@ -361,6 +361,12 @@ def _runtime_predictor(case: Case, spec: ModelSpec, path: Path) -> Callable:
     return lambda x: session.predict(onnx_input(fw, x))
 
 
+def epoch_data(data, spec: ModelSpec):
+    """The images one ``train_epoch`` runs over: the first ``EPOCH_SAMPLES`` training images (fewer if the
+    data has fewer), as (x, y) in the spec's input shape."""
+    return mnist.batch(data, spec.input_shape, min(EPOCH_SAMPLES, len(data.x_train)), split="train")
+
+
 def _prepare_epoch(case: Case, spec: ModelSpec, ctx: Context) -> Prepared:
     """One epoch over the first ``EPOCH_SAMPLES`` training images, a fresh model per block; the model keeps
     training from epoch to epoch, as in a user's ``epochs=10``."""
@@ -375,8 +381,8 @@ def _prepare_epoch(case: Case, spec: ModelSpec, ctx: Context) -> Prepared:
         raise Skip(reason)
     if spec.num_classes is None:
         raise Skip(f"{spec.name} has no classifier head (softmax Dense last): there is no loss to train")
-    n = min(EPOCH_SAMPLES, len(ctx.data.x_train))
-    x, y = mnist.batch(ctx.data, spec.input_shape, n, split="train")
+    x, y = epoch_data(ctx.data, spec)
+    n = len(x)
     model = fw.build(spec, seed=0, device=case.device)
     epoch = fw.make_epoch(model, spec, x, y, case.batch_size, spec.learning_rate, case.variant, case.device)
     steps = math.ceil(n / case.batch_size)

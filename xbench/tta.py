@@ -159,11 +159,11 @@ def first_crossing(curve: list[dict], target: float) -> dict | None:
 def summarize(result, target: float, per_epoch: int, targets: tuple[float, ...] = ()) -> Run:
     """A ``Run`` from a ``TrainResult`` whose curve holds every evaluation (pure: no training here)."""
     curve = result.curve
-    hit = first_crossing(curve, target)
     crossings = {}
     for t in sorted({target, *targets}):
         p = first_crossing(curve, t)
         crossings[target_key(t)] = p and {k: p[k] for k in ("step", "epoch", "train_s", "eval_s", "wall_s")}
+    hit = crossings[target_key(target)]
     last = curve[-1]
     label, why, drop = stability(curve, result.diverged)
     return Run(
@@ -294,10 +294,10 @@ def make_record(framework: str, spec: ModelSpec, data, runs: list[Run], batch_si
     identity = dict(task=TASK, framework=framework, runtime=framework, provider="cpu", model=spec.name,
                     batch_size=batch_size, variant=variant(lr, init))
     samples = [r.train_s_to_target for r in reached]
+    per_epoch = steps_per_epoch(len(data.x_train), batch_size)
     if all_reached:
         rec = Record.measured([[s] for s in samples], 1, **identity)  # one block per seed: the interval is over seeds
         rec.throughput = None  # batch / time-to-target means nothing; samples_per_s is in the record
-        rec.extra.clear()  # no machine "states": these blocks are seeds, whose times may well differ
     else:
         worst = [r for r in runs if r.stability != "stable"]
         why = f"; {worst[0].stability}: {worst[0].instability}" if worst else ""
@@ -316,7 +316,7 @@ def make_record(framework: str, spec: ModelSpec, data, runs: list[Run], batch_si
         "optimizer": "adam",
         "max_epochs": max_epochs,
         "eval_every_steps": eval_every,
-        "steps_per_epoch": steps_per_epoch(len(data.x_train), batch_size),
+        "steps_per_epoch": per_epoch,
         "data": data.label,
         "data_kind": data.kind,
         "data_source": data.file_name,
@@ -341,7 +341,7 @@ def make_record(framework: str, spec: ModelSpec, data, runs: list[Run], batch_si
         "ci_method": CI_METHOD,
         "best_accuracy_over_seeds": mean_sd([r.best_accuracy for r in runs]),
         "plateau": plateau(runs),
-        "resolution": resolution(runs, eval_every, steps_per_s, steps_per_epoch(len(data.x_train), batch_size)),
+        "resolution": resolution(runs, eval_every, steps_per_s, per_epoch),
         "runs": [r.to_dict() for r in runs],
     }
     return rec

@@ -140,12 +140,11 @@ def _epoch(fw, spec, device: str, data, batch: int, step_s: float, blocks: int, 
     import math
     import time
 
-    from xbench import data as mnist
     from xbench.explain.results import epoch_row
-    from xbench.suite import EPOCH_SAMPLES
+    from xbench.suite import epoch_data
 
-    n = min(EPOCH_SAMPLES, len(data.x_train))
-    x, y = mnist.batch(data, spec.input_shape, n, split="train")
+    x, y = epoch_data(data, spec)
+    n = len(x)
     variant = next(iter(fw.epoch_variants))  # the framework's defaults: model.fit / a plain DataLoader loop
     _log(log, f"timing one {fw.display} epoch ({variant}, {n} images, batch {batch}; {blocks} blocks, fresh each)")
     times = []
