@@ -74,7 +74,6 @@ def test_exact_rank_test_and_its_limits():
     assert st.p_greater([2, 3, 4, 5, 6], [0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(1 / 252)
     assert st.p_greater([2, 3, 4, 5, 0.45], [0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(2 / 252)
     assert st.min_p(5, 1) == pytest.approx(1 / 6)
-    assert st.smallest_detectable([1.0] * 5, 1, 0.01) is None  # 5 v 1 blocks: never significant at 1%
     # the null distribution of U sums to C(m+n, m) and is symmetric
     counts = st._u_counts(4, 6)
     assert sum(counts) == math.comb(10, 4) and counts == counts[::-1]
@@ -92,8 +91,11 @@ def test_ratio_interval_contains_the_true_ratio():
     assert st.ratio_interval([1.0, 2.0], [1.0]) is None  # 2 v 1 blocks: no 95% interval exists
 
 
-def test_smallest_detectable_is_the_boundary():
-    base = [1.0, 1.1, 1.2, 1.05, 1.15]
-    f = st.smallest_detectable(base, 5, 0.01)
-    assert st.p_greater([b * f for b in base], base) < 0.01
-    assert st.p_greater([b * f * 0.999 for b in base], base) >= 0.01
+def test_smallest_slowdown_is_the_boundary():
+    from xbench.compare import flags, smallest_slowdown
+
+    base, new = [1.0, 1.1, 1.2, 1.05, 1.15], [0.9, 1.2, 1.0, 1.1, 1.3]
+    f = 1 + smallest_slowdown(base, new, 0.10, 0.01)
+    assert flags(base, [x * f for x in new], 0.10, 0.01)
+    assert not flags(base, [x * f * 0.999 for x in new], 0.10, 0.01)
+    assert smallest_slowdown([1.0] * 5, [1.0], 0.10, 0.01) is None  # 5 v 1 blocks: never significant at 1%

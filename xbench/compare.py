@@ -22,14 +22,23 @@ For each benchmark measured in both files, two separate questions:
   the benchmark's own sd and the machine's pooled sd), when BASE pools several
   runs, or else from a pooled ``noise_doc`` of the same machine.
 
-Verdicts: ``regression`` / ``improvement`` (significant and large enough);
-``inconclusive`` (significant but smaller than the bar, or as large as the bar
-but not significant: too noisy or too few blocks to tell, with the smallest
-slowdown this benchmark's blocks could have shown); ``unchanged``. A benchmark
+Verdicts, each in one sentence:
+
+* ``regression`` / ``improvement``: significant *and* larger than the bar;
+* ``unchanged``: *shown* not to have moved by more than the threshold: the 95 %
+  interval of the ratio (Hodges-Lehmann on block ratios, widened on each side by
+  the two-sided 95 % prediction margin of run-to-run drift when that is known)
+  lies inside ±threshold (1/(1 + t) .. 1 + t) -- an equivalence test;
+* ``inconclusive``: neither: the comparison could not tell; the row says why
+  and the smallest slowdown this benchmark's blocks could have flagged (its
+  minimum detectable effect).
+
+A benchmark
 ``ok`` in BASE that is ``error`` or ``skipped`` in NEW (or errored in any
 pooled NEW run) fails the gate unless ``allow_missing``. Noise is never
 estimated from the BASE/NEW pair being judged: a change that moves many
-benchmarks by different amounts is judged benchmark by benchmark.
+benchmarks by different amounts is judged benchmark by benchmark. Every
+rendering begins with what the comparison could see (``sees_line``).
 
 What one run of BASE cannot see: a machine state that lasts a whole run. Pool
 several BASE runs (``xbench compare b1.json,b2.json,b3.json NEW``), give a
@@ -62,9 +71,11 @@ class Pair:
     note: str = ""
     ci: tuple[float, float] | None = None  # 95% interval of new/base - 1 (Hodges-Lehmann on block ratios)
     blocks: tuple[int, int] = (1, 1)  # blocks per side
-    resolution: float | None = None  # smallest uniform slowdown this benchmark could have flagged
+    resolution: float | None = None  # smallest uniform slowdown of NEW this comparison would flag (0: flagged)
     bar: float = 0.0  # the size a change had to exceed: max(threshold, the run-to-run prediction bound)
     paired: bool = False  # judged on pairs of neighbouring blocks (xbench ab): ``blocks`` counts pairs
+    equivalence: tuple[float, float] | None = None  # the interval of new/base - 1 the "unchanged" test used
+    can_be_unchanged: bool = False  # an interval as wide as ``equivalence`` fits inside ±threshold at all
 
 
 @dataclass
@@ -135,6 +146,17 @@ class RunNoise:
     df: int
     runs: int
 
+    def _sd_new(self, key: tuple) -> float:
+        """The sd of one new run's log median about BASE's: max(own sd, pooled sd) x sqrt(1 + 1/runs)."""
+        sd, runs = self.sd.get(key, (0.0, self.runs))
+        return max(sd, self.pooled_sd) * math.sqrt(1 + 1 / max(runs, 1))
+
+    def margin(self, key: tuple, level: float = st.CI_LEVEL) -> float:
+        """The two-sided ``level`` prediction margin of one new run's log median (for the equivalence test)."""
+        from scipy.stats import t
+
+        return float(t.ppf(0.5 + level / 2, self.df)) * self._sd_new(key)
+
     def bar(self, key: tuple, alpha: float, family: int = 1) -> float:
         """The one-sided prediction bound for one new run's median, as a fraction above BASE's:
         t(1 - alpha/family, df) x max(this benchmark's sd, the machine's pooled sd) x sqrt(1 + 1/runs).
@@ -144,9 +166,8 @@ class RunNoise:
         alpha in all (per benchmark alpha/family), not about alpha x family."""
         from scipy.stats import t
 
-        sd, runs = self.sd.get(key, (0.0, self.runs))
         level = 1 - alpha / max(family, 1)
-        return math.expm1(t.ppf(level, self.df) * max(sd, self.pooled_sd) * math.sqrt(1 + 1 / max(runs, 1)))
+        return math.expm1(t.ppf(level, self.df) * self._sd_new(key))
 
 
 def run_noise(doc: dict | None) -> RunNoise | None:
@@ -174,12 +195,60 @@ def _env_changes(base: dict, new: dict) -> list[str]:
     return out
 
 
-def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], threshold: float, alpha: float,
-          run_bar: float = 0.0) -> Pair:
-    """One benchmark: significance from ranking block medians, size from the ratio of headline medians.
+def equivalent(ci: tuple[float, float] | None, threshold: float) -> tuple[bool, bool]:
+    """(inside, possible): whether the ratio interval ``ci`` lies inside 1/(1 + threshold) .. 1 + threshold, and
+    whether an interval as wide as ``ci`` could lie inside at all (False: too few or too noisy blocks)."""
+    if ci is None:
+        return False, False
+    lo, hi = 1 / (1 + threshold), 1 + threshold
+    return lo < ci[0] and ci[1] < hi, ci[1] / ci[0] < hi / lo
 
-    ``run_bar``: how far a new run may drift by run-to-run noise alone (``run_noise_bar``; 0 when unknown);
-    a change must exceed it and the threshold.
+
+def undecided_note(why: str, eq: tuple[float, float] | None, threshold: float, resolution: float | None,
+                   unit: str, widened: bool = False) -> str:
+    """The note of an ``inconclusive`` row: why neither verdict, why not ``unchanged``, and what it could see."""
+    if eq is None:
+        shown = f"too few {unit} for a 95% interval, so it cannot be shown unchanged"
+    else:
+        shown = (f"its 95% interval{' with run-to-run drift' if widened else ''} "
+                 f"{eq[0] - 1:+.0%}..{eq[1] - 1:+.0%} reaches beyond ±{threshold:.0%}")
+    can = (f"these {unit} could flag a slowdown of {resolution:.0%} or more" if resolution is not None else
+           f"these {unit} cannot flag any slowdown")
+    return "; ".join(x for x in (why, shown, can) if x)
+
+
+def flags(bb: list[float], nb: list[float], bar: float, alpha: float) -> bool:
+    """Whether NEW's block medians ``nb`` are a regression against BASE's ``bb``: median more than ``bar`` above
+    and ranked above with p < alpha."""
+    return statistics.median(nb) > statistics.median(bb) * (1 + bar) and st.p_greater(nb, bb) < alpha
+
+
+def smallest_slowdown(bb: list[float], nb: list[float], bar: float, alpha: float) -> float | None:
+    """The smallest uniform slowdown of *this* NEW (every block x f) that this comparison would flag, as f - 1
+    (0: already flagged); None when these block counts can never reach alpha. Computed on the pair in hand, not
+    on an assumed shape: what the header line and the inconclusive rows promise is exactly what a slowed copy of
+    NEW would get."""
+    if not bb or not nb or st.min_p(len(nb), len(bb)) >= alpha:
+        return None
+    if flags(bb, nb, bar, alpha):
+        return 0.0
+    lo, hi = 1.0, 2.0
+    while not flags(bb, [x * hi for x in nb], bar, alpha):
+        lo, hi = hi, hi * 2
+    for _ in range(40):  # bisection: the median ratio and the ranks only move up with f
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if flags(bb, [x * mid for x in nb], bar, alpha) else (mid, hi)
+    return hi - 1
+
+
+def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], threshold: float, alpha: float,
+          run_bar: float = 0.0, drift_margin: float = 0.0) -> Pair:
+    """One benchmark: significance from ranking block medians, size from the ratio of headline medians,
+    ``unchanged`` only from an equivalence test.
+
+    ``run_bar``: how far a new run may drift by run-to-run noise alone (``RunNoise.bar``; 0 when unknown);
+    a change must exceed it and the threshold. ``drift_margin``: the two-sided 95 % prediction margin of that
+    drift in log units (``RunNoise.margin``): the block interval is widened by it before the equivalence test.
     """
     bb, nb = st.block_medians(base_blocks), st.block_medians(new_blocks)
     mb, mn = statistics.median(bb), statistics.median(nb)
@@ -187,28 +256,34 @@ def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], thresho
     slower = change > 0
     p = st.p_greater(nb, bb) if slower else st.p_greater(bb, nb)
     ci = st.ratio_interval(nb, bb)
+    eq = (ci[0] * math.exp(-drift_margin), ci[1] * math.exp(drift_margin)) if ci else None
+    inside, possible = equivalent(eq, threshold)
     bar = max(threshold, run_bar)
     size = change if slower else (mb / mn - 1 if mn > 0 else 0.0)  # symmetric: 2x faster is as big as 2x slower
-    detect = st.smallest_detectable(bb, len(nb), alpha)
-    resolution = max(detect, 1 + bar) - 1 if detect else None
+    resolution = smallest_slowdown(bb, nb, bar, alpha)
     significant, big = p < alpha, size > bar
     bar_text = f"{bar:.0%}" + (" (what run-to-run drift alone can reach)" if run_bar > threshold else "")
     if significant and big:
         verdict, note = (REGRESSION if slower else IMPROVEMENT), ""
-    elif significant:
-        verdict, note = INCONCLUSIVE, f"significant (p={_p(p)}) but smaller than {bar_text}"
-    elif big:
-        verdict = INCONCLUSIVE
-        if detect is None:
-            note = (f"too few blocks to tell ({len(bb)}v{len(nb)}: the smallest possible p is "
-                    f"{_p(st.min_p(len(nb), len(bb)))}, not below {alpha:g})")
-        else:
-            note = (f"too noisy to tell (p={_p(p)}; these blocks could flag a slowdown of {resolution:.0%} "
-                    f"or more)")
+    elif inside:
+        verdict, note = UNCHANGED, (f"a significant {change:+.1%} change (p={_p(p)}), inside ±{threshold:.0%}"
+                                    if significant else "")
     else:
-        verdict, note = UNCHANGED, ""
+        verdict = INCONCLUSIVE
+        if significant:
+            why = f"significant (p={_p(p)}) but smaller than {bar_text}"
+        elif big and resolution is None:
+            why = (f"too few blocks to tell ({len(bb)}v{len(nb)}: the smallest possible p is "
+                   f"{_p(st.min_p(len(nb), len(bb)))}, not below {alpha:g})")
+        elif big:
+            why = f"too noisy to tell (p={_p(p)})"
+        else:
+            why = f"not significant (p={_p(p)})"
+        note = undecided_note(why, eq, threshold, resolution, "blocks", widened=drift_margin > 0)
     ci_change = (ci[0] - 1, ci[1] - 1) if ci else None
-    return Pair("", verdict, mb, mn, change, p, note, ci_change, (len(bb), len(nb)), resolution, bar)
+    eq_change = (eq[0] - 1, eq[1] - 1) if eq else None
+    return Pair("", verdict, mb, mn, change, p, note, ci_change, (len(bb), len(nb)), resolution, bar,
+                equivalence=eq_change, can_be_unchanged=possible)
 
 
 def _missing_runs(rec: dict) -> list[dict]:
@@ -246,7 +321,8 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
         b, n = base[k], new[k]
         if b["status"] == "ok" and n["status"] == "ok":
             pair = (judge_records(b, n) if judge_records else
-                    judge(blocks(b), blocks(n), threshold, alpha, drift.bar(k, alpha, c.family) if drift else 0.0))
+                    judge(blocks(b), blocks(n), threshold, alpha, drift.bar(k, alpha, c.family) if drift else 0.0,
+                          drift.margin(k) if drift else 0.0))
             pair.id = n["id"]
             failed = [r for r in _missing_runs(n) if r.get("status") == "error"]
             if failed and not allow_missing:
@@ -291,13 +367,14 @@ def _rule(c: Comparison) -> str:
         source += (f": the machine's pooled sd of log run medians {c.drift.pooled_sd:.3f} over "
                    f"{c.drift.df} degrees of freedom, or a benchmark's own when larger")
     return (f"a regression is a NEW median (median of block medians) more than {c.threshold:.0%} above BASE's, "
-            f"and beyond what run-to-run drift alone reaches (the one-sided prediction bound for a new run at "
-            f"{c.alpha:g}/{c.family} per benchmark, so that an honest run raises a false alarm on any of the "
-            f"{c.family} benchmarks with probability below {c.alpha:g}; from the spread of run medians; "
-            f"run-to-run noise from {source}), where NEW's block "
-            f"medians rank above BASE's with p < {c.alpha:g} (exact one-sided Mann-Whitney U on blocks; a file "
-            f"without blocks is one block); significant but smaller, or large but not significant, is "
-            f"inconclusive; improvements mirror it; {missing}")
+            f"and beyond what run-to-run drift alone reaches (the one-sided t prediction bound for a new run at "
+            f"{c.alpha:g}/{c.family} per benchmark, Bonferroni over the {c.family} benchmarks; run-to-run noise "
+            f"from {source}), where NEW's block medians rank above BASE's with p < {c.alpha:g} (exact one-sided "
+            f"Mann-Whitney U on blocks; a file without blocks is one block); improvements mirror it; unchanged "
+            f"means shown: the 95% interval of the ratio, widened by the run-to-run drift's 95% prediction margin, "
+            f"lies inside ±{c.threshold:.0%}; anything else is inconclusive; {missing}. The bound assumes run "
+            f"medians scatter like a normal sample; the false-alarm rate measured on runs it was not built on is "
+            f"in docs/statistics.md")
 
 
 def _summary(c: Comparison) -> str:
@@ -324,9 +401,41 @@ def _interval(p: Pair) -> str:
     return "—" if p.ci is None else f"{p.ci[0]:+.0%}..{p.ci[1]:+.0%}"
 
 
+def _judged(c: Comparison) -> list[Pair]:
+    return [p for p in c.pairs if p.change is not None]
+
+
+def sees_line(c: Comparison) -> str:
+    """What this comparison can see, before any verdict: how many benchmarks could flag a slowdown of the
+    threshold, of 50 % and of 100 % (x2), the median smallest flaggable slowdown, and how many could be shown
+    unchanged at all. Every compare / ab output begins with it."""
+    pairs = _judged(c)
+    if not pairs:
+        return "sees: no benchmark measured on both sides"
+    m = len(pairs)
+    res = sorted(math.inf if p.resolution is None else p.resolution for p in pairs)
+    med = statistics.median(res)
+
+    def n(x: float) -> int:
+        return sum(r <= x + 1e-9 for r in res)
+
+    levels = sorted({c.threshold, 0.5, 1.0})
+    flag = ", ".join(f"{x:.0%}{' (x2)' if x == 1.0 else ''} or more on {n(x)}" for x in levels)
+    can_eq = sum(p.can_be_unchanged for p in pairs)
+    line = (f"sees: this comparison can flag slowdowns of {flag} of {m} benchmarks (median smallest flaggable "
+            f"slowdown: {'none' if math.isinf(med) else f'{med:.0%}'}); ")
+    line += (f"it can show a benchmark unchanged (95% interval inside ±{c.threshold:.0%}) on {can_eq} of {m}"
+             if can_eq else f"no benchmark can be unchanged with these {'pairs' if pairs[0].paired else 'blocks'} "
+                            f"(no 95% interval this narrow fits inside ±{c.threshold:.0%})")
+    if c.base_runs == 1 and not c.noise_runs and not pairs[0].paired:
+        line += ("; BASE is one run and no --noise file was given: a machine state lasting a whole run is not "
+                 "in the noise")
+    return line
+
+
 def resolution_line(c: Comparison) -> str:
     """What this comparison could have seen: the slowdowns each benchmark's BASE blocks could flag."""
-    pairs = [p for p in c.pairs if p.change is not None]
+    pairs = _judged(c)
     res = sorted(p.resolution for p in pairs if p.resolution is not None)
     if not pairs:
         return ""
@@ -343,9 +452,6 @@ def resolution_line(c: Comparison) -> str:
         line += f", {ten} a 10% slowdown"
     if blind:
         line += f"; {blind} have too few {unit} to flag any"
-    if c.base_runs == 1 and not c.noise_runs and unit == "blocks":
-        line += ("; BASE is one run and no --noise file was given: a machine state lasting a whole run is not "
-                 "in the noise")
     return line
 
 
@@ -365,7 +471,8 @@ def _head(c: Comparison) -> list[str]:
 
 def render_text(c: Comparison) -> str:
     w = max(len(s) for s in c.sides)
-    lines = [f"{c.sides[0].ljust(w)} {c.base_name}", f"{c.sides[1].ljust(w)} {c.new_name}", f"rule: {_rule(c)}"]
+    lines = [sees_line(c), f"{c.sides[0].ljust(w)} {c.base_name}", f"{c.sides[1].ljust(w)} {c.new_name}",
+             f"rule: {_rule(c)}"]
     if c.machines:
         lines.append(f"note: different machines ({c.machines}): differences include the hardware")
     if c.env_changes:
@@ -379,8 +486,7 @@ def render_text(c: Comparison) -> str:
                          (f"only in {c.sides[1]}", c.only_new)):
         if items:
             lines += ["", f"{title} ({len(items)}):"] + [f"  {i}" for i in items]
-    res = resolution_line(c)
-    lines += [""] + ([res] if res else []) + [f"summary: {_summary(c)}"]
+    lines += ["", f"summary: {_summary(c)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -388,7 +494,9 @@ def render_md(c: Comparison) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|").replace("<", "&lt;")
 
-    lines = [f"## {c.title}", "", f"{c.sides[0]} `{c.base_name}` → {c.sides[1]} `{c.new_name}`. Rule: {_rule(c)}.", ""]
+    seen = sees_line(c).removeprefix("sees: ")
+    lines = [f"**{seen[0].upper()}{seen[1:]}.**", "", f"## {c.title}", "",
+             f"{c.sides[0]} `{c.base_name}` → {c.sides[1]} `{c.new_name}`. Rule: {_rule(c)}.", ""]
     if c.machines:
         lines += [f"**Note:** different machines ({esc(c.machines)}): differences include the hardware.", ""]
     if c.env_changes:
@@ -403,7 +511,5 @@ def render_md(c: Comparison) -> str:
                          (f"Only in {c.sides[1]}", c.only_new)):
         if items:
             lines += ["", f"**{title} ({len(items)})**", ""] + [f"- `{i}`" for i in items]
-    res = resolution_line(c)
-    lines += [""] + ([f"**Resolution:** {res.split(': ', 1)[1]}.", ""] if res else [])
-    lines += [f"**Summary:** {_summary(c)}."]
+    lines += ["", f"**Summary:** {_summary(c)}."]
     return "\n".join(lines) + "\n"

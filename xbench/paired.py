@@ -15,9 +15,12 @@ cancels an advantage of going first or second. So, per benchmark:
   (no change: every sign pattern is equally likely), p < alpha;
 * **regression** when significant *and the whole interval lies above
   1 + threshold*; improvement mirrors it (the whole interval below
-  1 / (1 + threshold)). Significant but with an interval reaching inside the
-  threshold, or a median beyond the threshold that is not significant:
-  inconclusive, with the smallest slowdown these pairs could have flagged.
+  1 / (1 + threshold));
+* **unchanged** only when shown: the whole 95 % interval lies inside
+  1 / (1 + threshold) .. 1 + threshold (an equivalence test; with fewer than 6
+  pairs no interval reaches 95 %, so nothing can be unchanged);
+* **inconclusive** otherwise, with why and the smallest slowdown these pairs
+  could have flagged.
 
 Requiring the interval, not just the median, to clear the threshold is what
 keeps a benchmark that jumps between two machine states (ONNX Runtime at batch 1
@@ -36,7 +39,7 @@ import statistics
 
 from xbench import stats as st
 from xbench.compare import (IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, Comparison, Pair, _p, blocks,
-                            compare)
+                            compare, equivalent, undecided_note)
 from xbench.records import block_entries
 
 THRESHOLD = 0.05
@@ -73,19 +76,19 @@ def decide(ratios: list[float], threshold: float, alpha: float) -> tuple[str, fl
 
 
 def smallest_flagged(ratios: list[float], threshold: float, alpha: float) -> float | None:
-    """The smallest uniform slowdown f - 1 that pairs spread like these (around their median) would flag as a
-    regression; None when no slowdown could (too few pairs for alpha)."""
+    """The smallest uniform slowdown f - 1 of *this* B (every pair's ratio x f) that these pairs would flag as a
+    regression (0: already flagged); None when no slowdown could (too few pairs for alpha)."""
     if st.min_p_paired(len(ratios)) >= alpha:
         return None
-    med = statistics.median(ratios)
-    spread = [r / med for r in ratios]
 
     def flags(f: float) -> bool:
-        return decide([s * f for s in spread], threshold, alpha)[0] == REGRESSION
+        return decide([r * f for r in ratios], threshold, alpha)[0] == REGRESSION
 
+    if flags(1.0):
+        return 0.0
     lo, hi = 1.0, 2.0
     while not flags(hi):
-        hi *= 2
+        lo, hi = hi, hi * 2
         if hi > 1e9:  # pragma: no cover - a finite spread always flags eventually
             return None
     for _ in range(50):  # bisection on a monotone rule: the interval and the ranks only move up with f
@@ -107,32 +110,35 @@ def judge_paired(pairs: list[tuple[float, float]], threshold: float = THRESHOLD,
     change = statistics.median(ratios) - 1
     resolution = smallest_flagged(ratios, threshold, alpha)
     size = change if change > 0 else (1 / (change + 1) - 1)
+    eq = (lo, hi) if level >= st.CI_LEVEL else None  # an interval below 95 % coverage shows nothing
+    inside, possible = equivalent(eq, threshold)
     note = ""
-    if not verdict:
-        if st.min_p_paired(n) >= alpha and size > threshold:
-            verdict = INCONCLUSIVE
-            note = (f"too few pairs to tell ({n}: the smallest possible p is {_p(st.min_p_paired(n))}, "
-                    f"not below {alpha:g})")
-        elif size > threshold or p < alpha:
-            verdict = INCONCLUSIVE
-            why = (f"not significant (p={_p(p)})" if p >= alpha else
-                   f"significant (p={_p(p)}) but the interval reaches inside ±{threshold:.0%}")
-            note = why + (f"; these pairs could flag a slowdown of {resolution:.0%} or more" if resolution else "")
+    if not verdict and inside:
+        verdict = UNCHANGED
+        if p < alpha:
+            note = f"a significant {change:+.1%} change (p={_p(p)}), inside ±{threshold:.0%}"
+    elif not verdict:
+        verdict = INCONCLUSIVE
+        if st.min_p_paired(n) >= alpha:
+            why = f"too few pairs to tell ({n}: the smallest possible p is {_p(st.min_p_paired(n))}, not below {alpha:g})"
+        elif p < alpha:
+            why = f"significant (p={_p(p)}) but the interval reaches inside ±{threshold:.0%}"
         else:
-            verdict = UNCHANGED
+            why = f"not significant (p={_p(p)})"
+        note = undecided_note(why, eq, threshold, resolution, "pairs")
     if level < st.CI_LEVEL:
         note = (note + "; " if note else "") + f"interval covers {level:.1%} only ({n} pairs)"
     return Pair("", verdict, a_med, b_med, change, p, note, (lo - 1, hi - 1), (n, n), resolution, threshold,
-                paired=True)
+                paired=True, equivalence=(eq[0] - 1, eq[1] - 1) if eq else None, can_be_unchanged=possible)
 
 
 def rule_text(threshold: float, alpha: float) -> str:
     return (f"B's blocks are paired with their neighbouring A block (order A B, B A, A B, ...: positions 2k and 2k+1); "
             f"a regression is a median paired ratio B/A whose whole 95% interval (order statistics of the paired "
             f"ratios) lies above {1 + threshold:.2f}, with p < {alpha:g} (exact one-sided Wilcoxon signed-rank test "
-            f"on the paired log ratios); significant but reaching inside ±{threshold:.0%}, or beyond it but not "
-            f"significant, is inconclusive; improvements mirror it; a benchmark ok in A and failing or skipped "
-            f"in B fails the gate")
+            f"on the paired log ratios); improvements mirror it; unchanged means shown: the whole 95% interval "
+            f"lies inside ±{threshold:.0%}; anything else is inconclusive; a benchmark ok in A and failing or "
+            f"skipped in B fails the gate")
 
 
 def compare_paired(a_doc: dict, b_doc: dict, threshold: float = THRESHOLD, alpha: float = ALPHA,

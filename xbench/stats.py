@@ -163,25 +163,6 @@ def ratio_interval(new: list[float], base: list[float], level: float = CI_LEVEL)
     return math.exp(d[k - 1]), math.exp(d[len(d) - k])
 
 
-def smallest_detectable(base: list[float], m: int, alpha: float) -> float | None:
-    """The smallest factor f such that m NEW blocks spread like BASE's own blocks but f times slower would be
-    significant (p < alpha); None when m vs len(base) blocks can never reach alpha."""
-    n = len(base)
-    if not n or not m or min_p(m, n) >= alpha:
-        return None
-    counts, total = _u_counts(m, n), math.comb(m + n, m)
-    tail, u_crit = 0, m * n + 1  # smallest U whose upper tail is below alpha
-    for u in range(m * n, -1, -1):
-        tail += counts[u]
-        if tail / total >= alpha:
-            break
-        u_crit = u
-    xs = sorted(base)
-    sim = [xs[round(i * (n - 1) / (m - 1))] if m > 1 else statistics.median(xs) for i in range(m)]
-    ratios = sorted(b / s for s in sim for b in base)  # f beyond ratios[k-1] puts k pairs on NEW's side
-    return ratios[u_crit - 1] * (1 + 1e-9)
-
-
 # ---- paired blocks: B against its neighbouring A block (xbench ab) ----------------------------------------------
 
 def _doubled_ranks(values: list[float]) -> list[int]:

@@ -30,10 +30,24 @@ def positive_float(text: str) -> float:
 
 
 def alpha(text: str) -> float:
-    """A significance level: a number strictly between 0 and 1."""
-    value = positive_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    """A one-sided significance level: a number strictly between 0 and 0.5 (0.5 and above is no test at all)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 0.5, got {text!r}") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5 (exclusive), got {text}")
+    return value
+
+
+def percent(text: str) -> float:
+    """A threshold in percent: strictly between 0 and 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage between 0 and 100, got {text!r}") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"must be a percentage between 0 and 100 (exclusive), got {text}")
     return value
 
 

@@ -49,7 +49,7 @@ import os
 import sys
 from pathlib import Path
 
-from xbench.commands._common import alpha as _alpha, positive_float, positive_int
+from xbench.commands._common import alpha as _alpha, percent, positive_float, positive_int
 
 DEFAULT_BLOCKS = 6
 HELP = "A/B: two environments or checkouts in alternating blocks on one machine; exit 1 if B regresses"
@@ -72,7 +72,7 @@ def add_arguments(p) -> None:
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out DIR")
     p.add_argument("--aa", action="store_true",
                    help="A and B are deliberately the same (an A/A run with side options, e.g. another venv)")
-    p.add_argument("--threshold", type=positive_float, default=THRESHOLD * 100, metavar="PCT",
+    p.add_argument("--threshold", type=percent, default=THRESHOLD * 100, metavar="PCT",
                    help=f"the interval of the paired ratio must clear this many percent (default: {THRESHOLD:.0%})")
     p.add_argument("--alpha", type=_alpha, default=ALPHA,
                    help=f"significance level of the signed-rank test (default: {ALPHA:g})")

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import sys
 
-from xbench.commands._common import alpha as _alpha, positive_float
+from xbench.commands._common import alpha as _alpha, percent
 
 HELP = "compare two results files on blocks; exit 1 on a regression (significant and above the threshold)"
 ORDER = 31
@@ -53,7 +53,7 @@ def add_arguments(p) -> None:
     p.add_argument("base", metavar="BASE", help="results JSON to compare against (e.g. the committed baseline); "
                                                "several repeated runs: comma-separated")
     p.add_argument("new", metavar="NEW", help="results JSON of the run under test; several runs: comma-separated")
-    p.add_argument("--threshold", type=positive_float, default=10.0, metavar="PCT",
+    p.add_argument("--threshold", type=percent, default=10.0, metavar="PCT",
                    help="smallest median change, in percent, that can count (default: 10)")
     p.add_argument("--alpha", type=_alpha, default=0.01,
                    help="significance level of the exact one-sided Mann-Whitney U test on block medians "
