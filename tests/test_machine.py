@@ -49,6 +49,8 @@ def test_a_run_records_its_machine_id():
 
 
 def _cli(*args):
+    """The CLI in a subprocess (compares here pass --noise none: the run-to-run noise is not what they test, and
+    reading the 14 MB published baseline for it costs ~10 s each)."""
     return subprocess.run([sys.executable, "-m", "xbench.cli", *map(str, args)], capture_output=True, text=True,
                           timeout=120)
 
@@ -72,7 +74,7 @@ def test_compare_refuses_two_machines_in_one_line(xeon_file):
 
 @pytest.mark.parametrize("fmt", ["text", "md"])
 def test_cross_machine_is_labelled_a_hardware_comparison(xeon_file, fmt):
-    proc = _cli("compare", FIXTURE, xeon_file, "--cross-machine", "--format", fmt)
+    proc = _cli("compare", FIXTURE, xeon_file, "--cross-machine", "--format", fmt, "--noise", "none")
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
     assert "ardware comparison" in first and "amd-epyc-2c-nogpu" in first and "intel-xeon" in first
@@ -82,7 +84,7 @@ def test_same_machine_other_hostname_compares(tmp_path):
     doc = json.loads(FIXTURE.read_text())
     doc["env"]["hostname"] = "runner-7"
     (tmp_path / "r.json").write_text(json.dumps(doc))
-    proc = _cli("compare", FIXTURE, tmp_path / "r.json")
+    proc = _cli("compare", FIXTURE, tmp_path / "r.json", "--noise", "none")
     assert proc.returncode == 0 and "ardware comparison" not in proc.stdout
 
 
@@ -90,7 +92,7 @@ def test_gzip_results_read_by_report_and_compare(tmp_path):
     gz = tmp_path / "base.json.gz"
     gz.write_bytes(gzip.compress(FIXTURE.read_bytes()))
     assert read_results(gz) == json.loads(FIXTURE.read_text())
-    assert _cli("compare", gz, FIXTURE).returncode == 0
+    assert _cli("compare", gz, FIXTURE, "--noise", "none").returncode == 0
     assert _cli("report", gz, "--out", tmp_path / "r.md").returncode == 0
     (tmp_path / "cut.json.gz").write_bytes(gz.read_bytes()[:200])
     proc = _cli("report", tmp_path / "cut.json.gz")
@@ -262,13 +264,13 @@ def test_compare_notes_a_best_effort_base_and_matches_it_on_name_cores_and_gpus(
     new = tmp_path / "new.json"
     new.write_text(json.dumps(_new_style(json.loads(FIXTURE.read_text()))))
     for fmt in ("text", "md"):
-        proc = _cli("compare", FIXTURE, new, "--format", fmt)
+        proc = _cli("compare", FIXTURE, new, "--format", fmt, "--noise", "none")  # none: no 14 MB baseline to read
         assert proc.returncode in (0, 1), proc.stderr
         notes = [line for line in proc.stdout.splitlines() if "best-effort" in line]
         assert len(notes) == 1 and "BASE's (amd-epyc-2c-nogpu)" in notes[0] and "NEW's" not in notes[0]
         assert notes[0].startswith("note: " if fmt == "text" else "**Note:** ")
         assert "different machines" not in proc.stdout
-    proc = _cli("compare", new, new)
+    proc = _cli("compare", new, new, "--noise", "none")
     assert proc.returncode == 0 and "best-effort" not in proc.stdout  # both exact: no note
 
 
