@@ -7,8 +7,8 @@
 #
 # Usage: [RUNS=N] [KEEP_RUNS=DIR] scripts/publish_baseline.sh [--dry-run] [OUTDIR] [extra pytest arguments...]
 #   OUTDIR defaults to results/baselines/ in the repository root. The machine id comes from the hardware
-#   (CPU model, cores, GPUs: `python -m xbench.machine`), never the hostname, so each machine keeps its own
-#   baseline and `xbench compare` / CI pick the one of the machine they run on.
+#   (CPU name, family and model, ISA tier, cores, GPUs: `python -m xbench.machine`), never the hostname, so each
+#   CPU generation keeps its own baseline and `xbench compare` / CI pick the one of the machine they run on.
 #   --dry-run: check the checkout and print the machine id and the files it would write; run nothing.
 #   Python comes from $PYTHON, else the repository's .venv, else python3 on PATH. KEEP_RUNS=DIR also keeps
 #   each run's own results file there (run1.json, ...), e.g. to compare the runs with each other.

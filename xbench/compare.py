@@ -91,6 +91,7 @@ class Comparison:
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
     machines: str = ""  # set when the two files come from different machines
+    machine_note: str = ""  # set when a side's machine id is best-effort (xbench.machine.compared)
     env_changes: list[str] = field(default_factory=list)  # library versions / thread settings that differ
     base_runs: int = 1
     noise_runs: int = 0  # runs in the --noise file (0: none given)
@@ -310,11 +311,9 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
                    base_runs=max(1, len((base_doc.get("env") or {}).get("runs") or [])),
                    noise_runs=len((noise_doc or {}).get("env", {}).get("runs") or []) if noise_doc else 0,
                    drift=drift, noise_name=noise_name)
-    from xbench.machine import of
+    from xbench.machine import compared
 
-    base_machine, new_machine = of(base_doc), of(new_doc)
-    if base_machine != new_machine:
-        c.machines = f"{base_machine} vs {new_machine}"
+    c.machines, c.machine_note = compared(base_doc, new_doc)
     c.env_changes = _env_changes(base_doc.get("env") or {}, new_doc.get("env") or {})
     c.family = sum(base[k]["status"] == "ok" and new[k]["status"] == "ok" for k in common)
     for k in common:
@@ -475,6 +474,8 @@ def render_text(c: Comparison) -> str:
              f"rule: {_rule(c)}"]
     if c.machines:
         lines.append(f"note: different machines ({c.machines}): differences include the hardware")
+    if c.machine_note:
+        lines.append(f"note: {c.machine_note}")
     if c.env_changes:
         lines.append(f"note: environment changed: {'; '.join(c.env_changes)}")
     rows = [_head(c)] + [_row(p) for p in c.pairs]
@@ -499,6 +500,8 @@ def render_md(c: Comparison) -> str:
              f"{c.sides[0]} `{c.base_name}` → {c.sides[1]} `{c.new_name}`. Rule: {_rule(c)}.", ""]
     if c.machines:
         lines += [f"**Note:** different machines ({esc(c.machines)}): differences include the hardware.", ""]
+    if c.machine_note:
+        lines += [f"**Note:** {esc(c.machine_note)}.", ""]
     if c.env_changes:
         lines += [f"**Note:** environment changed: {esc('; '.join(c.env_changes))}.", ""]
     lines += ["| " + " | ".join(_head(c)) + " |", "| :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]

@@ -1,10 +1,11 @@
-"""What machine and software a result came from (no ML framework is imported here)."""
+"""What machine and software a result came from (no ML framework is imported here).
+
+The hardware part (``env.cpu``, ``env.gpu`` and the machine id derived from them) is ``xbench.machine``'s."""
 
 from __future__ import annotations
 
 import os
 import platform
-import shutil
 import socket
 import subprocess
 from importlib import metadata
@@ -13,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from xbench import threads
+from xbench.machine import hardware, machine_id
 
 PACKAGES = ("tensorflow", "keras", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tf2onnx", "onnxscript",
             "numpy", "pytest-benchmark", "xbench")
@@ -29,29 +31,6 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def gpus() -> list[dict] | None:
-    """NVIDIA GPUs as nvidia-smi reports them; None when there is no nvidia-smi."""
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
-    except (subprocess.SubprocessError, OSError):
-        return None
-    rows = [[c.strip() for c in line.split(",")] for line in out.strip().splitlines() if line.strip()]
-    return [{"name": r[0], "memory": r[1], "driver": r[2]} for r in rows if len(r) >= 3]
-
-
 def git_info() -> dict:
     def git(*args: str) -> str | None:
         try:
@@ -65,16 +44,7 @@ def git_info() -> dict:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def hardware() -> dict:
-    """What identifies the machine (``xbench.machine.machine_id`` derives the id from these fields)."""
-    return {"cpu": {"model": cpu_model(), "physical_cores": psutil.cpu_count(logical=False),
-                    "logical_cores": psutil.cpu_count(logical=True)},
-            "gpu": gpus()}
-
-
 def collect(extra: dict | None = None) -> dict:
-    from xbench.machine import machine_id
-
     mem = psutil.virtual_memory().total
     hw = hardware()
     return {

@@ -29,9 +29,12 @@ honest run raises a false alarm on any of them with probability below alpha:
     xbench compare base1.json,base2.json,base3.json new.json
     xbench compare base.json new.json --noise results/baselines/amd-epyc-2c-nogpu.json.gz
 
-Files from two machines (machine ids differ: CPU model, cores, GPUs) are refused
+Files from two machines (machine ids differ: CPU name, family and model, ISA
+tier, cores, GPUs; python -m xbench.machine FILE prints a file's) are refused
 with exit 2: the hardware is not a regression. --cross-machine compares them
-anyway and labels the output as a hardware comparison.
+anyway and labels the output as a hardware comparison. A file written before
+env.cpu recorded the CPU family and model has a best-effort id (CPU name,
+cores, GPUs): it is matched on that part only, and a note line says so.
 
 Exit status: 1 when there is a regression, or a benchmark ok in BASE is
 skipped or failing in NEW (unless --allow-missing); 0 otherwise; 2 when a file
