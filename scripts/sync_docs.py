@@ -414,6 +414,30 @@ def gate_check(src: Source) -> str:
     return out + "\n\n" + src.cite()
 
 
+@block("false-alarms", "results/false-alarms/check.json")
+def false_alarms(src: Source) -> str:
+    """scripts/false_alarms.py's out-of-sample check: held-out honest runs judged by the compare gate."""
+    from xbench.report.tables import Table
+
+    doc = json.loads(src.path().read_text())
+    rows = []
+    for name, j in doc["judged"].items():
+        lo, hi = j["ci95"]
+        flagged = sorted({i for r in j["rows"] for i in r["false_regressions"]})
+        rows.append([name, f"{j['failed']} of {j['of']}", f"{lo:.0%}–{hi:.0%}",
+                     f"{sum(r['unchanged'] for r in j['rows'])} / {sum(r['inconclusive'] for r in j['rows'])} "
+                     f"of {sum(r['benchmarks'] for r in j['rows'])}",
+                     ", ".join(f"`{i}`" for i in flagged) or "—"])
+    head = ["held-out honest runs judged", "runs with a false regression", "95 % interval (exact)",
+            "unchanged / inconclusive rows", "benchmarks falsely flagged"]
+    wall = [r["wall_s"] for r in doc["runs"]]
+    about = (f"Machine `{doc['machine_id']}`, commit `{(doc['commit'] or '')[:12]}`; {len(doc['runs'])} honest runs of "
+             f"`xbench ab`'s default selection made one after the other ({min(wall):.0f}–{max(wall):.0f} s each, "
+             f"UTC {doc['runs'][0]['utc']}–{doc['runs'][-1]['utc']}); the first {len(doc['baseline_runs'])} pooled "
+             f"into the baseline, the rest held out. Rule: {doc['rule']}.")
+    return about + "\n\n" + _md(Table(head, rows, "lrrrl")) + "\n\n" + src.cite()
+
+
 CLAIMS_TTA = tuple(f"results/tta/{fw}-{n}.json" for fw in ("keras", "torch")
                    for n in ("b32-lr0.001-own", "b32-lr0.001-shared", "0.99"))
 

@@ -19,6 +19,14 @@ benchmark:
   significance  exact one-sided Wilcoxon signed-rank test on the paired
                 log ratios, p < --alpha (6 pairs: the smallest p is 1/64)
   regression    significant and the whole interval above 1 + --threshold
+  improvement   significant and the whole interval below 1/(1 + threshold)
+  unchanged     shown: the whole 95% interval inside ±threshold (fewer than
+                6 pairs never reach 95%: nothing can be unchanged then)
+  inconclusive  anything else: the row says why and the smallest slowdown
+                of B these pairs would have flagged
+The output begins with what the comparison can see (how many benchmarks
+could flag a slowdown of the threshold, 50 %, 100 %; how many could be
+shown unchanged).
 
 Arguments after `--` select the benchmarks as for `pytest --benchmark-only`
 (default: --xbench-models seed_cnn --xbench-providers cpu

@@ -14,8 +14,18 @@ questions per benchmark:
                 prediction bound for one new run from the spread of run
                 medians (BASE's runs when pooled, else the --noise file's)
 
-Verdicts: regression / improvement (both), inconclusive (only one: the row
-says which, and the smallest slowdown the blocks could have shown), unchanged.
+Every output begins with what the comparison can see: on how many benchmarks
+it could flag a slowdown of the threshold, of 50 % and of 100 %, and on how
+many it could show one unchanged at all. Then one verdict per benchmark:
+
+  regression    significant and larger than the bar (the threshold, or the
+                run-to-run drift bound when larger): NEW is slower
+  improvement   the same, faster
+  unchanged     shown not to have moved by more than --threshold: the 95%
+                interval of the ratio, widened by the run-to-run drift's 95%
+                prediction margin when that is known, lies inside ±threshold
+  inconclusive  neither: the comparison could not tell; the row says why
+                and the smallest slowdown of NEW it would have flagged
 The noise is BASE's own; it is never estimated from the pair being judged.
 
 Several runs per side, comma-separated, pool their blocks; pooling BASE runs
@@ -23,8 +33,10 @@ puts a machine state that lasts a whole run into BASE's noise, and --noise
 borrows it from a pooled file of the same machine when BASE is one run (by
 default the published baseline of BASE's machine id,
 results/baselines/<machine-id>.json.gz under the current folder, when there is
-one). The run-to-run bound is family-wise: at alpha/m for m benchmarks, so an
-honest run raises a false alarm on any of them with probability below alpha:
+one). The run-to-run bound is family-wise: a t bound at alpha/m for m
+benchmarks (Bonferroni). That keeps an honest run's chance of any false alarm
+below alpha only if run medians scatter like a normal sample; the rate
+measured on held-out honest runs is in docs/statistics.md:
 
     xbench compare base1.json,base2.json,base3.json new.json
     xbench compare base.json new.json --noise results/baselines/amd-epyc-2c-nogpu.json.gz
