@@ -61,7 +61,9 @@ def test_pooling_a_run_with_itself_keeps_the_rates_the_suite_wrote(request):
 
 def _spec_file(tmp_path, optimizer) -> str:
     """seed_cnn with another optimizer, as a spec file of the user's (the suite takes a path for a model)."""
-    data = json.loads((Path(__file__).resolve().parents[1] / "models" / "seed_cnn.json").read_text())
+    from xbench.spec import MODELS_DIR
+
+    data = json.loads((MODELS_DIR / "seed_cnn.json").read_text())
     path = tmp_path / "seed_cnn_opt.json"
     path.write_text(json.dumps({**data, "name": "seed_cnn_opt", "optimizer": optimizer}))
     return str(path)
@@ -96,7 +98,8 @@ def test_the_suite_trains_with_the_specs_optimizer_and_records_it(framework, var
         assert int(timed.optimizer.iterations) >= 1  # the object the timed call stepped
     assert prepared.extra["optimizer"] == timed.optimizer_info
     assert prepared.extra["optimizer"]["name"] == "sgd"
-    assert prepared.extra["optimizer"]["class"] == {"keras": "keras.optimizers.SGD", "torch": "torch.optim.SGD"}[framework]
+    expected = {"keras": "keras.optimizers.SGD", "torch": "torch.optim.SGD"}[framework]
+    assert prepared.extra["optimizer"]["class"] == expected
     assert prepared.extra["optimizer"]["learning_rate"] == pytest.approx(0.05)
 
 

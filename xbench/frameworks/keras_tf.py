@@ -175,7 +175,8 @@ class KerasFramework:
         opt = model.optimizer
         fn.optimizer = opt
         fn.optimizer_info = {"name": type(opt).__name__.lower(), "class": f"keras.optimizers.{type(opt).__name__}",
-                             "learning_rate": float(keras.ops.convert_to_numpy(opt.learning_rate)),
+                             # a float32 variable: its 7 significant digits, not float32's binary tail
+                             "learning_rate": float(f"{float(keras.ops.convert_to_numpy(opt.learning_rate)):.7g}"),
                              **({"epsilon": opt.epsilon} if hasattr(opt, "epsilon") else {})}
         return fn
 
