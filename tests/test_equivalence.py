@@ -1,4 +1,6 @@
-"""Proof that Keras and PyTorch run the same CNN: parameters, outputs, loss, one SGD step."""
+"""Proof that Keras and PyTorch run the same CNN: parameters, outputs, loss, one SGD step, one Adam step."""
+
+import math
 
 import numpy as np
 import pytest
@@ -88,9 +90,62 @@ def test_one_sgd_step_updates_weights_identically(seed_spec, mnist):
     assert abs(k_loss - t_loss) < 1e-5
     before = torch_fw.get_weights(torch_fw.build(seed_spec, seed=4), seed_spec)
     after_k, after_t = keras_fw.get_weights(km, seed_spec), torch_fw.get_weights(tm, seed_spec)
-    for b, k, t in zip(before, after_k, after_t):
+    grads = _torch_gradients(seed_spec, 4, x, y)
+    for b, k, t, g in zip(before, after_k, after_t, grads):
         assert np.abs(k - b).max() > 0 and np.abs(t - b).max() > 0  # the step really moved both models' weights
         assert np.abs(k - t).max() <= 1e-4
+        # and it was plain SGD in both (an Adam step would move each weight by about lr, whatever its gradient)
+        np.testing.assert_allclose(t, b - lr * g, atol=1e-6)
+        np.testing.assert_allclose(k, b - lr * g, atol=1e-4)
+
+
+def _torch_gradients(spec, seed: int, x, y) -> list[np.ndarray]:
+    """The loss gradient of the model built with ``seed`` on (x, y), in the canonical weight layout."""
+    import torch
+
+    torch_fw = frameworks.get("torch")
+    model = torch_fw.build(spec, seed=seed)
+    xt, yt = torch_fw.to_native(model, x, y)
+    torch.nn.CrossEntropyLoss()(model(xt), yt).backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.grad)
+    return [np.array(w, copy=True) for w in torch_fw.get_weights(model, spec)]
+
+
+def _one_adam_step(seed_spec, mnist, torch_eps=None):
+    """Both frameworks' Adam train step, once, from the same weights on the same batch: (before, Keras, PyTorch)."""
+    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    tm = torch_fw.build(seed_spec, seed=6)
+    km = keras_fw.build(seed_spec)
+    before = [np.array(w, copy=True) for w in torch_fw.get_weights(tm, seed_spec)]  # biases come back as views
+    keras_fw.set_weights(km, seed_spec, before)
+    x, y = mnist_batch(mnist, seed_spec, 64, split="train")
+    k_step = keras_fw.make_train_step(km, seed_spec, ADAM_LR, "adam")
+    t_step = torch_fw.make_train_step(tm, seed_spec, ADAM_LR, "adam")
+    if torch_eps is not None:
+        t_step.optimizer.param_groups[0]["eps"] = torch_eps(k_step.optimizer)
+    k_step(*keras_fw.to_native(km, x, y))
+    t_step(*torch_fw.to_native(tm, x, y))
+    return before, keras_fw.get_weights(km, seed_spec), torch_fw.get_weights(tm, seed_spec)
+
+
+ADAM_LR = 1e-3  # seed_cnn's
+
+
+def test_one_adam_step_is_the_same_update_with_epsilon_in_each_frameworks_terms(seed_spec, mnist):
+    """Keras divides by sqrt(v) + eps with the bias correction folded into the step size ("epsilon hat");
+    PyTorch divides by sqrt(v / (1 - beta2^t)) + eps. At step t Keras's eps is PyTorch's eps * sqrt(1 - beta2^t),
+    so step 1 is the same update when PyTorch's eps is Keras's / sqrt(1 - beta2) (1e-7 -> 3.16e-6).
+
+    The suite gives both the same number (1e-7): then the first steps differ by up to about lr / 2 for weights
+    whose gradient is near Keras's effective epsilon, shrinking as beta2^t -> 0 (after a few thousand steps)."""
+    before, k, t = _one_adam_step(seed_spec, mnist, lambda opt: opt.epsilon / math.sqrt(1 - opt.beta_2))
+    for b, kw, tw in zip(before, k, t):
+        assert np.abs(kw - b).max() > 0.9 * ADAM_LR  # Adam's first step: about lr for every gradient well above eps
+        assert np.abs(kw - tw).max() <= 1e-3 * ADAM_LR  # float rounding of near-zero gradients, nothing more
+    _, k, t = _one_adam_step(seed_spec, mnist)  # the suite's settings: the same number means another epsilon
+    assert max(np.abs(kw - tw).max() for kw, tw in zip(k, t)) > 0.1 * ADAM_LR
 
 
 @pytest.mark.parametrize("framework, variant", [("keras", "xla"), ("torch", "channels_last"), ("torch", "compile")])

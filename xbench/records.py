@@ -26,6 +26,18 @@ def identity_key(rec: dict) -> tuple:
     return tuple(rec.get(k) for k in IDENTITY)
 
 
+def rates(task: str, batch_size: int, median_s: float | None, samples_per_epoch: int | None = None) -> dict:
+    """A record's ``throughput`` (samples per second at the median), from what one round of its task is: the one
+    place that knows, used by the suite when it writes a record and by ``xbench.runs`` when it pools runs.
+
+    A ``train_step`` or ``inference`` round is one batch; a ``train_epoch`` round is a whole epoch of
+    ``samples_per_epoch`` images, so its throughput is images per second of the epoch (``images_per_s`` too).
+    Any other task (time to accuracy), or an epoch of unknown size, has no throughput: None."""
+    per_round = {"train_step": batch_size, "inference": batch_size, "train_epoch": samples_per_epoch}.get(task)
+    rate = per_round / median_s if per_round and median_s and median_s > 0 else None
+    return {"throughput": rate, "images_per_s": rate} if task == "train_epoch" else {"throughput": rate}
+
+
 def block_entries(rec: dict) -> list[dict]:
     """A record's blocks (``blocks``, in the order of ``samples_s``), or one block of all its rounds when it
     has none or their rounds do not add up to ``samples_s``."""
@@ -92,7 +104,7 @@ class Record:
     reason: str | None = None
     stats: Stats | None = None
     samples_s: list[float] = field(default_factory=list)
-    throughput: float | None = None  # samples per second at the median
+    throughput: float | None = None  # samples per second at the median (``rates``)
     first_call_s: float | None = None
     extra: dict = field(default_factory=dict)  # config, memory, cost... (free-form, per task)
 
@@ -106,7 +118,8 @@ class Record:
 
     @classmethod
     def measured(cls, samples_s: list[float] | list[list[float]], iterations: int = 1, **identity) -> "Record":
-        """A measured record from its rounds: a flat list (one block) or a list of blocks."""
+        """A measured record from its rounds: a flat list (one block) or a list of blocks. A ``train_epoch``
+        record gets its throughput once its epoch's size is known (``rates`` with ``samples_per_epoch``)."""
         from xbench.stats import states
 
         blocks = samples_s if samples_s and isinstance(samples_s[0], list) else [samples_s]
@@ -114,7 +127,7 @@ class Record:
         blocks = [[round(s, SAMPLE_DECIMALS) for s in b] for b in blocks]
         stats = Stats.from_blocks(blocks, iterations)
         rec = cls(stats=stats, samples_s=[s for b in blocks for s in b],
-                  throughput=identity["batch_size"] / stats.median if stats.median > 0 else None, **identity)
+                  throughput=rates(identity["task"], identity["batch_size"], stats.median)["throughput"], **identity)
         found = states([statistics.median(b) for b in blocks]) if len(blocks) > 1 else []
         if len(found) > 1:
             rec.extra["states"] = found

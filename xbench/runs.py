@@ -8,7 +8,7 @@ clear, and the published baseline pools several runs for that reason.
 
 Pooling keeps every raw round: ``samples_s`` is the runs' rounds in order,
 ``blocks`` their blocks (each tagged with its ``run``), and the statistics,
-throughput and roofline fields are recomputed from the pooled blocks (each block
+rates (``xbench.records.rates``) and roofline fields are recomputed from the pooled blocks (each block
 weighing the same). A benchmark is ``ok`` when any run measured it, and its
 ``run_status`` keeps every run's status; the env is the first run's, with every run's
 start time and host in ``env.runs``.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from xbench.records import SCHEMA_VERSION, Stats, block_entries, identity_key
+from xbench.records import SCHEMA_VERSION, Stats, block_entries, identity_key, rates
 
 
 def _blocks(rec: dict, run: int) -> list[dict]:
@@ -31,10 +31,12 @@ def _split(rec: dict) -> list[list[float]]:
     return blocks(rec)
 
 
-def _stats(blocks: list[list[float]], iterations: int, batch_size: int) -> dict:
-    """``stats`` and ``throughput`` of a record made of these blocks."""
-    stats = Stats.from_blocks(blocks, iterations)
-    return {"stats": asdict(stats), "throughput": batch_size / stats.median if stats.median > 0 else None}
+def _stats(blocks: list[list[float]], rec: dict) -> dict:
+    """``stats`` and the rates (``throughput``; ``images_per_s`` of an epoch) of ``rec`` made of these blocks,
+    in the unit the suite wrote them in (``xbench.records.rates``)."""
+    stats = Stats.from_blocks(blocks, rec["stats"]["iterations"])
+    return {"stats": asdict(stats),
+            **rates(rec["task"], rec["batch_size"], stats.median, rec.get("samples_per_epoch"))}
 
 
 def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
@@ -42,7 +44,7 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
 
     parts = _split(a) + _split(b)
     out = {**a, "samples_s": a["samples_s"] + b["samples_s"],
-           **_stats(parts, a["stats"]["iterations"], a["batch_size"]), "blocks": _blocks(a, 0) + _blocks(b, run)}
+           **_stats(parts, a), "blocks": _blocks(a, 0) + _blocks(b, run)}
     found = states(block_medians(parts))
     out.pop("states", None)
     if len(found) > 1:
@@ -112,7 +114,7 @@ def unpool(doc: dict) -> list[dict]:
             blocks = [s for _, s in parts]
             records.append({**{k: v for k, v in rec.items() if k not in ("run_status", "states")},
                             "samples_s": [x for s in blocks for x in s],
-                            **_stats(blocks, rec["stats"]["iterations"], rec["batch_size"]),
+                            **_stats(blocks, rec),
                             "blocks": [{k: v for k, v in b.items() if k != "run"} for b, _ in parts]})
         env = {k: v for k, v in (doc.get("env") or {}).items() if k != "runs"}
         out.append({**doc, "created_at": doc["env"]["runs"][run].get("created_at"), "env": env, "records": records})

@@ -18,6 +18,11 @@ from xbench.errors import UserError
 MODELS_DIR = Path(os.environ.get("XBENCH_MODELS", Path(__file__).resolve().parent.parent / "models"))
 
 ACTIVATIONS = ("relu", "softmax", "linear", "tanh", "sigmoid")
+# The optimizers both frameworks build (each framework's ``OPTIMIZERS`` maps these names to its own class), with
+# the keys a spec may give them: a spec names what both frameworks run, never something one of them would ignore.
+OPTIMIZERS = ("adam", "sgd")
+OPTIMIZER_KEYS = ("name", "learning_rate")
+DEFAULT_OPTIMIZER = {"name": "adam", "learning_rate": 1e-3}
 # type -> (required keys, optional keys with defaults)
 LAYER_TYPES: dict[str, tuple[tuple[str, ...], dict]] = {
     "conv2d": (("filters", "kernel_size"), {"strides": 1, "padding": "valid", "activation": "linear"}),
@@ -59,7 +64,7 @@ class ModelSpec:
     layers: tuple[Layer, ...]
     description: str = ""
     dataset: str = "mnist"
-    optimizer: dict = field(default_factory=lambda: {"name": "adam", "learning_rate": 1e-3})
+    optimizer: dict = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
     loss: str = "sparse_categorical_crossentropy"
 
     @property
@@ -76,7 +81,12 @@ class ModelSpec:
 
     @property
     def learning_rate(self) -> float:
-        return float(self.optimizer.get("learning_rate", 1e-3))
+        return float(self.optimizer.get("learning_rate", DEFAULT_OPTIMIZER["learning_rate"]))
+
+    @property
+    def optimizer_name(self) -> str:
+        """What the train step and the epoch run (one of ``OPTIMIZERS``)."""
+        return str(self.optimizer.get("name", DEFAULT_OPTIMIZER["name"]))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<spec>") -> "ModelSpec":
@@ -104,9 +114,26 @@ class ModelSpec:
             layers=tuple(layers),
             description=str(data.get("description", "")),
             dataset=str(data.get("dataset", "mnist")),
-            optimizer=dict(data.get("optimizer", {"name": "adam", "learning_rate": 1e-3})),
+            optimizer=_optimizer(data.get("optimizer", DEFAULT_OPTIMIZER), source),
             loss=str(data.get("loss", "sparse_categorical_crossentropy")),
         )
+
+
+def _optimizer(raw, source: str) -> dict:
+    """The spec's optimizer, checked: one both frameworks build (``OPTIMIZERS``), a positive learning rate."""
+    valid = f"valid: {{\"name\": one of {', '.join(OPTIMIZERS)}, \"learning_rate\": a positive number}}"
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: optimizer must be an object, got {raw!r}; {valid}")
+    unknown = sorted(set(raw) - set(OPTIMIZER_KEYS))
+    if unknown:
+        raise UserError(f"{source}: optimizer has unknown keys {unknown} that no framework would apply; {valid}")
+    out = {**DEFAULT_OPTIMIZER, **raw}
+    if out["name"] not in OPTIMIZERS:
+        raise UserError(f"{source}: optimizer {out['name']!r} is not one both frameworks run; {valid}")
+    lr = out["learning_rate"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise UserError(f"{source}: optimizer learning_rate must be a positive number, got {lr!r}; {valid}")
+    return out
 
 
 def _make_layer(raw: dict, in_shape: tuple[int, ...], where: str) -> Layer:

@@ -268,10 +268,11 @@ def prepare(case: Case, ctx: Context) -> Prepared:
         extra["precision"] = fw.precision_info(case.dtype, case.device)
     if case.task == "train_step":
         model = fw.build(spec, seed=0, device=case.device, dtype=case.dtype)
-        step = fw.make_train_step(model, spec, spec.learning_rate, "adam", case.variant, case.device, case.dtype)
+        step = fw.make_train_step(model, spec, spec.learning_rate, spec.optimizer_name, case.variant, case.device,
+                                  case.dtype)
         xn, yn = fw.to_native(model, x, y, case.device, case.variant)
         _add_compile_info(extra, step)
-        return Prepared(lambda: step(xn, yn), {"optimizer": spec.optimizer, **extra}, _check_loss)
+        return Prepared(lambda: step(xn, yn), {"optimizer": step.optimizer_info, **extra}, _check_loss)
     model = ctx.model(case.framework, spec, case.device, case.dtype)
     predict = fw.make_predict(model, spec, case.variant, case.device, case.dtype)
     xn, _ = fw.to_native(model, x, None, case.device, case.variant)
@@ -384,8 +385,9 @@ def _prepare_epoch(case: Case, spec: ModelSpec, ctx: Context) -> Prepared:
     x, y = epoch_data(ctx.data, spec)
     n = len(x)
     model = fw.build(spec, seed=0, device=case.device)
-    epoch = fw.make_epoch(model, spec, x, y, case.batch_size, spec.learning_rate, case.variant, case.device)
+    epoch = fw.make_epoch(model, spec, x, y, case.batch_size, spec.learning_rate, case.variant, case.device,
+                          optimizer=spec.optimizer_name)
     steps = math.ceil(n / case.batch_size)
-    extra = {"variant_info": fw.epoch_variants[case.variant], "optimizer": spec.optimizer,
+    extra = {"variant_info": fw.epoch_variants[case.variant], "optimizer": epoch.optimizer_info,
              "samples_per_epoch": n, "steps_per_epoch": steps, "math": fw.math_mode(case.device)}
     return Prepared(epoch, extra, _check_loss)

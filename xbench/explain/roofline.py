@@ -331,15 +331,15 @@ def main() -> None:
 
 
 def _epoch_fields(case, context, seconds: float) -> dict:
-    """An epoch's throughput in images per second (``throughput`` too: samples per second at the median,
-    which for an epoch is not batch / median). Its place against the steps is ``xbench explain --results``'s."""
+    """An epoch's throughput in images per second (``xbench.records.rates``, which pooling uses too). Its place
+    against the steps is ``xbench explain --results``'s."""
     import math
 
+    from xbench.records import rates
     from xbench.suite import EPOCH_SAMPLES
 
     n = min(EPOCH_SAMPLES, len(context.data.x_train))
-    rate = n / seconds if seconds > 0 else None
-    return {"images_per_s": rate, "throughput": rate, "samples_per_epoch": n,
+    return {**rates(case.task, case.batch_size, seconds, n), "samples_per_epoch": n,
             "steps_per_epoch": math.ceil(n / case.batch_size)}
 
 

@@ -16,7 +16,9 @@ import numpy as np
 
 from xbench.spec import ModelSpec
 
-TrainStep = Callable[[Any, Any], float]  # (x_native, y_native) -> loss, synchronised
+# (x_native, y_native) -> loss, synchronised. A train step and an epoch carry the optimizer object they step
+# (``optimizer``) and what it is, read from that object (``optimizer_info``: name, class, learning rate...).
+TrainStep = Callable[[Any, Any], float]
 Predict = Callable[[Any], np.ndarray]  # x_native -> probabilities as NumPy on the host (device-to-host copy included)
 
 
@@ -58,7 +60,7 @@ class Framework(Protocol):
                      device: str = "cpu", dtype: str = "float32") -> Predict: ...
 
     def make_epoch(self, model: Any, spec: ModelSpec, x: np.ndarray, y: np.ndarray, batch_size: int, lr: float,
-                   variant: str, device: str = "cpu") -> Callable[[], float]:
+                   variant: str, device: str = "cpu", optimizer: str = "adam") -> Callable[[], float]:
         """One epoch over (x, y) as a user of the framework writes it; returns the epoch's mean loss."""
 
     def to_numpy(self, out: Any) -> np.ndarray: ...

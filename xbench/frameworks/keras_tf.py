@@ -153,21 +153,40 @@ class KerasFramework:
                 layers.append(L.BatchNormalization(epsilon=p["epsilon"], momentum=p["momentum"], dtype=policy))
         return keras.Sequential(layers, name=spec.name)
 
+    # xbench.spec.OPTIMIZERS -> the Keras optimizer, with Keras's defaults (Adam: epsilon 1e-7, applied as
+    # "epsilon hat", outside the bias correction).
+    OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+
     def _compile(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None, device: str,
                  steps_per_execution: int = 1) -> None:
         tf, keras = _keras()
+        if optimizer not in self.OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(self.OPTIMIZERS)}")
         with tf.device(self._device(device)):  # the optimizer's variables live beside the model's
-            opt = {"adam": lambda: keras.optimizers.Adam(lr), "sgd": lambda: keras.optimizers.SGD(lr)}[optimizer]()
+            opt = getattr(keras.optimizers, self.OPTIMIZERS[optimizer])(lr)
             # jit_compile is set explicitly on both variants: "auto" silently means no XLA on CPU.
             model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(),
                           jit_compile=(variant == "xla"), steps_per_execution=steps_per_execution)
 
-    def make_epoch(self, model, spec, x, y, batch_size: int, lr: float, variant: str = "fit", device: str = "cpu"):
+    def _with_optimizer(self, fn, model):
+        """``fn`` carrying the optimizer object its model trains with (``optimizer``) and what it is, read from that
+        object (``optimizer_info``, for the record)."""
+        _, keras = _keras()
+        opt = model.optimizer
+        fn.optimizer = opt
+        fn.optimizer_info = {"name": type(opt).__name__.lower(), "class": f"keras.optimizers.{type(opt).__name__}",
+                             # a float32 variable: its 7 significant digits, not float32's binary tail
+                             "learning_rate": float(f"{float(keras.ops.convert_to_numpy(opt.learning_rate)):.7g}"),
+                             **({"epsilon": opt.epsilon} if hasattr(opt, "epsilon") else {})}
+        return fn
+
+    def make_epoch(self, model, spec, x, y, batch_size: int, lr: float, variant: str = "fit", device: str = "cpu",
+                   optimizer: str = "adam"):
         """One epoch of ``model.fit`` on NumPy arrays (x: N, H, W, C float32; y: N int), as a user writes it;
         returns the epoch's mean loss as a float."""
         tf, _ = _keras()
         spe = self.STEPS_PER_EXECUTION if variant == "fit_spe32" else 1
-        self._compile(model, spec, lr, "adam", "default", device, steps_per_execution=spe)
+        self._compile(model, spec, lr, optimizer, "default", device, steps_per_execution=spe)
         dev = self._device(device)
 
         def epoch() -> float:
@@ -175,7 +194,7 @@ class KerasFramework:
                 history = model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
             return float(history.history["loss"][-1])
 
-        return epoch
+        return self._with_optimizer(epoch, model)
 
     def to_native(self, model, x, y=None, device="cpu", variant=None):
         tf, _ = _keras()
@@ -195,12 +214,12 @@ class KerasFramework:
                 # train_on_batch returns the loss as a Python float: a host sync, like torch's loss.item()
                 return float(model.train_on_batch(x, y))
 
-        return train_step
+        return self._with_optimizer(train_step, model)
 
     def make_predict(self, model, spec, variant=None, device="cpu", dtype="float32"):
         tf, _ = _keras()
         if not model.compiled:
-            self._compile(model, spec, spec.learning_rate, "adam", variant, device)
+            self._compile(model, spec, spec.learning_rate, spec.optimizer_name, variant, device)
         elif model.jit_compile != (variant == "xla"):  # never recompile: that would reset the optimizer
             model.jit_compile = variant == "xla"
             model.predict_function = None

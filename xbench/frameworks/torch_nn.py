@@ -75,6 +75,16 @@ def _checked_first_call(fn, info: dict):
     return call
 
 
+def _with_optimizer(fn, opt):
+    """``fn`` carrying the optimizer object it steps (``optimizer``) and what it is, read from that object
+    (``optimizer_info``, for the record)."""
+    fn.optimizer = opt
+    fn.optimizer_info = {"name": type(opt).__name__.lower(), "class": f"torch.optim.{type(opt).__name__}",
+                         "learning_rate": float(opt.defaults["lr"]),
+                         **({"epsilon": opt.defaults["eps"]} if "eps" in opt.defaults else {})}
+    return fn
+
+
 def _flatten_perm(h: int, w: int, c: int) -> np.ndarray:
     """perm[i] = the H,W,C (Keras) flat index of torch's C,H,W flat index i."""
     return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).ravel()
@@ -229,9 +239,7 @@ class TorchFramework:
         torch = _torch()
         net = self._prepare(model, variant, device)
         model.train()
-        params = list(model.parameters())
-        # eps=1e-7 is Keras's Adam default (torch's is 1e-8): same hyperparameters on both sides.
-        opt = torch.optim.Adam(params, lr=lr, eps=1e-7) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+        opt = self._optimizer(model, optimizer, lr)
         loss_fn = torch.nn.CrossEntropyLoss()
 
         def train_step(x, y) -> float:
@@ -244,15 +252,28 @@ class TorchFramework:
             opt.step()
             return loss.item()  # host sync, matching Keras train_on_batch's float loss
 
-        return _checked_first_call(train_step, {}) if variant == "compile" else train_step
+        return _with_optimizer(_checked_first_call(train_step, {}) if variant == "compile" else train_step, opt)
+
+    # xbench.spec.OPTIMIZERS -> the torch.optim class and its settings. Adam gets Keras's default epsilon (1e-7,
+    # torch's is 1e-8), but the two apply it differently: PyTorch adds eps to sqrt(v / (1 - beta2^t)), Keras to
+    # sqrt(v) ("epsilon hat"), so the same number is PyTorch's eps times sqrt(1 - beta2^t) in Keras's terms
+    # (tests/test_equivalence.py: one Adam step is identical with eps = 1e-7 / sqrt(1 - beta2)).
+    OPTIMIZERS = {"adam": ("Adam", {"eps": 1e-7}), "sgd": ("SGD", {})}
+
+    def _optimizer(self, model, name: str, lr: float):
+        torch = _torch()
+        if name not in self.OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(self.OPTIMIZERS)}")
+        cls, settings = self.OPTIMIZERS[name]
+        return getattr(torch.optim, cls)(model.parameters(), lr=lr, **settings)
 
     epoch_variants = {
         "dataloader": "for x, y in DataLoader(TensorDataset(x, y), batch_size=B, shuffle=True): zero_grad, "
-                      "loss, backward, Adam step, running loss += loss.item()",
+                      "loss, backward, optimizer step, running loss += loss.item()",
     }
 
     def make_epoch(self, model, spec, x, y, batch_size: int, lr: float, variant: str = "dataloader",
-                   device: str = "cpu"):
+                   device: str = "cpu", optimizer: str = "adam"):
         """One epoch of the plain PyTorch loop over a ``DataLoader`` (x: N, H, W, C float32 NumPy, converted to
         an N, C, H, W tensor once, as a user builds the dataset); returns the epoch's mean loss."""
         torch = _torch()
@@ -262,7 +283,7 @@ class TorchFramework:
         model.to(dev).train()
         xt, yt = self.to_native(model, x, y, "cpu")
         loader = DataLoader(TensorDataset(xt, yt), batch_size=batch_size, shuffle=True)
-        opt = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7)  # Keras's epsilon, as in the train step
+        opt = self._optimizer(model, optimizer, lr)
         loss_fn = torch.nn.CrossEntropyLoss()
 
         def epoch() -> float:
@@ -278,7 +299,7 @@ class TorchFramework:
                 steps += 1
             return running / steps
 
-        return epoch
+        return _with_optimizer(epoch, opt)
 
     def make_predict(self, model, spec, variant=None, device="cpu", dtype="float32"):
         torch = _torch()
