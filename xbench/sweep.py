@@ -76,7 +76,7 @@ def run_sweep(pts: list[dict], batch: int, runtimes=RUNTIMES, data=None, budget_
                 rows.append({**base, "runtime": "onnxruntime", "task": "inference", "flops": c.flops,
                              "median_s": profiles.median(s), "rounds": len(s)})
             if "torch" in runtimes:
-                step = torch_fw.make_train_step(model, spec, spec.learning_rate, "adam", "eager", "cpu")
+                step = torch_fw.make_train_step(model, spec, spec.learning_rate, spec.optimizer_name, "eager", "cpu")
                 xn, yn = torch_fw.to_native(model, x, y)
                 s = profiles.time_calls(lambda: step(xn, yn), budget_s, min_rounds=3, warmup=1)
                 rows.append({**base, "runtime": "torch", "task": "train_step", "flops": c.train_flops,
@@ -84,7 +84,7 @@ def run_sweep(pts: list[dict], batch: int, runtimes=RUNTIMES, data=None, budget_
             if "keras" in runtimes:
                 keras_fw = frameworks.get("keras")
                 km = keras_fw.build(spec, 0)
-                step = keras_fw.make_train_step(km, spec, spec.learning_rate, "adam", "default", "cpu")
+                step = keras_fw.make_train_step(km, spec, spec.learning_rate, spec.optimizer_name, "default", "cpu")
                 xn, yn = keras_fw.to_native(km, x, y)
                 s = profiles.time_calls(lambda: step(xn, yn), budget_s, min_rounds=3, warmup=2)
                 rows.append({**base, "runtime": "keras", "task": "train_step", "flops": c.train_flops,

@@ -149,7 +149,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
     model = fw.build(spec, seed)
     if init == "shared":
         fw.set_weights(model, spec, shared_weights(spec, seed))
-    step = fw.make_train_step(model, spec, lr)
+    step = fw.make_train_step(model, spec, lr, spec.optimizer_name)
     x_train = mnist.images(data.x_train, spec.input_shape)
     y_train = data.y_train.astype(np.int64)
     x_test = mnist.images(data.x_test, spec.input_shape)
