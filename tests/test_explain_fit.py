@@ -70,6 +70,10 @@ def test_the_fit_keeps_a_negative_share_and_never_resolves_it():
 def test_an_interval_wider_than_the_share_is_not_resolved():
     assert not fitmod.resolved(0.10, [0.01, 0.20])  # width 0.19 > 0.10
     assert fitmod.resolved(0.10, [0.05, 0.14])
+    # a percentile interval need not hold its estimate: one that holds 0 never resolves, however narrow
+    assert not fitmod.resolved(0.10, [-0.01, 0.05])
+    assert not fitmod.resolved(-0.10, [-0.12, -0.09])  # narrow and clear of 0, but no cost is negative
+    assert not fitmod.resolved(0.10, None) and not fitmod.resolved(None, [0.05, 0.14])
 
 
 def test_the_bootstrap_is_seeded_and_resamples_within_each_group():
