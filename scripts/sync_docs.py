@@ -221,12 +221,18 @@ def baseline_findings(src: Source) -> str:
         return [ratio(_id("inference", fw, fw, v, b, model), _id("inference", fw, "onnxruntime", "default", b, model))
                 for fw, v in (("keras", "default"), ("torch", "eager")) for b in (1, 32, 128)]
 
-    def fit(ids: tuple[str, str]) -> tuple[float, float]:  # two batch sizes: t = a + b x batch
-        (b1, b2), (t1, t2) = (32, 128), (r[i]["stats"]["median"] for i in ids)
-        slope = (t2 - t1) / (b2 - b1)
-        return t1 - slope * b1, slope
+    def fit(who: str, ids: tuple[str, str]) -> dict:
+        """t = a + b x batch through the medians of each batch size's block medians, with bootstrap intervals."""
+        from statistics import median
 
-    (ka, kb), (ta, tb) = fit((k32, k128)), fit((t32, t128))
+        from xbench.explain import fit as fitmod
+        from xbench.explain.results import block_medians
+
+        blocks = {b: block_medians(r[i]) for b, i in zip((32, 128), ids)}
+        a, b, _ = fitmod.line({n: median(v) for n, v in blocks.items()})
+        return {"who": who, "a": a, "b": b, "share": a / (a + 128 * b), "ci": fitmod.fit_interval(blocks, 128)}
+
+    fits = [fit("PyTorch", (t32, t128)), fit("Keras", (k32, k128))]
     inf128 = {name: r[_id("inference", fw, rt, v, 128)] for name, fw, rt, v in (
         ("ORT on the PyTorch export", "torch", "onnxruntime", "default"),
         ("ORT on the Keras export", "keras", "onnxruntime", "default"),
@@ -248,14 +254,31 @@ def baseline_findings(src: Source) -> str:
         f"on the article's bigger convolution (`seed_conv64`) {_span(ort_gain('seed_conv64'))}×. At batch 1 "
         f"PyTorch eager beats Keras's `predict_on_batch` by {batch1:.1f}× "
         f"([all runtimes]({methodology}#inference-on-this-machine)).",
-        f"- **Not per-step overhead**: from the two batch sizes, PyTorch's step is t ≈ {ta * 1e3:.2f} ms + "
-        f"{tb * 1e3:.3f} ms × batch and Keras's t ≈ {ka * 1e3:.2f} ms + {kb * 1e3:.3f} ms × batch: the fixed "
-        f"cost is {ta / (ta + 128 * tb):.0%} and {ka / (ka + 128 * kb):.0%} of the step at batch 128; the step is "
-        f"per-sample work that moves unfused activations ([why]({explain})).",
+        _overhead_line(fits, explain),
         f"- **Machine states**: {len(split)} of {len(r)} benchmarks ran in separate states (blocks more than 25 % "
         f"apart), e.g. {states} ([noise]({noise})).",
     ]
     return "\n".join(lines) + "\n\n" + src.cite()
+
+
+def _overhead_line(fits: list[dict], why: str) -> str:
+    """The baseline's "not per-step overhead" bullet: the two-batch-size fit per framework, its per-sample cost
+    with its interval, its fixed cost as a digit only where the blocks resolve it (``fit.share_text``)."""
+    from xbench.explain import fit as fitmod
+
+    def one(f: dict) -> str:
+        ci = f["ci"] or {}
+        lo, hi = ci.get("per_sample_s") or (f["b"], f["b"])
+        fixed = (f"fixed {f['a'] * 1e3:.2f} ms, " if fitmod.resolved(f["share"], ci.get("fixed_fraction")) else "")
+        return (f"{f['who']} per sample {f['b'] * 1e3:.3f} ms ({lo * 1e3:.3f}–{hi * 1e3:.3f}), {fixed}fixed share "
+                f"{fitmod.share_text(f['share'], ci.get('fixed_fraction'))}")
+
+    highs = [f["ci"]["fixed_fraction"][1] for f in fits if f["ci"]]
+    bound = (f" By the upper ends of the intervals the fixed cost is at most {100 * max(highs):.0f} % of the step at batch "
+             "128: the step" if len(highs) == len(fits) and max(highs) < 0.5 else " The step")
+    return (f"- **Not per-step overhead**: t = fixed + per sample × batch through the block medians at batch 32 "
+            f"and 128, with 95 % bootstrap intervals over blocks: " + "; ".join(one(f) for f in fits) + "."
+            f"{bound} is per-sample work that moves unfused activations ([why]({why})).")
 
 
 @block("epoch-loop", "results/runs/main-run-20261129T1941Z.json")
@@ -469,6 +492,7 @@ def explain_conv64(src: Source) -> str:
 def explain_why(src: Source) -> str:
     """The README's "why is it slow" bullet: the step's two floors and each framework's fit and verdict, from
     `xbench explain --model seed_cnn --batch-size 128 --json`."""
+    from xbench.explain import fit as fitmod
     from xbench.explain.roofline import device_ceiling
     from xbench.report.data import FRAMEWORK_LABELS, fmt_ms
 
@@ -483,29 +507,45 @@ def explain_why(src: Source) -> str:
     m0 = train[0]
     arith = m0["flops_per_batch"] / (peak["matmul_gflops"] * 1e9)
     traffic = m0["bytes_layers_per_batch"] / (peak["bandwidth_gbs"] * 1e9)
+    unkept = ("this run kept each batch size's median, not its blocks" if not any("block_medians_s" in m for m in train)
+              else "fewer than two blocks recorded")
     fits = []
     for m in train:
         f, who = m["fit"], FRAMEWORK_LABELS.get(m["runtime"], m["runtime"])
         if not f.get("available"):
             fits.append(f"{who} {ms(m['median_s'])} (no fit: {f.get('reason')}): **{m['verdict']}**")
             continue
-        fits.append(f"{who} {ms(m['median_s'])} = {ms(f['fixed_s'])} fixed + {ms(f['per_sample_s'])} per sample "
-                    f"× {m['batch_size']} (R² {f['r2']:.2f}; fixed share {m['fixed_fraction']:.0%}): "
+        ps = f.get("per_sample_s_ci95")
+        fixed = (f"{ms(f['fixed_s'])} fixed, " if fitmod.resolved(f["fixed_fraction"], f.get("fixed_fraction_ci95"))
+                 else "")
+        fits.append(f"{who} {ms(m['median_s'])}: {ms(f['per_sample_s'])} per sample"
+                    + (f" ({ms(ps[0])}–{ms(ps[1])})" if ps else "")
+                    + f" × {m['batch_size']} (R² {f['r2']:.2f}), {fixed}fixed share "
+                    f"{fitmod.share_text(f['fixed_fraction'], f.get('fixed_fraction_ci95'), no_interval=unkept)}: "
                     f"**{m['verdict']}**")
     loops = []
     for e in rep.get("epochs") or []:
         if e.get("sum_of_steps_s"):
             who = FRAMEWORK_LABELS.get(e["framework"], e["framework"])
             loops.append(f"{who} `{e['variant']}` {ms(e['epoch_s'])} against {ms(e['sum_of_steps_s'])} for its "
-                         f"{e['steps_per_epoch']} steps timed alone ({e['loop_fraction']:+.0%} the loop's own)")
+                         f"{e['steps_per_epoch']} steps timed alone, the loop's own share "
+                         + fitmod.share_text(e["loop_fraction"], e.get("loop_fraction_ci95"), fitmod.NOT_RESOLVED_LOOP,
+                                             no_interval=unkept))
     epoch_text = (" One epoch as the seed's reader runs it, at the same batch: " + "; ".join(loops) + "."
                   if loops else "")
+    times = {m["runtime"]: m["median_s"] for m in train}
+    ratio = (f": Keras ÷ PyTorch is {times['keras'] / times['torch']:.2f}× here"
+             if {"keras", "torch"} <= set(times) else "")
+    when = f"started {rep['created_at'][:10]}" if rep.get("created_at") else "undated"
+    which = (f" These times come from one `xbench explain` run ({when}, [`{src.files[0]}`]({src.link(src.files[0])})), "
+             f"a separate measurement at another moment from the published baseline's, not a correction of it{ratio}.")
     return (f"- **Why it is slow**: a batch-{rep['batch_size']} training step of `{rep['model']}` needs "
             f"{ms(arith)} of arithmetic at this machine's measured {peak['matmul_gflops']:.0f} GFLOP/s and "
             f"{ms(traffic)} of layer-by-layer memory traffic at {peak['bandwidth_gbs']:.0f} GB/s, so the traffic "
             f"is the larger floor, not \"billions of operations\". Measured over batch sizes "
-            f"{', '.join(map(str, rep.get('fit_batches') or []))} (t = fixed + per sample × batch): "
-            + "; ".join(fits) + "." + epoch_text
+            f"{', '.join(map(str, rep.get('fit_batches') or []))} (t = fixed + per sample × batch; 95 % bootstrap "
+            "intervals over blocks): "
+            + "; ".join(fits) + "." + epoch_text + which
             + ("" if src.doc.name == "explain.md" else
                f" The rules and the per-layer times: [docs/explain.md]({src.link('docs/explain.md')}).")
             + " " + src.cite())

@@ -58,7 +58,13 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
     for m in doc["measurements"]:
         assert m["median_s"] > 0 and m["achieved_gflops"] > 0 and 0 < m["fraction_of_peak"] <= 1
         assert m["fit"]["available"] and sorted(map(int, m["fit"]["points"])) == [8, 16, 32]
-        assert m["fixed_s"] is not None and m["per_sample_s"] is not None and 0 <= m["fixed_fraction"] <= 1
+        assert m["fixed_s"] is not None and m["per_sample_s"] is not None
+        # the raw share (never clamped) and its bootstrap interval over the two blocks kept per batch size
+        assert m["fixed_fraction"] == pytest.approx(m["fixed_s"] / m["median_s"], abs=1e-3)
+        assert sorted(map(int, m["block_medians_s"])) == [8, 16, 32] and all(
+            len(v) == 2 for v in m["block_medians_s"].values())
+        lo, hi = m["fixed_fraction_ci95"]
+        assert lo <= hi and m["fit"]["fixed_share_resolved"] == (not lo <= 0 <= hi and hi - lo <= m["fixed_fraction"])
         assert m["verdict"] in ("fixed-cost-bound", "compute-bound", "memory-bound", "below-roofline")
         check_rules(m)  # the verdict follows from its own fit and floors
         assert m["arithmetic_intensity_layers"] < m["arithmetic_intensity"]
@@ -84,6 +90,8 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
         assert e["batch_size"] == 32 and e["steps_per_epoch"] == -(-doc_samples(doc) // 32) and len(e["blocks_s"]) == 2
         assert e["epoch_s"] > 0 and e["sum_of_steps_s"] == pytest.approx(e["steps_per_epoch"] * step[name])
         assert e["loop_fraction"] == pytest.approx(1 - e["sum_of_steps_s"] / e["epoch_s"], abs=1e-3)
+        assert len(e["loop_fraction_ci95"]) == 2 and isinstance(e["loop_resolved"], bool)
+    assert doc["created_at"].startswith("20")
     assert "One epoch against the sum of its steps" in proc.stdout and "One epoch as a user writes it" in doc["summary"]
 
 

@@ -117,7 +117,7 @@ def test_report_shows_epochs_beside_the_sum_of_their_steps(results):
     md = render(load_runs([results]), "md")
     assert "## One epoch" in md and "Sum of steps" in md
     line = next(l for l in md.splitlines() if "`fit`" in l and l.startswith("|"))
-    assert "400 ms" in line and "266 ms" in line and "157" in line and "33%" in line
+    assert "400 ms" in line and "266 ms" in line and "157" in line and "33 % (28–38 %)" in line  # with its interval
 
 
 @pytest.mark.slow

@@ -211,3 +211,41 @@ def p_signed_rank(d: list[float]) -> float:
 def min_p_paired(n: int) -> float:
     """The smallest one-sided p that n pairs can reach (every pair on the same side)."""
     return 0.5 ** n if n else 1.0
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of ``values``, interpolated between order statistics (numpy's default, 'linear')."""
+    x = sorted(values)
+    pos = q * (len(x) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(x) - 1)
+    return x[lo] + (pos - lo) * (x[hi] - x[lo])
+
+
+def bootstrap_groups(groups: dict, statistic, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                     level: float = CI_LEVEL) -> list[tuple[float, float]] | None:
+    """Percentile intervals of ``statistic`` over a stratified bootstrap: each group's values (e.g. one batch
+    size's block medians) are resampled with replacement, within the group, ``resamples`` times (seeded).
+
+    ``statistic(resampled groups) -> tuple of floats`` (or None where undefined, e.g. a zero denominator: that
+    resample is dropped). Returns one (low, high) per element of the tuple, or None when a group has fewer than
+    two values (nothing to resample) or no resample gave a value.
+    """
+    import random
+
+    if not groups or any(len(v) < 2 for v in groups.values()):
+        return None
+    rng = random.Random(seed)
+    draws = []
+    for _ in range(resamples):
+        sample = {k: [v[rng.randrange(len(v))] for _ in v] for k, v in groups.items()}
+        value = statistic(sample)
+        if value is not None:
+            draws.append(value)
+    if not draws:
+        return None
+    tail = (1 - level) / 2
+    return [(percentile(col, tail), percentile(col, 1 - tail)) for col in zip(*draws)]

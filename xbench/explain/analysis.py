@@ -82,14 +82,17 @@ def _measurement(runtime, framework, provider, task, variant, batch, scaling, fl
     The verdict and the roofline fields are added in ``_finish`` (after the ceiling may have been raised)."""
     blocks = scaling["blocks"][batch]
     med = statistics.median(statistics.median(b) for b in blocks)
-    f = fitmod.fit(scaling["points"], batch) if scaling.get("fit") is None else scaling["fit"]
+    per_block = {b: [statistics.median(x) for x in v] for b, v in scaling["blocks"].items()}
+    f = fitmod.fit(scaling["points"], batch, blocks=per_block) if scaling.get("fit") is None else scaling["fit"]
     return {"runtime": runtime, "framework": framework, "provider": provider, "task": task, "variant": variant,
             "batch_size": batch, "median_s": med, "rounds": sum(len(b) for b in blocks), "blocks": len(blocks),
             "flops_per_batch": flops, "bytes_min_per_batch": bytes_min, "bytes_layers_per_batch": bytes_layers,
             "fit": f, "fixed_s": f.get("fixed_s") if f.get("available") else None,
             "per_sample_s": f.get("per_sample_s") if f.get("available") else None,
             "fixed_fraction": f.get("fixed_fraction") if f.get("available") else None,
-            "batch_medians_s": {str(b): t for b, t in scaling["points"].items()}, **extra}
+            "fixed_fraction_ci95": f.get("fixed_fraction_ci95") if f.get("available") else None,
+            "batch_medians_s": {str(b): t for b, t in scaling["points"].items()},
+            "block_medians_s": {str(b): v for b, v in per_block.items()}, **extra}
 
 
 def measure_scaling(make, batches: list[int], blocks: int, budget_s: float, log=None, what: str = "",
@@ -133,10 +136,11 @@ def measure_scaling(make, batches: list[int], blocks: int, budget_s: float, log=
     return out
 
 
-def _epoch(fw, spec, device: str, data, batch: int, step_s: float, blocks: int, log=None) -> dict:
+def _epoch(fw, spec, device: str, data, batch: int, step: dict, blocks: int, log=None) -> dict:
     """One epoch as the seed article's reader runs it (the suite's ``train_epoch``: Keras ``fit``, a PyTorch
     ``DataLoader`` loop) over the same training images as the suite, at ``batch``: ``blocks`` fresh models, each
-    one epoch to warm up (tracing, first allocations) and one timed; set against its steps x ``step_s``."""
+    one epoch to warm up (tracing, first allocations) and one timed; set against its steps x the median of
+    ``step`` (the train-step measurement at ``batch``), with the loop share's interval over both's blocks."""
     import math
     import time
 
@@ -155,8 +159,8 @@ def _epoch(fw, spec, device: str, data, batch: int, step_s: float, blocks: int, 
         epoch()
         times.append(time.perf_counter() - t0)
     epoch_s = statistics.median(times)
-    row = epoch_row(fw.name, variant, spec.name, device, batch, epoch_s, math.ceil(n / batch), step_s,
-                    n / epoch_s)
+    row = epoch_row(fw.name, variant, spec.name, device, batch, epoch_s, math.ceil(n / batch), step["median_s"],
+                    n / epoch_s, epoch_blocks=times, step_blocks=step["block_medians_s"][str(batch)])
     row["blocks_s"] = times
     _log(log, f"{fw.display} epoch: {_ms(epoch_s)} against {_ms(row['sum_of_steps_s'])} of steps")
     return row
@@ -184,7 +188,8 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
     x_test, _ = mnist.batch(data, spec.input_shape, batch, split="test")
     train_data = {b: mnist.batch(data, spec.input_shape, b, split="train") for b in batches}
     test_data = {b: mnist.batch(data, spec.input_shape, b, split="test")[0] for b in batches}
-    report: dict = {"model": spec.name, "source": "spec", "description": spec.description, "batch_size": batch,
+    report: dict = {"model": spec.name, "source": "spec", "created_at": _now(), "description": spec.description,
+                    "batch_size": batch,
                     "device": device, "ceiling": ceil, "warnings": [busy] if busy else [], "measurements": [],
                     "skipped": [], "fit_batches": batches, "blocks": blocks, "epochs": []}
     trainable = spec.num_classes is not None
@@ -282,7 +287,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                              profile={"clock": "torch.profiler " + prof["clock"] + " time, scaled to the measured step",
                                       "step_s": prof["step_s"], "scale": scale, "note": prof["note"]})
                     report["measurements"].append(m)
-                    report["epochs"].append(_epoch(fw, spec, device, data, batch, m["median_s"], blocks, log))
+                    report["epochs"].append(_epoch(fw, spec, device, data, batch, m, blocks, log))
                 else:
                     report["skipped"].append({"runtime": "torch", "task": "train_step",
                                               "reason": f"{spec.name} has no classifier head: there is no loss to train"})
@@ -314,7 +319,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                                       "empty_call_s": lt.get("empty_call_s"), "note": lt["note"],
                                       "layers_sum_s": sum(per), "layers_exceed_step_by_s": max(0.0, -rest)})
                     report["measurements"].append(m)
-                    report["epochs"].append(_epoch(fw, spec, device, data, batch, m["median_s"], blocks, log))
+                    report["epochs"].append(_epoch(fw, spec, device, data, batch, m, blocks, log))
                 else:
                     report["skipped"].append({"runtime": "keras", "task": "train_step",
                                               "reason": f"{spec.name} has no classifier head: there is no loss to train"})
@@ -388,7 +393,7 @@ def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, pro
         feeds_at[k] = make_feeds(ins_k)
     busy = busy_warning()
     ceil = _ceiling(log)
-    report: dict = {"model": path.name, "source": "onnx", "path": str(path), "batch_size": b,
+    report: dict = {"model": path.name, "source": "onnx", "created_at": _now(), "path": str(path), "batch_size": b,
                     "inputs": [i.to_dict() for i in inputs], "ceiling": ceil,
                     "warnings": list(c.warnings) + ([busy] if busy else []),
                     "measurements": [], "skipped": [], "fit_batches": batches, "blocks": blocks}
@@ -518,6 +523,13 @@ def _finish(report: dict, c, spec) -> None:
     report["summary"] = _story(report, c, spec)
 
 
+def _now() -> str:
+    """When the run started (UTC): a reader tells this run from another measurement of the same call by it."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%" if x < 0.995 else f"{100 * x:.0f}%"
 
@@ -526,14 +538,24 @@ def _ms(s: float) -> str:
     return f"{s * 1e3:.3g} ms" if abs(s) >= 1e-3 else f"{s * 1e6:.3g} µs"
 
 
+def _share_cell(share: float | None, ci: list[float] | None) -> str:
+    """A table cell: the share with its interval where resolved, else "n.r." (the legend says not resolved)."""
+    if share is None:
+        return "-"
+    if not fitmod.resolved(share, ci):
+        return "n.r."
+    return f"{100 * share:.0f} ({100 * ci[0]:.0f}-{100 * ci[1]:.0f})"
+
+
 def _fit_words(m: dict) -> str:
     f = m.get("fit") or {}
     if not f.get("available"):
         return f"{_label(m)} {_ms(m['median_s'])} (no fit: {f.get('reason', 'not measured')})"
-    fixed = (f"{_ms(f['fixed_s'])} fixed" if f["fixed_s"] >= 0 else
-             f"no fixed cost resolved (intercept {_ms(f['fixed_s'])}: the time grows faster than the batch)")
+    fixed = (f"{_ms(f['fixed_s'])} fixed" if fitmod.resolved(m["fixed_fraction"], m.get("fixed_fraction_ci95"))
+             else "a fixed cost not resolved at these batch sizes")
     return (f"{_label(m)} {_ms(m['median_s'])} = {fixed} + {_ms(f['per_sample_s'])} per sample x "
-            f"{m['batch_size']} (R² {f['r2']:.2f}; fixed share {_pct(m['fixed_fraction'])}, "
+            f"{m['batch_size']} (R² {f['r2']:.2f}; fixed share "
+            f"{fitmod.share_text(m['fixed_fraction'], m.get('fixed_fraction_ci95'))}, "
             f"{_pct(m['fraction_of_peak'])} of peak)")
 
 
@@ -574,12 +596,15 @@ def _story(report: dict, c, spec) -> str:
                      + "; ".join(_fit_words(m) for m in focus) + ".")
         for m in focus:
             parts.append(f"{_label(m)}: {m['verdict']} ({m.get('verdict_rule')}).")
-        fixed = [m["fixed_fraction"] for m in focus if m.get("fixed_fraction") is not None]
+        # each share's upper bound (its estimate where unresolved and no interval): below half everywhere
+        # means a bigger batch saves little, whether or not the share itself is resolved
+        highs = [(m.get("fixed_fraction_ci95") or [None, m["fixed_fraction"]])[1] for m in focus
+                 if m.get("fixed_fraction") is not None]
         verdicts = {m["verdict"] for m in focus}
-        if fixed and max(fixed) < 0.5:
-            span = _pct(min(fixed)) if _pct(min(fixed)) == _pct(max(fixed)) else f"{_pct(min(fixed))}-{_pct(max(fixed))}"
-            parts.append(f"The fixed per-call cost is {span} of the call at batch {b}: "
-                         "a bigger batch would save little per sample; the time is per-sample work.")
+        if highs and max(highs) < 0.5:
+            parts.append(f"The fixed per-call cost is below {_pct(max(highs))} of the call at batch {b} (the upper "
+                         "end of each fit's 95 % interval): a bigger batch would save little per sample; the time "
+                         "is per-sample work.")
         if "below-roofline" in verdicts:
             names = {r["name"] for m in focus for r in m.get("responsible_layers") or []}
             below = [_label(m) for m in focus if m["verdict"] == "below-roofline"]
@@ -595,8 +620,8 @@ def _story(report: dict, c, spec) -> str:
         if e.get("sum_of_steps_s"):
             parts.append(f"One epoch as a user writes it ({e['framework']} {e['variant']}, {e['steps_per_epoch']} "
                          f"steps of {b}) took {_ms(e['epoch_s'])} against {_ms(e['sum_of_steps_s'])} for its steps "
-                         f"timed alone: the loop's own cost (data, callbacks, bookkeeping) is "
-                         f"{_pct(max(0.0, e['loop_fraction']))} of the epoch"
+                         f"timed alone: the loop's own share of the epoch (data, callbacks, bookkeeping) is "
+                         + fitmod.share_text(e["loop_fraction"], e.get("loop_fraction_ci95"), fitmod.NOT_RESOLVED_LOOP)
                          + (" (the epoch ran faster than its steps timed alone)" if e["loop_fraction"] < 0 else "")
                          + ".")
     ort = [m for m in infer if m["runtime"] == "onnxruntime"]
@@ -666,15 +691,18 @@ def render(report: dict, limit: int = 40) -> str:
         out.append(costmod.format_node_table(c, limit, times=times))
     out.append("")
     out.append("Per runtime (t = fixed + per-sample x batch, fitted over batch sizes "
-               f"{', '.join(map(str, report.get('fit_batches') or []))}; {report.get('blocks', 1)} blocks each):")
+               f"{', '.join(map(str, report.get('fit_batches') or []))}; {report.get('blocks', 1)} blocks each; "
+               "fixed % with its 95 % bootstrap interval over blocks, n.r. = not resolved at these batch sizes):")
     head = ["runtime", "time/batch", "fixed", "per sample", "fixed %", "R²", "GFLOP/s", "of peak", "FLOP/B min",
             "FLOP/B layers", "verdict"]
     rows = []
     for m in ms:
         f = m.get("fit") or {}
         ok = f.get("available")
-        rows.append([_label(m), _ms(m["median_s"]), _ms(f["fixed_s"]) if ok else "-",
-                     _ms(f["per_sample_s"]) if ok else "-", _pct(m.get("fixed_fraction")) if ok else "-",
+        shown = ok and fitmod.resolved(m.get("fixed_fraction"), m.get("fixed_fraction_ci95"))
+        rows.append([_label(m), _ms(m["median_s"]), _ms(f["fixed_s"]) if shown else "n.r." if ok else "-",
+                     _ms(f["per_sample_s"]) if ok else "-",
+                     _share_cell(m.get("fixed_fraction"), m.get("fixed_fraction_ci95")) if ok else "-",
                      f"{f['r2']:.3f}" if ok else "-",
                      f"{m['achieved_gflops']:.2f}" if m.get("achieved_gflops") is not None else "-",
                      _pct(m.get("fraction_of_peak")),

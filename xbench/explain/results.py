@@ -1,7 +1,8 @@
 """Fixed and per-sample cost, and the verdict, for the records of a results file (``xbench explain --results``).
 
 Records that differ only in their batch size are one series; a series measured at three or more batch sizes
-gets the fit ``t = a + b * batch`` (from each record's headline median) and every record in it a verdict by
+gets the fit ``t = a + b * batch`` (from each record's headline median, with bootstrap intervals over the
+records' block medians) and every record in it a verdict by
 the rules of :mod:`xbench.explain.verdict`, with the counted FLOPs and layer-by-layer bytes the benchmark run
 stored in the record's ``cost``. A series with fewer batch sizes (the suite's train steps run at 32 and 128)
 says why it has no fit. ``train_epoch`` records are set against the sum of their steps. Imports no ML framework.
@@ -32,15 +33,17 @@ def explain_results(doc: dict, source: str = "results") -> dict:
     for key, recs in series.items():
         recs = sorted(recs, key=lambda r: r["batch_size"])
         points = {r["batch_size"]: r["stats"]["median"] for r in recs}
+        blocks = {r["batch_size"]: block_medians(r) for r in recs}
         peak, raised = peaks[recs[0]["provider"]]
         rows = []
         for r in recs:
-            f = fitmod.fit(points, r["batch_size"])
+            f = fitmod.fit(points, r["batch_size"], blocks=blocks)
             cost = r.get("cost") or {}
             row = {"batch_size": r["batch_size"], "median_s": r["stats"]["median"], "fit": f,
                    "fixed_s": f.get("fixed_s") if f.get("available") else None,
                    "per_sample_s": f.get("per_sample_s") if f.get("available") else None,
-                   "fixed_fraction": f.get("fixed_fraction") if f.get("available") else None}
+                   "fixed_fraction": f.get("fixed_fraction") if f.get("available") else None,
+                   "fixed_fraction_ci95": f.get("fixed_fraction_ci95") if f.get("available") else None}
             if "flops_per_batch" in cost:
                 j = verdictmod.judge(median_s=r["stats"]["median"], batch=r["batch_size"],
                                      flops=cost["flops_per_batch"],
@@ -62,6 +65,11 @@ def explain_results(doc: dict, source: str = "results") -> dict:
     return {"source": source, "series": out, "epochs": epochs}
 
 
+def block_medians(record: dict) -> list[float]:
+    """The median of each block a record kept (``blocks[].median_s``); empty where it kept none."""
+    return [b["median_s"] for b in record.get("blocks") or [] if b.get("median_s")]
+
+
 def epoch_vs_steps(doc: dict) -> list[dict]:
     """Each ``train_epoch`` record against the sum of its steps: ``steps_per_epoch`` x the median of the
     matching ``train_step`` record (same model, framework, device, batch, dtype) from the same file."""
@@ -77,13 +85,16 @@ def epoch_vs_steps(doc: dict) -> list[dict]:
         step = steps.get(key(r))  # same precision: a bf16 step is not an fp32 epoch's step
         out.append(epoch_row(r.get("framework"), r["variant"], r["model"], r["provider"], r["batch_size"],
                              r["stats"]["median"], r.get("steps_per_epoch"), step["stats"]["median"] if step else None,
-                             r.get("images_per_s"), "no train_step record at this batch in the file"))
+                             r.get("images_per_s"), "no train_step record at this batch in the file",
+                             epoch_blocks=block_medians(r), step_blocks=block_medians(step) if step else None))
     return out
 
 
 def epoch_row(framework, variant, model, provider, batch_size, epoch_s, steps, step_s, images_per_s=None,
-              no_step="no train step measured at this batch") -> dict:
-    """One epoch against ``steps`` x the median train step at the same batch: the loop's own cost."""
+              no_step="no train step measured at this batch", *, epoch_blocks=None, step_blocks=None) -> dict:
+    """One epoch against ``steps`` x the median train step at the same batch: the loop's own cost, with the
+    bootstrap interval of its share where both sides kept two or more blocks (``epoch_blocks``: one time per
+    epoch block; ``step_blocks``: the step's block medians)."""
     row = {"framework": framework, "variant": variant, "model": model, "provider": provider,
            "batch_size": batch_size, "epoch_s": epoch_s, "steps_per_epoch": steps, "images_per_s": images_per_s}
     if step_s and steps:
@@ -91,6 +102,10 @@ def epoch_row(framework, variant, model, provider, batch_size, epoch_s, steps, s
         row["sum_of_steps_s"] = steps * step_s
         row["loop_s"] = epoch_s - row["sum_of_steps_s"]
         row["loop_fraction"] = round(row["loop_s"] / epoch_s, 4)
+        ci = fitmod.loop_interval(epoch_blocks, step_blocks, steps) if epoch_blocks and step_blocks else None
+        if ci:
+            row["loop_fraction_ci95"] = ci
+        row["loop_resolved"] = fitmod.resolved(row["loop_fraction"], ci)
     else:
         row["sum_of_steps_s"] = None
         row["reason"] = no_step if steps else "the record has no steps_per_epoch"
@@ -106,10 +121,16 @@ def render_epochs(epochs: list[dict]) -> list[str]:
              str(e["steps_per_epoch"] or "-"),
              fitmod._t(e["sum_of_steps_s"]) if e.get("sum_of_steps_s") else "-",
              fitmod._t(e["loop_s"]) if e.get("sum_of_steps_s") else "-",
-             f"{100 * e['loop_fraction']:.0f}%" if e.get("sum_of_steps_s") else e.get("reason", "-")]
+             loop_share(e) if e.get("sum_of_steps_s") else e.get("reason", "-")]
             for e in epochs]
-    return ["", "One epoch against the sum of its steps (train_epoch vs steps_per_epoch x train_step median):",
+    return ["", "One epoch against the sum of its steps (train_epoch vs steps_per_epoch x train_step median; "
+                "share with its 95 % bootstrap interval over blocks):",
             render_table(["loop", "batch", "epoch", "steps", "sum of steps", "loop's own", "share"], rows)]
+
+
+def loop_share(e: dict) -> str:
+    """The loop's own share of an epoch row as a reader should see it: a digit with its interval, or not resolved."""
+    return fitmod.share_text(e["loop_fraction"], e.get("loop_fraction_ci95"), fitmod.NOT_RESOLVED_LOOP)
 
 
 def render(report: dict) -> str:
@@ -127,7 +148,8 @@ def render(report: dict) -> str:
             n = s["ceiling_raised"]
             out.append(f"  (ceiling raised from {n['from_gflops']} to {n['to_gflops']} GFLOP/s: a record achieved more)")
         rows = [[str(r["batch_size"]), fitmod._t(r["median_s"]),
-                 f"{100 * r['fixed_fraction']:.1f}%" if r.get("fixed_fraction") is not None else "-",
+                 fitmod.share_text(r["fixed_fraction"], r.get("fixed_fraction_ci95"))
+                 if r.get("fixed_fraction") is not None else "-",
                  f"{100 * r['fraction_of_peak']:.1f}%" if r.get("fraction_of_peak") is not None else "-",
                  r.get("verdict") or "-"] for r in s["rows"]]
         out.append(render_table(["batch", "median", "fixed %", "of peak", "verdict"], rows))

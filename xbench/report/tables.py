@@ -247,7 +247,7 @@ def efficiency_table(runs: list[Run]) -> Table | None:
 def epoch_table(runs: list[Run]) -> Table | None:
     """``train_epoch`` records beside the sum of their steps (steps per epoch x the default train step's median
     from the same file): what the loop itself (data pipeline, callbacks, per-step Python) adds."""
-    from xbench.explain.results import epoch_vs_steps  # pure Python: no ML framework
+    from xbench.explain.results import epoch_vs_steps, loop_share  # pure Python: no ML framework
 
     multi = _machines(runs)
     rows = []
@@ -259,7 +259,7 @@ def epoch_table(runs: list[Run]) -> Table | None:
                 f"{fw} {device(e['provider'])} `{e['variant']}`", e["model"], str(e["batch_size"]),
                 fmt_ms(e["epoch_s"]), fmt_rate(e.get("images_per_s")), str(e.get("steps_per_epoch") or "—"),
                 fmt_ms(e["sum_of_steps_s"]) if has else "—", fmt_ms(e["loop_s"]) if has else "—",
-                f"{e['loop_fraction']:.0%}" if has else e.get("reason", "—")])
+                loop_share(e) if has else e.get("reason", "—")])  # a digit only where its blocks resolve it
     if not rows:
         return None
     headers = (["Machine"] if multi else []) + ["Loop", "Model", "Batch", "Epoch", "Images/s", "Steps",
@@ -391,7 +391,9 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
                         "`fit_spe32`: `steps_per_execution=32`) and a plain PyTorch loop over "
                         "`DataLoader(TensorDataset(x, y), batch_size=B, shuffle=True)`. Sum of steps = steps per "
                         "epoch × the default train step's median from the same file; the loop's own cost is the "
-                        "difference (negative: the loop runs its steps faster than the single-step benchmark)."),
+                        "difference (negative: the loop runs its steps faster than the single-step benchmark); "
+                        "its share of the epoch is given with its 95 % bootstrap interval over the epoch's and the "
+                        "step's blocks, or as not resolved where that interval includes 0 or is wider than the share."),
                    epochs]
     variants = [vt for task in ("train_step", "inference") for vt in variant_tables(runs, task)]
     if variants:
