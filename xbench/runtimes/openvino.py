@@ -107,7 +107,7 @@ class OpenVino:
 
         if first is not None:
             record(first, None)
-        static: dict[tuple, object] = {}  # input shape -> its request (default variant)
+        static: dict[tuple, tuple] = {}  # input shape -> (compiled model, its request): the default variant
 
         def request_for(shape, timed: bool):
             if shape not in static:
