@@ -115,7 +115,7 @@ def test_bad_options_are_one_clear_error(option, message):
 
 def test_plain_pytest_runs_each_benchmark_once_and_writes_no_results(tmp_path):
     out = tmp_path / "r.json"
-    proc = run_suite("--xbench-json", str(out), "-k", "seed_cnn-onnxruntime-torch-cpu and b32", timeout=600)
+    proc = run_suite("--xbench-json", str(out), "-k", "seed_cnn-onnxruntime-torch-cpu-default and b32", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "1 passed" in proc.stdout
     assert not out.exists()

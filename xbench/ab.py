@@ -43,11 +43,12 @@ PLAN = "ab.json"
 # One block per process; each benchmark's block gets what a block of the main run gets (1 s / 5 blocks).
 BLOCK_ARGS = ("--benchmark-only", "-p", "no:cacheprovider", "--xbench-blocks", "1", "--benchmark-max-time", "0.2")
 # Used when nothing follows `--`: the seed CNN on the CPU in fp32 with the frameworks and ONNX Runtime, without
-# the variants whose compile alone takes longer than all the others (XLA, torch.compile) and without the
-# epoch loop (seconds per round): 21 benchmarks, about 30 s per block on 2 cores. Spelled out in full so that
+# the variants whose compile alone takes longer than all the others (XLA, torch.compile), ORT's CPU IO binding
+# and the epoch loop (seconds per round): 21 benchmarks, about 30 s per block on 2 cores. Spelled out in full so that
 # a row added to the suite later (OpenVINO, int8, bf16 and train_epoch were) does not silently lengthen it.
 DEFAULT_SELECTION = ("--xbench-models", "seed_cnn", "--xbench-providers", "cpu", "--xbench-dtypes", "float32",
-                     "--xbench-runtimes", "keras,torch,onnxruntime", "-k", "not compile and not xla and not train_epoch")
+                     "--xbench-runtimes", "keras,torch,onnxruntime",
+                     "-k", "not compile and not xla and not train_epoch and not iobinding")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PROBE = """\
 import importlib.metadata as md, sys

@@ -368,7 +368,10 @@ class Bench:
                  "started_at": round(started_at, 1)}
         if prepared.load_s is not None:  # file on disk -> first result: session creation or compile + first call
             block["load_s"] = prepared.load_s + first_call
-        self.recorder.add_block(identity, block, {**prepared.extra, "warmup_calls": WARMUP_CALLS},
+        extra = {**prepared.extra, "warmup_calls": WARMUP_CALLS}
+        if prepared.runtime_latency is not None:  # the runtime's own time, paired with the call's, after the rounds
+            extra["runtime_latency"] = prepared.runtime_latency()
+        self.recorder.add_block(identity, block, extra,
                                 lambda median: roofline.record_fields(case, self.context, median))
         self.node._xbench_recorded = True
 

@@ -97,6 +97,7 @@ class Prepared:
     extra: dict = field(default_factory=dict)
     check: Callable[[object], None] = lambda result: None  # raises if the first result is wrong
     load_s: float | None = None  # a runtime row's session creation / compilation (the first call is added later)
+    runtime_latency: Callable[[], dict] | None = None  # after the rounds: the runtime's own time beside the call's
 
 
 def _check_loss(loss) -> None:
@@ -338,20 +339,40 @@ def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
         if isinstance(exc.__cause__, ImportError):  # a library this row needs is missing: not a failure
             raise Skip(str(exc)) from None
         raise
+    feed = onnx_input(fw, x)
     try:
         t0 = time.perf_counter()
         session = rt.load(path, case.provider, case.dtype, case.variant)
+        fn, to_probs = session.bind(feed)  # a static-shape session compiles for the batch here
         load_s = time.perf_counter() - t0
     except Unavailable as exc:
         raise Skip(str(exc)) from None
-    feed = onnx_input(fw, x)
-    fn, to_probs = session.bind(feed)
     extra = {**session.info, "onnx_file": path.name, "export_layout": fw.layout}
     if derived:
         extra["derived"] = derived
     extra.update(_accuracy(case, spec, ctx, lambda: _runtime_predictor(case, spec, path)))
+    own = session.latency
     return Prepared(fn, extra, lambda out: _check_probs(case.batch_size, spec.num_classes, dtype=case.dtype)(to_probs(out)),
-                    load_s=load_s)
+                    load_s=load_s, runtime_latency=None if own is None else lambda: runtime_latency(fn, own))
+
+
+LATENCY_CALLS, LATENCY_BUDGET_S = 200, 0.25
+
+
+def runtime_latency(fn: Callable[[], object], latency: Callable[[], float]) -> dict:
+    """The runtime's own time per call beside the Python call's, paired over the same calls (up to
+    ``LATENCY_CALLS`` or ``LATENCY_BUDGET_S``, at least 5), run after a block's timed rounds: what the binding and
+    the Python side add to the runtime is ``call_median_s - median_s``."""
+    import statistics
+
+    own, call = [], []
+    end = time.perf_counter() + LATENCY_BUDGET_S
+    while len(call) < LATENCY_CALLS and (len(call) < 5 or time.perf_counter() < end):
+        t0 = time.perf_counter()
+        fn()
+        call.append(time.perf_counter() - t0)
+        own.append(latency())
+    return {"median_s": statistics.median(own), "call_median_s": statistics.median(call), "calls": len(call)}
 
 
 def _runtime_predictor(case: Case, spec: ModelSpec, path: Path) -> Callable:

@@ -38,10 +38,13 @@ class Row:
 @dataclass
 class Session:
     """A loaded model. ``predict``: a batch in the export's layout -> probabilities on the host (accuracy);
-    ``bind(feed)`` -> (the zero-argument call the benchmark times, its result -> probabilities on the host)."""
+    ``bind(feed)`` -> (the zero-argument call the benchmark times, its result -> probabilities on the host); it
+    may compile for the feed's shape (``load_s`` includes it). ``latency``: the runtime's own time of the last
+    timed call in seconds, where the runtime reports one (None: it does not)."""
     predict: Callable[[np.ndarray], np.ndarray]
     bind: Callable[[np.ndarray], tuple[Callable[[], object], Callable[[object], np.ndarray]]]
     info: dict  # what the runtime really runs with (read back from it), for the record
+    latency: Callable[[], float] | None = None
 
 
 class Runtime(Protocol):
@@ -58,7 +61,8 @@ class Runtime(Protocol):
         """Which derived ONNX file the row reads (a name in ``xbench.onnxtransform``), None for the fp32 export."""
 
     def load(self, path: Path, device: str, dtype: str, variant: str) -> Session:
-        """File on disk -> a session ready to run (what ``load_s`` times with the first call); Unavailable if not."""
+        """File on disk -> a session ready to run (``load_s`` times it with ``bind`` and the first call); Unavailable
+        if not."""
 
 
 @cache
