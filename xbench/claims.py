@@ -21,7 +21,8 @@ time per step, a pair is one A block and its neighbouring B block (``scripts/cla
   than ``MIN_SEEDS`` seeds per cell (the fewest whose sign test can reach p < 0.05 with room for a correction:
   2^-6 = 0.016).
 - **Effect.** The median of the per-pair point values (pairs observed on both sides) with the order-statistic
-  interval of that median (``xbench.stats.median_interval``).
+  interval of that median (``xbench.stats.median_interval``), widened by the interval of a shared factor (the
+  ratio of the cells' times per step) where there is one.
 
 Pure Python: no framework is imported.
 """
@@ -111,6 +112,7 @@ class Paired:
     points: list[float]  # pairs observed on both sides: their point value
     seeds: int  # pairs available (seeds per cell, or block pairs)
     unit: str = "seed"  # "seed" | "block pair"
+    spread: tuple[float, float] = (1.0, 1.0)  # a shared factor's interval over its point value (widens the effect's)
     counts: dict = field(default_factory=dict)
     p: float = 1.0
     p_holm: float | None = None
@@ -139,6 +141,7 @@ class Paired:
         if not self.points:
             return {"estimate": None, "interval": [None, None], "level": None, "pairs": 0}
         low, high, level = st.median_interval(self.points)
+        low, high = low * self.spread[0], high * self.spread[1]
         mid = sorted(self.points)
         n = len(mid)
         median = mid[n // 2] if n % 2 else (mid[n // 2 - 1] + mid[n // 2]) / 2
@@ -153,7 +156,8 @@ def paired_ratio(claim: str, a: list[Obs], b: list[Obs], c: float, direction: st
         raise ValueError(f"paired cells need the same seeds: {len(a)} vs {len(b)}")
     bounds = [ratio_bounds(x, y, scale[1:]) for x, y in zip(a, b)]
     points = [x.value / y.value * scale[0] for x, y in zip(a, b) if x.value is not None and y.value]
-    return Paired(claim, direction, c, "ratio", bounds, points, len(a), unit)
+    spread = (scale[1] / scale[0], scale[2] / scale[0])
+    return Paired(claim, direction, c, "ratio", bounds, points, len(a), unit, spread)
 
 
 def paired_difference(claim: str, a: list[float], b: list[float], c: float = 0.0, direction: str = ABOVE,
