@@ -233,13 +233,24 @@ def build(sweeps: list[Path], tta: Path = TTA, step_pattern: str = STEP_TIME) ->
         "min_seeds": claims.MIN_SEEDS,
         "rule": "xbench.claims",
         "verdicts": [entry(t, meta) for t, meta in tests],
-        "step_time": {fw: {k: v for k, v in f.items() if k != "pairs"} for fw, f in steps.items()},
-        "time_to_target": times_to_target(shared, steps),
+        "step_time": _r({fw: {k: v for k, v in f.items() if k != "pairs"} for fw, f in steps.items()}),
+        "time_to_target": _r(times_to_target(shared, steps)),
     }
 
 
+def _r(x, digits: int = 4):
+    """Round for the file: numbers to 4 significant digits, lists and dicts throughout; None and ints unchanged."""
+    if isinstance(x, dict):
+        return {k: _r(v, digits) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_r(v, digits) for v in x]
+    if isinstance(x, float) and x not in (float("inf"), float("-inf")):
+        return float(f"{x:.{digits}g}")
+    return x
+
+
 def entry(t: claims.Paired, meta: dict) -> dict:
-    return {
+    return _r({
         "claim": t.claim,
         **meta,
         "unit": t.unit,
@@ -252,7 +263,7 @@ def entry(t: claims.Paired, meta: dict) -> dict:
                   "ties": t.counts["tie"], "undecided": t.counts["unknown"]},
         "verdict": t.verdict,
         "why": t.why,
-    }
+    })
 
 
 def times_to_target(shared: list[tuple[Path, list[dict]]], steps: dict) -> list[dict]:
@@ -345,14 +356,15 @@ def render(doc: dict, source: str = str(OUT)) -> list[str]:
                    f"{min(f['loadavg']):.1f}–{max(f['loadavg']):.1f} on 2 cores while measured "
                    f"({', '.join(f'`{s}`' for s in f['files'])})")
     for t in doc["time_to_target"]:
+        files = ", ".join(f"`{s}`" for s in t["sources"])
         if t["time_s"] is None:
             out.append(f"- {t['cell']}, {t['target'] * 100:g} %: reached by {t['reached']}/{t['seeds']} seeds, "
-                       f"median not reached (`{t['sources'][0]}`)")
+                       f"median not reached ({files})")
             continue
         out.append(f"- {t['cell']}, {t['target'] * 100:g} %: median {t['median_steps']:g} steps x "
                    f"{t['s_per_step'] * 1e3:.3f} ms = {t['time_s']:.1f} s [{t['time_interval'][0]:.1f}, "
                    f"{t['time_interval'][1]:.1f}] (interval of the time per step; reached by "
-                   f"{t['reached']}/{t['seeds']} seeds) (`{t['sources'][0]}`)")
+                   f"{t['reached']}/{t['seeds']} seeds) ({files})")
     return out + [""]
 
 

@@ -1,5 +1,5 @@
 """Merge the sweep.json of several `xbench sweep-train` runs of the same settings (e.g. one process per framework,
-run side by side) into OUT/sweep.json, with its tables (and plots where matplotlib is installed).
+run side by side) into OUT/sweep.json, with its tables (OUT/sweep_<framework>.md; no plots).
 
 usage: python scripts/merge_sweeps.py OUT_DIR SWEEP.json [SWEEP.json ...]
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from xbench.commands.sweep_train import _report
+from xbench.paths import atomic_write_text
 from xbench.records import write_results
 from xbench.schema import read_results
 
@@ -28,7 +28,10 @@ def main(argv: list[str]) -> int:
     doc["records"] = [r for d in docs for r in d["records"]]
     out.mkdir(parents=True, exist_ok=True)
     write_results(out / "sweep.json", doc)
-    _report(out, doc["records"], list(dict.fromkeys(r["framework"] for r in doc["records"])))
+    from xbench.tta import markdown_table
+
+    for fw in dict.fromkeys(r["framework"] for r in doc["records"]):
+        atomic_write_text(out / f"sweep_{fw}.md", markdown_table(doc["records"], fw))
     return 0
 
 
