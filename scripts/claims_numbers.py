@@ -333,13 +333,15 @@ def render(doc: dict, source: str = str(OUT)) -> list[str]:
     for v in doc["verdicts"]:
         counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
     out += ["Verdicts: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + ".", "",
-            "| claim | verdict | Holm p | effect: median [interval] | decided |", "|---|---|---:|---|---:|"]
+            "| claim | verdict | Holm p | effect: median [interval] | pairs for / against / undecided |",
+            "|---|---|---:|---|---:|"]
     for v in doc["verdicts"]:
         e, kind = v["effect"], v["tested"]["kind"]
         effect = (f"{_num(e['estimate'], kind)} [{_num(e['interval'][0], kind)}, {_num(e['interval'][1], kind)}]"
                   if e["pairs"] else "–")
+        n = v["pairs"]
         out.append(f"| {v['claim']} | {v['verdict']} | {_p(v['p_holm'])} | {effect} | "
-                   f"{v['pairs']['decided']}/{v['pairs']['total']} |")
+                   f"{n['for']} / {n['against']} / {n['undecided']} |")
     out.append("")
     for section, title in titles.items():
         out += [f"### {title}", ""]
