@@ -30,6 +30,7 @@ Pure Python: no framework is imported.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
 from xbench import stats as st
@@ -142,10 +143,8 @@ class Paired:
             return {"estimate": None, "interval": [None, None], "level": None, "pairs": 0}
         low, high, level = st.median_interval(self.points)
         low, high = low * self.spread[0], high * self.spread[1]
-        mid = sorted(self.points)
-        n = len(mid)
-        median = mid[n // 2] if n % 2 else (mid[n // 2 - 1] + mid[n // 2]) / 2
-        return {"estimate": median, "interval": [low, high], "level": round(level, 4), "pairs": n}
+        return {"estimate": statistics.median(self.points), "interval": [low, high], "level": round(level, 4),
+                "pairs": len(self.points)}
 
 
 def paired_ratio(claim: str, a: list[Obs], b: list[Obs], c: float, direction: str = BELOW,
