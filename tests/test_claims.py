@@ -7,38 +7,97 @@ from xbench import cli, claims
 from xbench.shared_init import shared_weights
 
 
-# ---- verdicts -----------------------------------------------------------------------------------------------------
+# ---- verdicts on paired seeds -------------------------------------------------------------------------------------
 
-def test_separated_intervals_hold_or_do_not_hold():
-    fast, slow = [5.1, 5.3, 4.9], [10.2, 10.8, 11.0]
-    v = claims.judge(fast, slow)
-    assert v.label == claims.HOLDS and (v.a.low, v.a.high, v.b.low) == (4.9, 5.3, 10.2) and v.a.level == 0.75
-    assert claims.judge(slow, fast).label == claims.DOES_NOT_HOLD
-    # a cell whose seeds never reached the target is slower than any that did
-    assert claims.judge(fast, [None, None, None]).label == claims.HOLDS
+def _steps(values):
+    return [claims.Obs(v) for v in values]
 
 
-def test_overlapping_intervals_are_inconclusive_with_the_seeds_it_would_take():
-    v = claims.judge([5.1, 5.3, 12.0], [10.2, 10.8, 11.0])
-    assert v.label == claims.INCONCLUSIVE
-    # (1.96 * 1.2533 * (sd_a + sd_b) / |5.3 - 10.8|)^2 with sd_a = 3.90, sd_b = 0.42
-    sd_a, sd_b = np.std([5.1, 5.3, 12.0], ddof=1), np.std([10.2, 10.8, 11.0], ddof=1)
-    expect = int(np.ceil((1.959964 * 1.253314 * (sd_a + sd_b) / 5.5) ** 2))
-    assert v.seeds_needed == max(6, expect) and f"about {v.seeds_needed} seeds" in v.why
-    close = claims.judge([5.1, 5.3, 4.9], [5.0, 5.2, 5.4])
-    assert close.label == claims.INCONCLUSIVE and close.seeds_needed > 50  # a 2 % difference needs many seeds
-    assert claims.judge([5.0, 5.2], [5.2, 5.0]).seeds_needed is None  # equal medians: no count predicts separation
-    censored = claims.judge([5.1, 5.3, 4.9], [3.0, None, None])
-    assert censored.label == claims.INCONCLUSIVE and censored.seeds_needed is None and "infinite" in censored.why
-    assert "neither cell reached" in claims.judge([None, None, 4.0], [None, None, 3.0]).why
+def test_a_consistent_ratio_of_055_is_sooner_but_does_not_halve():
+    """Six seeds, lr 3e-3 needing 0.55x lr 1e-3's steps in every one: "sooner" holds, "halves" does not, each
+    with a Holm-adjusted p < 0.05 over the two verdicts (one-sided sign test: 2^-6 each)."""
+    base = [4000, 3600, 5200, 3800, 4400, 4800]
+    fast = [0.55 * s for s in base]
+    sooner = claims.paired_ratio("sooner", _steps(fast), _steps(base), 1.0)
+    halves = claims.paired_ratio("halves", _steps(fast), _steps(base), 0.5)
+    claims.decide([sooner, halves])
+    assert sooner.verdict == claims.HOLDS and halves.verdict == claims.DOES_NOT_HOLD
+    assert sooner.p == halves.p == 0.5 ** 6 and sooner.p_holm == halves.p_holm == 2 * 0.5 ** 6 < 0.05
+    assert (sooner.toward, sooner.away, halves.toward, halves.away) == (6, 0, 0, 6)
+    e = sooner.effect()
+    assert abs(e["estimate"] - 0.55) < 1e-9 and e["pairs"] == 6
 
 
-def test_larger_is_judged_on_the_same_rule_and_sentences_carry_the_numbers():
-    v = claims.judge_larger([0.981, 0.983, 0.982], [0.97, 0.968, 0.975])
-    assert v.label == claims.HOLDS and (v.a.low, v.a.high) == (0.981, 0.983)
-    text = claims.sentence(v, "lr 1e-3", "lr 3e-2", "%", 100, 2)
-    assert text.startswith("**holds**: lr 1e-3 98.20 % [98.10, 98.30] (3 seeds, 75 %) vs lr 3e-2 97.00 %")
-    assert claims.judge_larger([0.97, 0.968, 0.975], [0.981, 0.983, 0.982]).label == claims.DOES_NOT_HOLD
+def test_fewer_than_six_seeds_or_a_mixed_sign_is_inconclusive():
+    five = claims.paired_ratio("five", _steps([1, 1, 1, 1, 1]), _steps([2, 2, 2, 2, 2]), 1.0)
+    mixed = claims.paired_ratio("mixed", _steps([1, 1, 1, 3, 3, 3]), _steps([2] * 6), 1.0)
+    claims.decide([five, mixed])
+    assert five.verdict == claims.INCONCLUSIVE and "fewer than the 6" in five.why
+    assert mixed.verdict == claims.INCONCLUSIVE and mixed.p == claims.sign_p(3, 6) > 0.5
+
+
+def test_censored_pairs_are_undecided_unless_the_order_is_known():
+    c = claims.Obs
+    # A reached at 300 steps, B stopped unreached at 500: A < B is known
+    assert claims.side(claims.ratio_bounds(c(300), c(None, 500)), 1.0) == claims.BELOW
+    # both censored, or A censored at fewer steps than B's: unknown
+    assert claims.side(claims.ratio_bounds(c(None, 500), c(None, 500)), 1.0) == "unknown"
+    assert claims.side(claims.ratio_bounds(c(None, 300), c(500)), 1.0) == "unknown"
+    # A censored beyond B's steps: A > B is known
+    assert claims.side(claims.ratio_bounds(c(None, 600), c(500)), 1.0) == claims.ABOVE
+    # a time-per-step factor with an interval: known only when the whole interval is on one side
+    assert claims.side(claims.ratio_bounds(c(300), c(None, 500), (1.5, 1.8)), 1.0) == "unknown"
+    a = [c(300)] * 4 + [c(None, 500)] * 2
+    b = [c(None, 500)] * 4 + [c(None, 500), c(400)]
+    t = claims.paired_ratio("censored", a, b, 1.0)
+    assert t.counts == {claims.BELOW: 4, claims.ABOVE: 1, "tie": 0, "unknown": 1} and t.decided == 5
+    assert t.p == claims.sign_p(4, 5) and t.points == []
+    claims.decide([t])
+    assert t.verdict == claims.INCONCLUSIVE and "1 undecided (censored" in t.why
+
+
+def test_holm_adjustment():
+    assert claims.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert claims.holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
+    assert claims.holm([0.6, 0.6]) == [1.0, 1.0]
+    assert claims.sign_p(6, 6) == 0.5 ** 6 and claims.sign_p(0, 0) == 1.0
+    # a verdict that passes alone fails among many: 2^-6 x 4 > 0.05
+    tests = [claims.paired_ratio(str(i), _steps([1] * 6), _steps([2] * 6), 1.0) for i in range(4)]
+    claims.decide(tests)
+    assert all(t.verdict == claims.INCONCLUSIVE and t.p_holm == 4 * 0.5 ** 6 for t in tests)
+    assert claims.seeds_for(4) == 7 and claims.seeds_for(19) == 9
+
+
+def test_differences_and_ties():
+    hi = [98.1, 98.2, 98.0, 98.3, 98.1, 98.2]
+    lo = [96.7, 96.9, 96.5, 97.0, 96.8, 96.6]
+    t = claims.paired_difference("ends lower", hi, lo)
+    tie = claims.paired_ratio("equal steps", _steps([3675] * 6), _steps([3675] * 6), 1.0)
+    claims.decide([t, tie])
+    assert t.verdict == claims.HOLDS and t.effect()["estimate"] == pytest.approx(1.35)
+    assert tie.counts["tie"] == 6 and tie.decided == 6 and tie.verdict == claims.INCONCLUSIVE
+
+
+def test_committed_claims_json_validates_against_its_schema():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    root = Path(__file__).resolve().parents[1]
+    schema = json.loads((root / "xbench" / "schema" / "claims.schema.json").read_text())
+    doc = json.loads((root / "results" / "claims.json").read_text())
+    jsonschema.validate(doc, schema)
+    for v in doc["verdicts"]:
+        if v["verdict"] in (claims.HOLDS, claims.DOES_NOT_HOLD):
+            assert v["p_holm"] < 0.05 and (v["unit"] != "seed" or v["pairs"]["total"] >= 6), v["claim"]
+    halves = [v for v in doc["verdicts"] if "halves" in v["claim"]]
+    assert halves and all(v["unit"] == "seed" for v in halves)
+    # the schema refuses a "holds" without a significant adjusted p
+    bad = json.loads(json.dumps(doc))
+    bad["verdicts"][0].update(verdict=claims.HOLDS, p_holm=0.2)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
 
 
 # ---- shared initial weights ---------------------------------------------------------------------------------------
