@@ -81,7 +81,11 @@ def judge(folder: Path, build: int) -> dict:
     from xbench.schema import read_results
 
     log = json.loads(_runs_file(folder).read_text())
-    docs = [read_results(str(folder / e["run"])) for e in log]
+    def path(name: str) -> Path:  # committed runs are gzipped (every reader accepts .json.gz)
+        plain = folder / name
+        return plain if plain.exists() else plain.with_name(name + ".gz")
+
+    docs = [read_results(str(path(e["run"]))) for e in log]
     if len(docs) < build + 2:
         raise UserError(f"{folder}: {len(docs)} runs; judging needs the {build} that build the baseline and at "
                         f"least 2 held out")

@@ -446,19 +446,23 @@ def false_alarms(src: Source) -> str:
     rows = []
     for name, j in doc["judged"].items():
         lo, hi = j["ci95"]
-        flagged = sorted({i for r in j["rows"] for i in r["false_regressions"]})
+        n = [len(r["false_regressions"]) for r in j["rows"]]
         rows.append([name, f"{j['failed']} of {j['of']}", f"{lo:.0%}–{hi:.0%}",
                      f"{sum(r['unchanged'] for r in j['rows'])} / {sum(r['inconclusive'] for r in j['rows'])} "
-                     f"of {sum(r['benchmarks'] for r in j['rows'])}",
-                     ", ".join(f"`{i}`" for i in flagged) or "—"])
+                     f"of {sum(r['benchmarks'] for r in j['rows'])}", ", ".join(map(str, n))])
     head = ["held-out honest runs judged", "runs with a false regression", "95 % interval (exact)",
-            "unchanged / inconclusive rows", "benchmarks falsely flagged"]
-    wall = [r["wall_s"] for r in doc["runs"]]
-    about = (f"Machine `{doc['machine_id']}`, commit `{(doc['commit'] or '')[:12]}`; {len(doc['runs'])} honest runs of "
-             f"`xbench ab`'s default selection made one after the other ({min(wall):.0f}–{max(wall):.0f} s each, "
-             f"UTC {doc['runs'][0]['utc']}–{doc['runs'][-1]['utc']}); the first {len(doc['baseline_runs'])} pooled "
-             f"into the baseline, the rest held out. Rule: {doc['rule']}.")
-    return about + "\n\n" + _md(Table(head, rows, "lrrrl")) + "\n\n" + src.cite()
+            "unchanged / inconclusive rows", "false regressions, run by run"]
+    vs_base = {r["comparison"].split(" ")[0]: len(r["false_regressions"])
+               for r in doc["judged"]["against the baseline"]["rows"]}
+    runs = [[r["run"], r["utc"], f"{r['wall_s']:.0f} s", f"{r['load_before']:.2f}",
+             "baseline" if r["run"] in doc["baseline_runs"] else str(vs_base.get(r["run"], "—"))]
+            for r in doc["runs"]]
+    about = (f"Machine `{doc['machine_id']}`, commit `{(doc['commit'] or '')[:12]}`; {len(doc['runs'])} honest runs "
+             f"made one after the other, the first {len(doc['baseline_runs'])} pooled into the baseline, the rest "
+             f"held out. Rule: {doc['rule']}.")
+    return (about + "\n\n" + _md(Table(head, rows, "lrrrl")) + "\n\nThe runs (load average before each, "
+            "false regressions against the baseline):\n\n"
+            + _md(Table(["run", "UTC", "wall", "load", "false regressions"], runs, "lrrrr")) + "\n\n" + src.cite())
 
 
 CLAIMS_TTA = tuple(f"results/tta/{fw}-{n}.json" for fw in ("keras", "torch")

@@ -372,8 +372,9 @@ def _rule(c: Comparison) -> str:
             f"Mann-Whitney U on blocks; a file without blocks is one block); improvements mirror it; unchanged "
             f"means shown: the 95% interval of the ratio, widened by the run-to-run drift's 95% prediction margin, "
             f"lies inside ±{c.threshold:.0%}; anything else is inconclusive; {missing}. The bound assumes run "
-            f"medians scatter like a normal sample; the false-alarm rate measured on runs it was not built on is "
-            f"in docs/statistics.md")
+            f"medians scatter like a normal sample and is no false-alarm guarantee: a machine state that outlasts "
+            f"BASE's runs is not in it, and on this project's 2-core VMs most honest runs held out from a "
+            f"3-run baseline raised a false alarm (docs/statistics.md, out of sample); judge code with xbench ab")
 
 
 def _summary(c: Comparison) -> str:
