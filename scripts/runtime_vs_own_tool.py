@@ -191,6 +191,7 @@ def main() -> int:
     doc = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine.current(),
            "threads": args.threads, "suite": suite, "benchmark_app": app, "probe": found,
            "ratio_default_b1": suite["rows"]["default-b1"]["median_s"] / app["1"]["median_s"]}
+    doc = json.loads(json.dumps(doc).replace(tmp, "$TMP"))  # no path of this machine in a committed file
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "openvino.json", json.dumps(doc, indent=1) + "\n")
