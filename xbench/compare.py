@@ -224,6 +224,20 @@ def flags(bb: list[float], nb: list[float], bar: float, alpha: float) -> bool:
     return statistics.median(nb) > statistics.median(bb) * (1 + bar) and st.p_greater(nb, bb) < alpha
 
 
+def smallest_factor(flags_at) -> float:
+    """The smallest slowdown f - 1 (0: flagged as it is) at which ``flags_at(f)`` starts to hold, for a rule that
+    only moves towards flagging as f grows (xbench compare's and xbench ab's both do)."""
+    if flags_at(1.0):
+        return 0.0
+    lo, hi = 1.0, 2.0
+    while not flags_at(hi):
+        lo, hi = hi, hi * 2
+    for _ in range(40):  # bisection in log space
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if flags_at(mid) else (mid, hi)
+    return hi - 1
+
+
 def smallest_slowdown(bb: list[float], nb: list[float], bar: float, alpha: float) -> float | None:
     """The smallest uniform slowdown of *this* NEW (every block x f) that this comparison would flag, as f - 1
     (0: already flagged); None when these block counts can never reach alpha. Computed on the pair in hand, not
@@ -231,15 +245,7 @@ def smallest_slowdown(bb: list[float], nb: list[float], bar: float, alpha: float
     NEW would get."""
     if not bb or not nb or st.min_p(len(nb), len(bb)) >= alpha:
         return None
-    if flags(bb, nb, bar, alpha):
-        return 0.0
-    lo, hi = 1.0, 2.0
-    while not flags(bb, [x * hi for x in nb], bar, alpha):
-        lo, hi = hi, hi * 2
-    for _ in range(40):  # bisection: the median ratio and the ranks only move up with f
-        mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if flags(bb, [x * mid for x in nb], bar, alpha) else (mid, hi)
-    return hi - 1
+    return smallest_factor(lambda f: flags(bb, [x * f for x in nb], bar, alpha))
 
 
 def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], threshold: float, alpha: float,

@@ -39,7 +39,7 @@ import statistics
 
 from xbench import stats as st
 from xbench.compare import (IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, Comparison, Pair, _p, blocks,
-                            compare, equivalent, undecided_note)
+                            compare, equivalent, smallest_factor, undecided_note)
 from xbench.records import block_entries
 
 THRESHOLD = 0.05
@@ -80,21 +80,7 @@ def smallest_flagged(ratios: list[float], threshold: float, alpha: float) -> flo
     regression (0: already flagged); None when no slowdown could (too few pairs for alpha)."""
     if st.min_p_paired(len(ratios)) >= alpha:
         return None
-
-    def flags(f: float) -> bool:
-        return decide([r * f for r in ratios], threshold, alpha)[0] == REGRESSION
-
-    if flags(1.0):
-        return 0.0
-    lo, hi = 1.0, 2.0
-    while not flags(hi):
-        lo, hi = hi, hi * 2
-        if hi > 1e9:  # pragma: no cover - a finite spread always flags eventually
-            return None
-    for _ in range(50):  # bisection on a monotone rule: the interval and the ranks only move up with f
-        mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if flags(mid) else (mid, hi)
-    return hi - 1
+    return smallest_factor(lambda f: decide([r * f for r in ratios], threshold, alpha)[0] == REGRESSION)
 
 
 def judge_paired(pairs: list[tuple[float, float]], threshold: float = THRESHOLD, alpha: float = ALPHA) -> Pair:
@@ -109,7 +95,6 @@ def judge_paired(pairs: list[tuple[float, float]], threshold: float = THRESHOLD,
     verdict, p, (lo, hi, level) = decide(ratios, threshold, alpha)
     change = statistics.median(ratios) - 1
     resolution = smallest_flagged(ratios, threshold, alpha)
-    size = change if change > 0 else (1 / (change + 1) - 1)
     eq = (lo, hi) if level >= st.CI_LEVEL else None  # an interval below 95 % coverage shows nothing
     inside, possible = equivalent(eq, threshold)
     note = ""

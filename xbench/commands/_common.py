@@ -29,26 +29,25 @@ def positive_float(text: str) -> float:
     return value
 
 
-def alpha(text: str) -> float:
-    """A one-sided significance level: a number strictly between 0 and 0.5 (0.5 and above is no test at all)."""
+def _between(text: str, low: float, high: float, what: str) -> float:
+    """A number strictly between ``low`` and ``high`` (argparse's error, so exit 2)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 0.5, got {text!r}") from None
-    if not 0 < value < 0.5:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5 (exclusive), got {text}")
+        raise argparse.ArgumentTypeError(f"expected {what} between {low:g} and {high:g}, got {text!r}") from None
+    if not low < value < high:
+        raise argparse.ArgumentTypeError(f"must be {what} between {low:g} and {high:g} (exclusive), got {text}")
     return value
+
+
+def alpha(text: str) -> float:
+    """A one-sided significance level: a number strictly between 0 and 0.5 (0.5 and above is no test at all)."""
+    return _between(text, 0, 0.5, "a number")
 
 
 def percent(text: str) -> float:
     """A threshold in percent: strictly between 0 and 100."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage between 0 and 100, got {text!r}") from None
-    if not 0 < value < 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage between 0 and 100 (exclusive), got {text}")
-    return value
+    return _between(text, 0, 100, "a percentage")
 
 
 def framework_choice(text: str) -> str:
