@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xbench import cost
+from xbench.explain import cost
 from xbench.errors import UserError
 from xbench.spec import ModelSpec, load_spec
 

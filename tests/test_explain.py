@@ -193,7 +193,7 @@ def test_infer_symbolic_batch_runs_each_batch(tmp_path):
 
 
 def test_roofline_verdicts():
-    from xbench.roofline import annotate
+    from xbench.explain.roofline import annotate
 
     peak = {"matmul_gflops": 100.0, "bandwidth_gbs": 10.0}
     # 1 GFLOP moving 1 MB: 10 ms of arithmetic, 0.1 ms of memory

@@ -256,7 +256,7 @@ def write_sides(plan: Plan, folder: Path) -> dict[str, dict | None]:
 
 def measure_ceiling(folder: Path) -> None:
     """Once per A/B run, in a fresh process (or from $XBENCH_CEILING_FILE); every block reads it."""
-    from xbench import roofline
+    from xbench.explain import roofline
 
     path = folder / "ceiling.json"
     if path.exists():

@@ -217,7 +217,7 @@ class Recorder:
         import json
         import os
 
-        from xbench import roofline
+        from xbench.explain import roofline
 
         path = os.environ.get("XBENCH_CEILING_FILE")
         try:
@@ -362,7 +362,7 @@ class Bench:
         if resource is not None:
             memory["minor_page_faults_per_call"] = round(faults / calls, 1)
         self.benchmark.extra_info["first_call_s"] = first_call
-        from xbench import roofline
+        from xbench.explain import roofline
 
         block = {"samples": samples, "iterations": iterations, "first_call_s": first_call, "memory": memory,
                  "started_at": round(started_at, 1)}

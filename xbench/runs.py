@@ -51,7 +51,7 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
         out["states"] = found
     cost = a.get("cost") or {}
     if "flops_per_batch" in cost and "achieved_gflops" in a:
-        from xbench.roofline import annotate, device_ceiling
+        from xbench.explain.roofline import annotate, device_ceiling
 
         out.update(annotate(cost["flops_per_batch"], cost.get("bytes_min_per_batch") or 0, out["stats"]["median"],
                             device_ceiling(ceiling or {}, a["provider"]),

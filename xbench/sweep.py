@@ -49,7 +49,7 @@ def points(axes: dict = AXES, base: dict = BASE) -> list[dict]:
 
 
 def run_sweep(pts: list[dict], batch: int, runtimes=RUNTIMES, data=None, budget_s: float = 0.5, log=None) -> list[dict]:
-    from xbench import cost as costmod
+    from xbench.explain import cost as costmod
     from xbench import data as mnist
     from xbench import frameworks, profiles
     from xbench.export import export, onnx_input

@@ -37,8 +37,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench import cost as costmod
-    from xbench import env, profiles, roofline
+    from xbench.explain import cost as costmod
+    from xbench import env
+    from xbench.explain import profiles, roofline
     from xbench.onnxfile import load_model, make_feeds, parse_shape_args, resolve_inputs
     from xbench.records import Record, results_document, write_results
     from xbench.runtimes.onnxruntime import ProviderUnavailable, SessionConfig, known_providers, long_name
@@ -108,7 +109,7 @@ def run(args) -> int:
 
 
 def _print(records) -> None:
-    from xbench.cost import human, render_table
+    from xbench.explain.cost import human, render_table
 
     rows = []
     for r in records:

@@ -73,7 +73,7 @@ def run(args) -> int:
     runs: list[list[dict]] = []
     status = 0
     with tempfile.TemporaryDirectory() as tmp:
-        from xbench import roofline
+        from xbench.explain import roofline
 
         # One ceiling for every process, measured before any of them, in a process of its own.
         ceiling_file = Path(tmp) / "ceiling.json"

@@ -55,8 +55,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench import roofline, sweep
-    from xbench.cost import human, render_table
+    from xbench import sweep
+    from xbench.explain import roofline
+    from xbench.explain.cost import human, render_table
     from xbench.data import load_mnist
     from xbench.paths import check_output_path
 

@@ -206,7 +206,8 @@ def measure_in_subprocess(timeout_s: float = 120) -> dict:
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "xbench.roofline"]  # the alias module: no runpy warning about the package
+    # -c, not -m: the package xbench.explain imports this module, and runpy warns when -m runs such a module
+    cmd = [sys.executable, "-c", "from xbench.explain.roofline import main; main()"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode == 0:
@@ -321,7 +322,7 @@ def record_fields(case, context, seconds: float) -> dict:
 
 
 def main() -> None:
-    """python -m xbench.explain.roofline (or xbench.roofline): measure and print the ceiling as one JSON line."""
+    """python -m xbench.explain.roofline: measure and print the ceiling as one JSON line."""
     import json
 
     from xbench import threads
