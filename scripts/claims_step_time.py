@@ -46,7 +46,7 @@ def main() -> None:
     from xbench import threads
     threads.configure(args.threads)  # before any framework is imported
 
-    from xbench import env, frameworks
+    from xbench import frameworks, machine
     from xbench.data import images, load_mnist
     from xbench.shared_init import shared_weights
     from xbench.spec import load_spec
@@ -97,7 +97,7 @@ def main() -> None:
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "cpu": env.collect().get("cpu"),
+        "cpu": machine.collect().get("cpu"),
         "pairs": pairs,
     }
     Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")

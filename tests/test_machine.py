@@ -42,9 +42,9 @@ def test_hostname_is_not_part_of_the_id():
 
 
 def test_a_run_records_its_machine_id():
-    from xbench import env
+    from xbench import machine
 
-    e = env.collect()
+    e = machine.collect()
     assert e["machine_id"] == machine_id({k: e[k] for k in ("cpu", "gpu")})
 
 
@@ -198,15 +198,15 @@ def test_isa_tier_is_the_best_kernel_isa(flags, tier):
 
 
 def test_this_machine_records_what_its_cpu_reports():
-    from xbench import env
+    from xbench import machine
 
-    cpu = env.collect()["cpu"]
+    cpu = machine.collect()["cpu"]
     assert {"vendor", "family", "model_number", "stepping", "flags", "physical_cores", "logical_cores"} <= set(cpu)
     if not Path("/proc/cpuinfo").is_file():
         pytest.skip("no /proc/cpuinfo: family and model are not known here")
     assert cpu == {**parse_cpuinfo(Path("/proc/cpuinfo").read_text()), "model": cpu["model"],
                    "physical_cores": cpu["physical_cores"], "logical_cores": cpu["logical_cores"]}
-    assert identify(env.hardware())[1] is None  # not a best-effort id
+    assert identify(machine.hardware())[1] is None  # not a best-effort id
 
 
 # ---- results files: the Done-when case, old files

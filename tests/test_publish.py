@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xbench.env import REPO
+from xbench.machine import REPO
 from xbench.machine import current
 from xbench.publish import machine_prefixes, publish
 from xbench.schema import read_results

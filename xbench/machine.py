@@ -1,4 +1,6 @@
-"""Which machine a results file came from: an id derived from the hardware, never from the hostname.
+"""What this machine is: its hardware, its id, and the ``env`` block a results file records (``collect``).
+
+Which machine a results file came from is an id derived from the hardware, never from the hostname.
 
 Every VM of one kind is called ``vm``, and on these VMs even the CPU's model name is masked ("AMD EPYC",
 "Intel(R) Xeon(R) Processor"), so the id is built from what the CPU itself reports (``/proc/cpuinfo``)::
@@ -24,17 +26,21 @@ without ``/proc/cpuinfo``) gets a **best-effort** id: the older ``<cpu name>-<N>
 when their ids are equal; when either id is best-effort, when their ``<cpu name>-<N>c-<gpus>`` are equal, with a
 note saying so (``compared``).
 
-Reads ``/proc/cpuinfo`` through one pure function (``parse_cpuinfo``) and collects the hardware part of a run's
-``env`` (``hardware``); imports nothing heavy: reports and CI scripts call it.
+Reads ``/proc/cpuinfo`` through one pure function (``parse_cpuinfo``), collects the hardware part of a run's
+``env`` (``hardware``) and the whole of it (``collect``: hardware, software versions, thread settings, git commit);
+imports nothing heavy and no ML framework: reports and CI scripts call it.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from xbench.errors import UserError
@@ -50,6 +56,9 @@ KERNEL_FLAGS = ("fma", "avx2", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni",
 TIERS = (("amx", "amx_tile"), ("avx512bf16", "avx512_bf16"), ("avx512vnni", "avx512_vnni"), ("avx512", "avx512f"),
          ("avx2", "avx2"), ("sme", "sme"), ("sve2", "sve2"), ("sve", "sve"), ("neon", "asimd"))
 _X86_VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd", "HygonGenuine": "hygon", "CentaurHauls": "centaur"}
+PACKAGES = ("tensorflow", "keras", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tf2onnx", "onnxscript",
+            "numpy", "pytest-benchmark", "xbench")
+REPO = Path(__file__).resolve().parent.parent
 _ARM_IMPLEMENTERS = {0x41: "arm", 0x42: "broadcom", 0x43: "cavium", 0x46: "fujitsu", 0x48: "hisilicon", 0x4E: "nvidia",
                      0x50: "apm", 0x51: "qualcomm", 0x61: "apple", 0x69: "intel", 0x6D: "microsoft", 0xC0: "ampere"}
 
@@ -202,6 +211,53 @@ def check_same(base: dict, new: dict, base_name: str, new_name: str, cross_machi
 def current() -> str:
     """This machine's id (from the same env fields a run records)."""
     return machine_id(hardware())
+
+
+def versions() -> dict[str, str | None]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_info() -> dict:
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+        except (subprocess.SubprocessError, OSError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def collect(extra: dict | None = None) -> dict:
+    """The ``env`` block of a results file: what machine and software a result came from."""
+    import psutil
+
+    from xbench import threads
+
+    mem = psutil.virtual_memory().total
+    hw = hardware()
+    return {
+        "machine_id": machine_id(hw),  # labels and matches files by hardware; the hostname is often just "vm"
+        "hostname": socket.gethostname(),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        **hw,
+        "memory_gb": round(mem / 2**30, 1),
+        "versions": versions(),
+        "threads": threads.settings(),
+        "git": git_info(),
+        # allocator settings change timings (see README: page faults); record any that are set
+        "allocator_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"},
+        **(extra or {}),
+    }
 
 
 def main(argv: list[str]) -> int:

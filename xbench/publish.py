@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xbench.env import REPO
+from xbench.machine import REPO
 
 
 def machine_prefixes() -> list[tuple[str, str]]:

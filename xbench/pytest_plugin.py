@@ -286,11 +286,11 @@ class Recorder:
     def write(self, new: Record) -> None:
         """Rewrite the whole file atomically; only ``new`` is validated (the others were when they came in),
         which keeps a run of hundreds of blocks from re-checking hundreds of thousands of samples each time."""
-        from xbench import env
+        from xbench import machine
         from xbench.schema import validate
 
         if self._env is None:
-            self._env = env.collect({"data": getattr(self, "data_label", None), "ceiling": self.ceiling})
+            self._env = machine.collect({"data": getattr(self, "data_label", None), "ceiling": self.ceiling})
         context = getattr(self, "context", None)
         if context is not None and context.weights_info():
             self._env["weights"] = context.weights_info()

@@ -38,7 +38,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from xbench.explain import cost as costmod
-    from xbench import env
+    from xbench import machine
     from xbench.explain import profiles, roofline
     from xbench.onnxfile import load_model, make_feeds, parse_shape_args, resolve_inputs
     from xbench.records import Record, results_document, write_results
@@ -101,7 +101,7 @@ def run(args) -> int:
             records.append(rec)
     _print(records)
     if args.json:
-        doc = results_document(env.collect({"ceiling": ceil, "data": "generated inputs (xbench infer)"}), records,
+        doc = results_document(machine.collect({"ceiling": ceil, "data": "generated inputs (xbench infer)"}), records,
                                created)
         write_results(args.json, doc)
         print(f"wrote {args.json}", file=sys.stderr)

@@ -75,7 +75,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench import env, frameworks, tta
+    from xbench import frameworks, machine, tta
     from xbench.data import load_mnist
     from xbench.records import Record, results_document, write_results
     from xbench.spec import load_spec
@@ -111,7 +111,7 @@ def run(args) -> int:
         f"init {args.init}, on {data.label}")
     if data.kind != "full":
         say("note: this is the embedded 6,000-image subset, not full MNIST; pass --data PATH for real figures")
-    environment = env.collect()
+    environment = machine.collect()
     records: list[Record] = []
     t0 = time.perf_counter()
     try:

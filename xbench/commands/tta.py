@@ -72,7 +72,7 @@ def run_options(p, check_every: int | None, also_targets: str = "") -> None:
 
 
 def run(args) -> int:
-    from xbench import env, tta
+    from xbench import machine, tta
     from xbench.data import load_mnist
     from xbench.records import results_document, write_results
     from xbench.spec import load_spec
@@ -101,6 +101,6 @@ def run(args) -> int:
                              args.eval_every, args.all_epochs)
     print(tta.summary_line(record.to_dict()))
     if args.json:
-        write_results(args.json, results_document(env.collect(), [record]))
+        write_results(args.json, results_document(machine.collect(), [record]))
         say(f"wrote {args.json}")
     return 0
