@@ -90,7 +90,7 @@ def _runs(src: Source):
 
 
 def _md(*parts) -> str:
-    from xbench.report.tables import to_markdown
+    from xbench.report.doc import to_markdown
 
     return to_markdown([p for p in parts if p]).rstrip("\n")
 
@@ -166,7 +166,8 @@ def baseline_inference(src: Source) -> str:
 
 @block("baseline-variants", BASELINE)
 def baseline_variants(src: Source) -> str:
-    from xbench.report.tables import Heading, variant_tables
+    from xbench.report.doc import Heading
+    from xbench.report.tables import variant_tables
 
     runs = _runs(src)
     parts = []
@@ -330,7 +331,7 @@ def ab_check_1thread(src: Source) -> str:
 @block("ab-runs", "results/ab/runs.txt", "results/ab/check.md", "results/ab/check-1thread.md")
 def ab_runs(src: Source) -> str:
     """Each xbench ab run: its time and load (runs.txt) beside its verdict counts (check.md's first table)."""
-    from xbench.report.tables import Table
+    from xbench.report.doc import Table
 
     times = {}
     for line in src.path(0).read_text().splitlines():
@@ -410,7 +411,7 @@ def ab_summary(src: Source) -> str:
 def gate_check(src: Source) -> str:
     """scripts/gate_check.py's output: per kind of honest pair, the false alarms and the median resolution;
     then the slowed copies, flagged against predicted."""
-    from xbench.report.tables import Table
+    from xbench.report.doc import Table
 
     text = src.path().read_text()
     rows = []
@@ -440,7 +441,7 @@ def gate_check(src: Source) -> str:
 @block("false-alarms", "results/false-alarms/check.json")
 def false_alarms(src: Source) -> str:
     """scripts/false_alarms.py's out-of-sample check: held-out honest runs judged by the compare gate."""
-    from xbench.report.tables import Table
+    from xbench.report.doc import Table
 
     doc = json.loads(src.path().read_text())
     rows = []
@@ -561,7 +562,7 @@ def explain_why(src: Source) -> str:
 @block("schema", "xbench/schema/results.schema.json")
 def schema(src: Source) -> str:
     """Every field the results-file schema declares, with its type, whether required and its description."""
-    from xbench.report.tables import Table
+    from xbench.report.doc import Table
 
     doc = json.loads(src.path().read_text())
     defs = doc.get("$defs", {})

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from xbench.report.csv_rows import to_csv
 from xbench.report.data import Run, load_runs
-from xbench.report.tables import Image, build, to_csv, to_markdown
+from xbench.report.doc import Image, to_markdown
+from xbench.report.tables import build
 
 __all__ = ["Run", "load_runs", "render", "write_plots", "append_step_summary"]
 

@@ -10,7 +10,7 @@ import base64
 import html
 import re
 
-from xbench.report.tables import Heading, Image, Para, Strong, Table
+from xbench.report.doc import Heading, Image, Para, Strong, Table
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }

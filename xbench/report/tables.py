@@ -1,54 +1,21 @@
-"""The report's content as blocks (headings, paragraphs, tables), and its markdown and CSV renderings.
+"""The report's content, built as blocks (``xbench.report.doc``): headings, paragraphs and tables from results.
 
-The blocks are built once and rendered by ``to_markdown`` here and by
-``xbench.report.html``, so the page and the markdown always say the same thing.
+``xbench.report.doc.to_markdown`` and ``xbench.report.html`` render the blocks; ``xbench.report.csv_rows`` writes
+the records as CSV.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 from xbench.machine import machine_id
 from xbench.precision import ACCURACY_POINTS
 from xbench.report.data import (DEFAULT_VARIANTS, NOISY_IQR, TASK_TITLES, Column, Run, column, default_variant, device,
                                 fmt_ms, fmt_rate, median_s, noisy)
+from xbench.report.doc import Heading, Image, Para, Strong, Table
 from xbench.report.where import where_tables
 
-
-class Strong(str):
-    """A table cell to emphasise (the fastest in its row)."""
-
-
-@dataclass
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass
-class Para:
-    text: str  # inline markdown: `code` and **bold** only (the HTML renderer understands those two)
-
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[str]]
-    align: str = ""  # one of l/r per column; missing ones are left-aligned
-
-
-@dataclass
-class Image:
-    path: str  # as written in the markdown (relative to the report)
-    alt: str
-    png: bytes = field(default=b"", repr=False)
-
-
-# ---------------------------------------------------------------- building
 
 def _row_key(rec: dict) -> tuple:
     return rec["model"], rec["batch_size"], rec.get("dtype", "float32")
@@ -423,80 +390,3 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
     if images:
         blocks += [Heading(2, "Plots"), *images]
     return blocks
-
-
-# ---------------------------------------------------------------- rendering
-
-def _md_cell(cell: str) -> str:
-    # Pipes would split the cell; "<" would start raw HTML on GitHub.
-    text = str(cell).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
-    return f"**{text}**" if isinstance(cell, Strong) else text
-
-
-def _md_table(t: Table) -> str:
-    def line(cells):
-        return "| " + " | ".join(_md_cell(c) for c in cells) + " |"
-
-    aligns = ["---:" if t.align[i:i + 1] == "r" else ":---" for i in range(len(t.headers))]
-    return "\n".join([line(t.headers), "| " + " | ".join(aligns) + " |"] + [line(r) for r in t.rows])
-
-
-def to_markdown(blocks: list) -> str:
-    parts = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            parts.append("#" * b.level + " " + b.text)
-        elif isinstance(b, Para):
-            parts.append(b.text)
-        elif isinstance(b, Table):
-            parts.append(_md_table(b))
-        elif isinstance(b, Image):
-            parts.append(f"![{b.alt}]({b.path})")
-    return "\n\n".join(parts) + "\n"
-
-
-STAT_COLUMNS = ("median", "p90", "p99", "mean", "min", "max", "stddev", "iqr")
-CSV_HEAD = ["file", "machine", "created_at", "id", "task", "framework", "runtime", "provider", "model", "batch_size",
-            "dtype", "variant", "status", "reason", *(f"{s}_s" for s in STAT_COLUMNS), "median_ci95_low_s",
-            "median_ci95_high_s", "ci_level", "blocks", "rounds", "iterations",
-            "throughput_per_s", "first_call_s"]
-_CORE = {"id", "task", "framework", "runtime", "provider", "model", "batch_size", "dtype", "variant", "status",
-         "reason", "stats", "samples_s", "throughput", "first_call_s", "blocks"}
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v if not isinstance(v, (list, dict)) else repr(v)
-    return out
-
-
-def to_csv(runs: list[Run]) -> str:
-    """One row per record; the free-form extras flattened to dotted columns after the fixed ones.
-
-    The raw samples are left out (they stay in the JSON).
-    """
-    rows = []
-    for run in runs:
-        for r in run.records:
-            stats = r.get("stats") or {}
-            row = {"file": run.path.name, "machine": run.label, "created_at": run.doc["created_at"],
-                   **{k: r.get(k) for k in ("id", "task", "framework", "runtime", "provider", "model",
-                                            "batch_size", "dtype", "variant", "status", "reason")},
-                   **{f"{s}_s": stats.get(s) for s in STAT_COLUMNS},
-                   "median_ci95_low_s": (stats.get("median_ci95") or [None, None])[0],
-                   "median_ci95_high_s": (stats.get("median_ci95") or [None, None])[1],
-                   "ci_level": stats.get("ci_level"), "blocks": stats.get("blocks"),
-                   "rounds": stats.get("rounds"), "iterations": stats.get("iterations"),
-                   "throughput_per_s": r.get("throughput"), "first_call_s": r.get("first_call_s"),
-                   **_flatten({k: v for k, v in r.items() if k not in _CORE})}
-            rows.append(row)
-    extra = sorted({k for row in rows for k in row} - set(CSV_HEAD))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_HEAD + extra, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from xbench.precision import ACCURACY_POINTS
 from xbench.report.data import Run, column, fmt_ms, fmt_rate, median_s
+from xbench.report.doc import Strong, Table
 
 SMALL = 1  # the latency column's batch
 
@@ -36,10 +37,8 @@ def _accuracy_cells(rec: dict) -> list[str]:
     return [f"{acc:.2%}", f"{delta * 100:+.2f} pt{mark}"]
 
 
-def where_tables(runs: list[Run]) -> list[tuple[str, object, str]]:
+def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
     """(heading, table, one-line answer) per machine and model."""
-    from xbench.report.tables import Strong, Table
-
     out = []
     for run in runs:
         if not any("accuracy" in r for r in run.records):
