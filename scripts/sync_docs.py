@@ -104,12 +104,12 @@ def _records(src: Source, i: int = 0) -> dict[str, dict]:
 
 
 def _ms(rec: dict, interval: bool = False) -> str:
-    from xbench.report.data import fmt_ms
+    from xbench.report import fmt
 
-    text = fmt_ms(rec["stats"]["median"])
+    text = fmt.duration(rec["stats"]["median"], **fmt.TABLE)
     ci = rec["stats"].get("median_ci95")
     if interval and ci:
-        text += f" ({ci[0] * 1e3:#.3g}–{ci[1] * 1e3:#.3g})"
+        text += f" ({fmt.interval(*ci, zeros=True, show_unit=False)})"
     return text
 
 
@@ -502,10 +502,11 @@ def explain_why(src: Source) -> str:
     `xbench explain --model seed_cnn --batch-size 128 --json`."""
     from xbench.explain import fit as fitmod
     from xbench.explain.roofline import device_ceiling
-    from xbench.report.data import FRAMEWORK_LABELS, fmt_ms
+    from xbench.report import fmt
+    from xbench.report.data import FRAMEWORK_LABELS
 
     def ms(s: float) -> str:
-        return ("-" if s < 0 else "") + fmt_ms(abs(s))
+        return ("-" if s < 0 else "") + fmt.duration(abs(s), **fmt.TABLE)
 
     rep = json.loads(src.path().read_text())
     peak = device_ceiling(rep["ceiling"], rep.get("device", "cpu"))

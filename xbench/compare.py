@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from xbench import stats as st
 from xbench.errors import UserError
 from xbench.records import IDENTITY, block_entries, identity_key
+from xbench.report import fmt
 
 REGRESSION, IMPROVEMENT, INCONCLUSIVE, UNCHANGED = "regression", "improvement", "inconclusive", "unchanged"
 FAILING, MISSING = "now failing", "now skipped"
@@ -351,10 +352,6 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
 
 # ---------------------------------------------------------------- rendering
 
-def _ms(s: float | None) -> str:
-    return "—" if s is None else f"{s * 1e3:.4g} ms"
-
-
 def _p(p: float | None) -> str:
     if p is None:
         return "—"
@@ -404,7 +401,7 @@ def _evidence(p: Pair) -> str:
 
 
 def _interval(p: Pair) -> str:
-    return "—" if p.ci is None else f"{p.ci[0]:+.0%}..{p.ci[1]:+.0%}"
+    return "—" if p.ci is None else fmt.interval(*p.ci, of=fmt.percent, sep="..", signed=True)
 
 
 def _judged(c: Comparison) -> list[Pair]:
@@ -462,10 +459,10 @@ def resolution_line(c: Comparison) -> str:
 
 
 def _row(p: Pair) -> list[str]:
-    change = "—" if p.change is None else f"{p.change:+.1%}"
+    change = fmt.percent(p.change, digits=1, signed=True)
     loud = p.verdict in (REGRESSION, FAILING, MISSING)
-    return [p.verdict.upper() if loud else p.verdict, change, _interval(p), _ms(p.base_median), _ms(p.new_median),
-            _evidence(p), p.id + (f"  [{p.note}]" if p.note else "")]
+    return [p.verdict.upper() if loud else p.verdict, change, _interval(p), fmt.duration(p.base_median, digits=4),
+            fmt.duration(p.new_median, digits=4), _evidence(p), p.id + (f"  [{p.note}]" if p.note else "")]
 
 
 HEAD = ["verdict", "change", "95% interval", "BASE median", "NEW median", "evidence", "benchmark"]

@@ -109,7 +109,8 @@ def run(args) -> int:
 
 
 def _print(records) -> None:
-    from xbench.explain.cost import human, render_table
+    from xbench.explain.cost import render_table
+    from xbench.report import fmt
 
     rows = []
     for r in records:
@@ -118,8 +119,8 @@ def _print(records) -> None:
             continue
         e = r.extra
         frac = e.get("fraction_of_peak")
-        rows.append([r.model, r.provider, str(r.batch_size), "ok", f"{r.stats.median * 1e3:.3f} ms",
-                     f"{r.throughput:.1f}/s", f"{human(e['cost']['flops_per_batch'])}FLOP",
+        rows.append([r.model, r.provider, str(r.batch_size), "ok", fmt.duration(r.stats.median, decimals=3),
+                     fmt.rate(r.throughput, decimals=1), f"{fmt.human(e['cost']['flops_per_batch'])}FLOP",
                      f"{e['achieved_gflops']:.2f} GFLOP/s" + (f" ({100 * frac:.1f}% of peak)" if frac is not None else ""),
                      e.get("verdict") or "-"])
     print(render_table(["model", "provider", "batch", "status", "median", "throughput", "work/batch", "achieved",

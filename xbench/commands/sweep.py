@@ -57,7 +57,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from xbench import sweep
     from xbench.explain import roofline
-    from xbench.explain.cost import human, render_table
+    from xbench.explain.cost import render_table
+    from xbench.report import fmt
     from xbench.data import load_mnist
     from xbench.paths import check_output_path
 
@@ -84,8 +85,9 @@ def run(args) -> int:
     fits = sweep.fit(rows)
     cpu = roofline.device_ceiling(ceil, "cpu")
     sweep.plot(rows, fits, args.plot, cpu["matmul_gflops"] if cpu else None, args.batch_size)
-    table = [[r["model"], r["axis"], r["runtime"], r["task"], f"{r['macs_per_sample']:,}", f"{human(r['flops'])}FLOP",
-              f"{r['median_s'] * 1e3:.3f} ms", f"{r['flops'] / r['median_s'] / 1e9:.2f}"] for r in rows]
+    table = [[r["model"], r["axis"], r["runtime"], r["task"], f"{r['macs_per_sample']:,}",
+              f"{fmt.human(r['flops'])}FLOP", fmt.duration(r["median_s"], decimals=3),
+              f"{r['flops'] / r['median_s'] / 1e9:.2f}"] for r in rows]
     print(render_table(["model", "varies", "runtime", "task", "MACs/sample", "FLOPs/batch", "time/batch", "GFLOP/s"],
                        table))
     for rt, f in fits.items():

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from xbench.explain import cost as costmod
 from xbench.explain import fit as fitmod
 from xbench.explain import profiles, roofline
 from xbench.errors import UserError, first_line
-from xbench.explain.cost import human, human_bytes, render_table
+from xbench.explain.cost import render_table
+from xbench.report import fmt
+from xbench.report.fmt import human, human_bytes
 
 RUNTIMES = ("onnxruntime", "torch", "keras")
 ARTICLE_CLAIM = "billions of operations per layer"
@@ -534,8 +537,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%" if x < 0.995 else f"{100 * x:.0f}%"
 
 
-def _ms(s: float) -> str:
-    return f"{s * 1e3:.3g} ms" if abs(s) >= 1e-3 else f"{s * 1e6:.3g} µs"
+_ms = partial(fmt.duration, down_to="µs")  # explain's times: ms, µs under 1 ms
 
 
 def _share_cell(share: float | None, ci: list[float] | None) -> str:

@@ -47,6 +47,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from xbench.errors import UserError, first_line
+from xbench.report import fmt
+from xbench.report.fmt import human, human_bytes
 
 MAC_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul", "ConvInteger",
            "MatMulInteger"}
@@ -545,20 +547,6 @@ def _layer_row(index, name, type_, nodes, batch, out_shape, params) -> dict:
 
 # ---- text -------------------------------------------------------------------------------------------------------
 
-def human(n: float, unit: str = "") -> str:
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.3g} {suffix}{unit}".rstrip()
-    return f"{n:.3g} {unit}".rstrip() if isinstance(n, float) and not float(n).is_integer() else f"{int(n)} {unit}".rstrip()
-
-
-def human_bytes(n: float) -> str:
-    for div, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= div:
-            return f"{n / div:.3g} {suffix}"
-    return f"{int(n)} B"
-
-
 FUSABLE = ("activation", "norm", "elementwise", "softmax", "movement")
 
 
@@ -620,7 +608,7 @@ def format_node_table(cost: ModelCost, limit: int | None = 40, times: dict[str, 
         row = [g["name"][:38], g["ops"][:60], "x".join(map(str, g["out_shape"])) or "?", human(g["macs"]),
                f"{100 * g['macs'] / total:.1f}", human(g["elem_ops"]), human_bytes(g["bytes"]), human(g["bwd_macs"])]
         if times is not None:
-            row += [f"{g['time'] * 1e3:.3f} ms" if g["time"] else "-", f"{100 * (g['time'] or 0) / total_t:.1f}"]
+            row += [fmt.duration(g["time"], decimals=3) if g["time"] else "-", f"{100 * (g['time'] or 0) / total_t:.1f}"]
         rows.append(row)
     text = render_table(head, rows)
     notes = []

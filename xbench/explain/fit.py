@@ -16,8 +16,12 @@ fixed-batch ONNX file, a suite run at two batch sizes), a missing or non-positiv
 from __future__ import annotations
 
 import statistics
+from functools import partial
 
 from xbench import stats
+from xbench.report import fmt
+
+_t = partial(fmt.duration, down_to="µs")  # explain's times: ms, µs under 1 ms
 
 MIN_BATCHES = 3
 NOT_RESOLVED_FIT = "not resolved at these batch sizes"
@@ -157,17 +161,12 @@ def describe(f: dict) -> str:
             f"{', '.join(str(b) for b in f['points'])})")
     if "fixed_s_ci95" in f:
         lo, hi = f["fixed_s_ci95"]
-        text += f"; fixed {_t(lo)}..{_t(hi)}"
+        text += f"; fixed {fmt.interval(lo, hi, of=_t, sep='..')}"
         lo, hi = f["per_sample_s_ci95"]
-        text += f", per sample {_t(lo)}..{_t(hi)} (95 % bootstrap over blocks)"
+        text += f", per sample {fmt.interval(lo, hi, of=_t, sep='..')} (95 % bootstrap over blocks)"
     if "fixed_fraction" in f:
         text += (f"; fixed share at batch {f['batch_size']}: "
                  f"{share_text(f['fixed_fraction'], f.get('fixed_fraction_ci95'))}")
     for note in f.get("notes") or []:
         text += f"; {note}"
     return text
-
-
-def _t(s: float) -> str:
-    a = abs(s)
-    return f"{s * 1e3:.3g} ms" if a >= 1e-3 else f"{s * 1e6:.3g} µs"

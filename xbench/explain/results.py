@@ -14,6 +14,7 @@ from xbench.explain import fit as fitmod
 from xbench.explain import roofline
 from xbench.explain import verdict as verdictmod
 from xbench.records import IDENTITY
+from xbench.report import fmt
 
 SERIES = tuple(k for k in IDENTITY if k != "batch_size")
 
@@ -117,10 +118,10 @@ def render_epochs(epochs: list[dict]) -> list[str]:
 
     if not epochs:
         return []
-    rows = [[f"{e['framework']} {e['variant']} {e['model']}", str(e["batch_size"]), fitmod._t(e["epoch_s"]),
-             str(e["steps_per_epoch"] or "-"),
-             fitmod._t(e["sum_of_steps_s"]) if e.get("sum_of_steps_s") else "-",
-             fitmod._t(e["loop_s"]) if e.get("sum_of_steps_s") else "-",
+    rows = [[f"{e['framework']} {e['variant']} {e['model']}", str(e["batch_size"]),
+             fmt.duration(e["epoch_s"], down_to="µs"), str(e["steps_per_epoch"] or "-"),
+             fmt.duration(e["sum_of_steps_s"], down_to="µs") if e.get("sum_of_steps_s") else "-",
+             fmt.duration(e["loop_s"], down_to="µs") if e.get("sum_of_steps_s") else "-",
              loop_share(e) if e.get("sum_of_steps_s") else e.get("reason", "-")]
             for e in epochs]
     return ["", "One epoch against the sum of its steps (train_epoch vs steps_per_epoch x train_step median; "
@@ -147,7 +148,7 @@ def render(report: dict) -> str:
         if s.get("ceiling_raised"):
             n = s["ceiling_raised"]
             out.append(f"  (ceiling raised from {n['from_gflops']} to {n['to_gflops']} GFLOP/s: a record achieved more)")
-        rows = [[str(r["batch_size"]), fitmod._t(r["median_s"]),
+        rows = [[str(r["batch_size"]), fmt.duration(r["median_s"], down_to="µs"),
                  fitmod.share_text(r["fixed_fraction"], r.get("fixed_fraction_ci95"))
                  if r.get("fixed_fraction") is not None else "-",
                  f"{100 * r['fraction_of_peak']:.1f}%" if r.get("fraction_of_peak") is not None else "-",

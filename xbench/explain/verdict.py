@@ -20,6 +20,12 @@ is judged; within 4x of the floor the verdict stands (compute- or memory-bound),
 
 from __future__ import annotations
 
+from functools import partial
+
+from xbench.report import fmt
+
+_t = partial(fmt.duration, down_to="ns")  # ms, µs under 1 ms, ns under 1 µs
+
 FIXED_FRACTION = 0.5
 FACTOR = 4.0
 CATEGORIES = ("fixed-cost-bound", "compute-bound", "memory-bound", "below-roofline", "unresolved")
@@ -108,8 +114,3 @@ def responsible(layers: list[dict], rate: float, bw: float, top: int = 2) -> lis
                      "over_floor": round(t / floor, 1) if floor > 0 else None})
     rows.sort(key=lambda r: -r["excess_s"])
     return rows[:top]
-
-
-def _t(s: float) -> str:
-    a = abs(s)
-    return f"{s * 1e3:.3g} ms" if a >= 1e-3 else f"{s * 1e6:.3g} µs" if a >= 1e-6 else f"{s * 1e9:.3g} ns"

@@ -97,16 +97,5 @@ def noisy(rec: dict) -> bool:
     return bool(stats.get("median")) and stats.get("iqr", 0) / stats["median"] > NOISY_IQR
 
 
-def fmt_ms(seconds: float) -> str:
-    ms = seconds * 1e3
-    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:#.3g} ms"  # 3 significant digits, zeros kept
-
-
-def fmt_rate(per_s: float | None) -> str:
-    if per_s is None:
-        return "?"
-    return f"{per_s:,.0f}/s" if per_s >= 10 else f"{per_s:.3g}/s"
-
-
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "machine"

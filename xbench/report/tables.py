@@ -11,8 +11,9 @@ from collections import defaultdict
 
 from xbench.machine import machine_id
 from xbench.precision import ACCURACY_POINTS
+from xbench.report import fmt
 from xbench.report.data import (DEFAULT_VARIANTS, NOISY_IQR, TASK_TITLES, Column, Run, column, default_variant, device,
-                                fmt_ms, fmt_rate, median_s, noisy)
+                                median_s, noisy)
 from xbench.report.doc import Heading, Image, Para, Strong, Table
 from xbench.report.where import where_tables
 
@@ -45,7 +46,7 @@ def _dagger(rec: dict) -> str:
     med, ci = stats.get("median"), stats.get("median_ci95")
     text = ""
     if med and ci and (ci[1] > med * (1 + WIDE_CI) or ci[0] < med * (1 - WIDE_CI)):
-        text += f" ({ci[0] * 1e3:#.3g}–{ci[1] * 1e3:#.3g})"
+        text += f" ({fmt.interval(*ci, zeros=True, show_unit=False)})"
     if rec.get("states"):
         text += " ‡"
     return text + (" †" if noisy(rec) else "")
@@ -57,7 +58,8 @@ def states_table(runs: list[Run]) -> Table | None:
     for run in runs:
         for r in run.records:
             if r.get("status") == "ok" and r.get("states"):
-                parts = [f"{fmt_ms(st['median_s'])} ({st['blocks']} block{'s' if st['blocks'] > 1 else ''})"
+                parts = [f"{fmt.duration(st['median_s'], **fmt.TABLE)} "
+                         f"({st['blocks']} block{'s' if st['blocks'] > 1 else ''})"
                          for st in r["states"]]
                 rows.append([r["id"], str((r.get("stats") or {}).get("blocks", "?")), "; ".join(parts)]
                             + ([run.label] if len(runs) > 1 else []))
@@ -120,7 +122,7 @@ def main_table(runs: list[Run], task: str) -> tuple[Table, dict[Column, str]] | 
                 if med is None:
                     cells.append(_status_cell(rec))
                     continue
-                text = f"{fmt_ms(med)}{_dagger(rec)} · {fmt_rate(rec.get('throughput'))}"
+                text = f"{fmt.duration(med, **fmt.TABLE)}{_dagger(rec)} · {fmt.rate(rec.get('throughput'))}"
                 if task == "inference" and len([m for m in meds if m]) > 1:
                     text += f" · {slowest / med:.1f}×"
                 cells.append(text)
@@ -155,7 +157,8 @@ def variant_tables(runs: list[Run], task: str) -> list[tuple[str, Table]]:
             for key in sorted(mine):
                 recs = [mine[key].get(n) for n in names]
                 meds = [median_s(r) if r else None for r in recs]
-                cells = [fmt_ms(m) + _dagger(r) if m is not None else _status_cell(r) for r, m in zip(recs, meds)]
+                cells = [fmt.duration(m, **fmt.TABLE) + _dagger(r) if m is not None else _status_cell(r)
+                         for r, m in zip(recs, meds)]
                 _mark_fastest(cells, meds)
                 ok = [(m, n) for m, n in zip(meds, names) if m is not None]
                 best_m, best_n = min(ok) if ok else (None, None)
@@ -202,7 +205,7 @@ def efficiency_table(runs: list[Run]) -> Table | None:
             frac = r.get("fraction_of_peak")
             rows.append(([run.label] if multi else []) + [
                 TASK_TITLES.get(r["task"], r["task"]), column(r).label, f"`{r['variant']}`",
-                *_row_label(_row_key(r)), fmt_ms(median_s(r)), f"{r['achieved_gflops']:,.2f}",
+                *_row_label(_row_key(r)), fmt.duration(median_s(r), **fmt.TABLE), f"{r['achieved_gflops']:,.2f}",
                 f"{frac:.1%}" if isinstance(frac, (int, float)) else "—", str(r.get("verdict") or "—")])
     if not rows:
         return None
@@ -224,8 +227,10 @@ def epoch_table(runs: list[Run]) -> Table | None:
             has = e.get("sum_of_steps_s") is not None
             rows.append(([run.label] if multi else []) + [
                 f"{fw} {device(e['provider'])} `{e['variant']}`", e["model"], str(e["batch_size"]),
-                fmt_ms(e["epoch_s"]), fmt_rate(e.get("images_per_s")), str(e.get("steps_per_epoch") or "—"),
-                fmt_ms(e["sum_of_steps_s"]) if has else "—", fmt_ms(e["loop_s"]) if has else "—",
+                fmt.duration(e["epoch_s"], **fmt.TABLE), fmt.rate(e.get("images_per_s")),
+                str(e.get("steps_per_epoch") or "—"),
+                fmt.duration(e["sum_of_steps_s"], **fmt.TABLE) if has else "—",
+                fmt.duration(e["loop_s"], **fmt.TABLE) if has else "—",
                 loop_share(e) if has else e.get("reason", "—")])  # a digit only where its blocks resolve it
     if not rows:
         return None
@@ -234,25 +239,11 @@ def epoch_table(runs: list[Run]) -> Table | None:
     return Table(headers, rows, ("l" if multi else "") + "llrrrrrrr")
 
 
-def _fmt_value(v) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:,.1f}"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}: {_fmt_value(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return "; ".join(_fmt_value(x) for x in v) or "none"
-    return str(v)
-
-
 def gpu_text(env: dict) -> str:
     gpus = env.get("gpu")
     if not gpus:
         return "none"
-    return "; ".join(g.get("name", _fmt_value(g)) if isinstance(g, dict) else str(g) for g in gpus)
+    return "; ".join(g.get("name", fmt.value(g)) if isinstance(g, dict) else str(g) for g in gpus)
 
 
 def env_table(runs: list[Run]) -> Table:
@@ -273,13 +264,13 @@ def env_table(runs: list[Run]) -> Table:
         ("Python", lambda e, r: e.get("python") or "—"),
     ]
     if any("ceiling" in r.env for r in runs):
-        fields.append(("Machine peak (ceiling)", lambda e, r: _fmt_value(e.get("ceiling"))))
+        fields.append(("Machine peak (ceiling)", lambda e, r: fmt.value(e.get("ceiling"))))
     versions = sorted({k for r in runs for k, v in (r.env.get("versions") or {}).items() if v})
     fields += [(name, lambda e, r, n=name: (e.get("versions") or {}).get(n) or "—") for name in versions]
     if any(rec.get("blocks") for r in runs for rec in r.records):
         fields.append(("Measured in", lambda e, r: _measured_in(r)))
     fields += [
-        ("Threads", lambda e, r: _fmt_value(e.get("threads"))),
+        ("Threads", lambda e, r: fmt.value(e.get("threads"))),
         ("Commit", lambda e, r: commit(e)),
         ("Data", lambda e, r: e.get("data") or "—"),
         ("Results file", lambda e, r: f"`{r.path.name}` (schema {r.doc['schema_version']}, {r.doc['created_at']})"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from xbench.precision import ACCURACY_POINTS
-from xbench.report.data import Run, column, fmt_ms, fmt_rate, median_s
+from xbench.report import fmt
+from xbench.report.data import Run, column, median_s
 from xbench.report.doc import Strong, Table
 
 SMALL = 1  # the latency column's batch
@@ -58,8 +59,9 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                 p90 = (small.get("stats") or {}).get("p90") if small else None
                 rate = large.get("throughput") if large else None
                 load = any_rec.get("load_s")
-                cells = [col.label, dtype, f"`{variant}`", fmt_ms(med) if med else "—", fmt_ms(p90) if p90 else "—",
-                         fmt_rate(rate) if rate else "—", fmt_ms(load) if load else "—", *_accuracy_cells(any_rec)]
+                cells = [col.label, dtype, f"`{variant}`", fmt.duration(med, **fmt.TABLE) if med else "—",
+                         fmt.duration(p90, **fmt.TABLE) if p90 else "—", fmt.rate(rate) if rate else "—",
+                         fmt.duration(load, **fmt.TABLE) if load else "—", *_accuracy_cells(any_rec)]
                 body.append((med if med is not None else float("inf"), cells))
                 label = f"{col.label} {dtype} `{variant}`"
                 if _within(any_rec) if graded else dtype == "float32":
@@ -76,8 +78,9 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
             condition = (f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else
                          f"in fp32 ({why}, so lower precisions are not ranked)")
             answer = (f"**{run.label}, {model}**: fastest {condition} — "
-                      f"batch {SMALL}: " + (f"{fast and min(fast)[1]} ({fmt_ms(min(fast)[0])})" if fast else "none")
-                      + f"; batch {big}: " + (f"{min(thru)[1]} ({fmt_rate(-min(thru)[0])})" if thru else "none") + ".")
+                      f"batch {SMALL}: "
+                      + (f"{fast and min(fast)[1]} ({fmt.duration(min(fast)[0], **fmt.TABLE)})" if fast else "none")
+                      + f"; batch {big}: " + (f"{min(thru)[1]} ({fmt.rate(-min(thru)[0])})" if thru else "none") + ".")
             out.append((f"{model} · {run.label}" if len(runs) > 1 else model,
                         Table(headers, [c for _, c in body], "lll" + "r" * 6), answer))
     return out
