@@ -109,8 +109,8 @@ def run(args) -> int:
 
 
 def _print(records) -> None:
-    from xbench.explain.cost import render_table
     from xbench.report import fmt
+    from xbench.report.text import render_table
 
     rows = []
     for r in records:

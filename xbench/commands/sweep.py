@@ -57,8 +57,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from xbench import sweep
     from xbench.explain import roofline
-    from xbench.explain.cost import render_table
     from xbench.report import fmt
+    from xbench.report.text import render_table
     from xbench.data import load_mnist
     from xbench.paths import check_output_path
 

@@ -23,9 +23,9 @@ from xbench.explain import cost as costmod
 from xbench.explain import fit as fitmod
 from xbench.explain import profiles, roofline
 from xbench.errors import UserError, first_line
-from xbench.explain.cost import render_table
 from xbench.report import fmt
 from xbench.report.fmt import human, human_bytes
+from xbench.report.text import node_table, render_table
 
 RUNTIMES = ("onnxruntime", "torch", "keras")
 ARTICLE_CLAIM = "billions of operations per layer"
@@ -690,7 +690,7 @@ def render(report: dict, limit: int = 40) -> str:
         out.append("Per node (per batch):")
         c = report["_cost"]
         times = ms[0].get("per_node_s") if ms else None
-        out.append(costmod.format_node_table(c, limit, times=times))
+        out.append(node_table(c, costmod.fused_groups(c), limit, times=times))
     out.append("")
     out.append("Per runtime (t = fixed + per-sample x batch, fitted over batch sizes "
                f"{', '.join(map(str, report.get('fit_batches') or []))}; {report.get('blocks', 1)} blocks each; "

@@ -114,7 +114,7 @@ def epoch_row(framework, variant, model, provider, batch_size, epoch_s, steps, s
 
 
 def render_epochs(epochs: list[dict]) -> list[str]:
-    from xbench.explain.cost import render_table
+    from xbench.report.text import render_table
 
     if not epochs:
         return []
@@ -135,7 +135,7 @@ def loop_share(e: dict) -> str:
 
 
 def render(report: dict) -> str:
-    from xbench.explain.cost import render_table
+    from xbench.report.text import render_table
 
     out = [f"xbench explain --results {report['source']}: fixed and per-sample cost per series "
            "(t = fixed + per-sample x batch, from each record's median)"]
