@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xbench.report.csv_rows import to_csv
 from xbench.report.data import Run, load_runs
-from xbench.report.doc import Image, to_markdown
-from xbench.report.tables import build
 
 __all__ = ["Run", "load_runs", "render", "write_plots", "append_step_summary"]
 
@@ -26,6 +23,12 @@ def write_plots(runs: list[Run], folder: str | os.PathLike) -> list[Path]:
 
 def render(runs: list[Run], fmt: str = "md", plots: list[Path] = (), relative_to: Path | None = None) -> str:
     """The report as text. ``plots`` (PNG files already written) are linked from markdown, inlined in HTML."""
+    # imported here, not above: xbench.report.fmt (which explain and compare use) loads this package, and its
+    # tables read explain's results
+    from xbench.report.csv_rows import to_csv
+    from xbench.report.doc import Image, to_markdown
+    from xbench.report.tables import build
+
     if fmt == "csv":
         return to_csv(runs)
     if fmt == "html":
@@ -47,6 +50,9 @@ def render(runs: list[Run], fmt: str = "md", plots: list[Path] = (), relative_to
 
 def append_step_summary(runs: list[Run]) -> bool:
     """Append the markdown report to $GITHUB_STEP_SUMMARY when GitHub Actions provides one."""
+    from xbench.report.doc import to_markdown
+    from xbench.report.tables import build
+
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return False
