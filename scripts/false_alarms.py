@@ -75,7 +75,8 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def judge(folder: Path, build: int) -> dict:
-    from xbench.compare import INCONCLUSIVE, REGRESSION, UNCHANGED, compare, sees_line
+    from xbench.compare import INCONCLUSIVE, REGRESSION, UNCHANGED, compare
+    from xbench.report.comparison import sees_line
     from xbench.machine import of
     from xbench.runs import pool
     from xbench.schema import read_results

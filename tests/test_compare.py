@@ -199,7 +199,7 @@ def test_base_run_to_run_spread_raises_the_bar():
 def test_run_noise_is_the_prediction_bound_for_one_new_run():
     from scipy.stats import t
 
-    from xbench.compare import run_noise
+    from xbench.noise import run_noise
 
     def rec(i, meds):
         return {"id": f"r{i}", "task": "inference", "model": str(i), "status": "ok", "samples_s": meds,
@@ -222,7 +222,8 @@ def test_the_run_to_run_bound_is_family_wise():
     back-to-back pairs (PyTorch b32 inference +46% and +59% in one run, 5 v 5 blocks separated)."""
     from scipy.stats import t
 
-    from xbench.compare import RunNoise, compare
+    from xbench.compare import compare
+    from xbench.noise import RunNoise
 
     key = ("inference",)
     noise = RunNoise({key: (0.12, 6)}, 0.12, 208, 6)
@@ -252,7 +253,7 @@ def test_the_run_to_run_bound_is_family_wise():
 
 
 def render_rule(c) -> str:
-    from xbench.compare import render_text
+    from xbench.report.comparison import render_text
 
     return render_text(c)
 
@@ -487,7 +488,7 @@ def _with_blocks(doc: dict, factors: list[float], ids=None) -> dict:
 
 
 def test_blocks_are_split_from_the_raw_rounds():
-    from xbench.compare import blocks
+    from xbench.noise import blocks
 
     rec = {"samples_s": [1, 2, 3, 4, 5], "blocks": [{"rounds": 2}, {"rounds": 3}]}
     assert blocks(rec) == [[1, 2], [3, 4, 5]]

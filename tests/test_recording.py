@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xbench.compare import blocks
+from xbench.noise import blocks
 from xbench.runs import pool, unpool
 from xbench.schema import read_results, validate
 

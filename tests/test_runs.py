@@ -4,7 +4,7 @@ import json
 import statistics
 from pathlib import Path
 
-from xbench.compare import blocks
+from xbench.noise import blocks
 from xbench.runs import pool
 from xbench.schema import validate
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from xbench.cli import main
-from xbench.compare import REGRESSION, UNCHANGED, compare, sees_line
+from xbench.compare import REGRESSION, UNCHANGED, compare
+from xbench.report.comparison import sees_line
 from xbench.paired import judge_paired
 from xbench.runs import unpool
 from xbench.schema import read_results

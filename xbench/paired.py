@@ -27,9 +27,9 @@ keeps a benchmark that jumps between two machine states (ONNX Runtime at batch 1
 runs 13 or 25 µs per fresh session here) from flagging by chance: with 6 pairs
 every one of its pairs would have to land B-slow by more than the threshold.
 
-The comparison and its rendering are ``xbench.compare``'s (matching on identity,
-status changes, "now failing", the table and the resolution line), with this
-rule for the benchmarks measured on both sides.
+The comparison is ``xbench.compare``'s (matching on identity, status changes,
+"now failing") and its rendering ``xbench.report.comparison``'s (the table and
+the resolution line), with this rule for the benchmarks measured on both sides.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ import math
 import statistics
 
 from xbench import stats as st
-from xbench.compare import (IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, Comparison, Pair, _p, blocks,
-                            compare, equivalent, smallest_factor, undecided_note)
+from xbench.compare import (IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, Comparison, Pair, compare, equivalent,
+                            smallest_factor, undecided_note)
+from xbench.noise import blocks
 from xbench.records import block_entries
+from xbench.report import fmt
 
 THRESHOLD = 0.05
 ALPHA = 0.05
@@ -101,15 +103,16 @@ def judge_paired(pairs: list[tuple[float, float]], threshold: float = THRESHOLD,
     if not verdict and inside:
         verdict = UNCHANGED
         if p < alpha:
-            note = f"a significant {change:+.1%} change (p={_p(p)}), inside ±{threshold:.0%}"
+            note = f"a significant {change:+.1%} change (p={fmt.p_value(p)}), inside ±{threshold:.0%}"
     elif not verdict:
         verdict = INCONCLUSIVE
         if st.min_p_paired(n) >= alpha:
-            why = f"too few pairs to tell ({n}: the smallest possible p is {_p(st.min_p_paired(n))}, not below {alpha:g})"
+            why = (f"too few pairs to tell ({n}: the smallest possible p is {fmt.p_value(st.min_p_paired(n))}, "
+                   f"not below {alpha:g})")
         elif p < alpha:
-            why = f"significant (p={_p(p)}) but the interval reaches inside ±{threshold:.0%}"
+            why = f"significant (p={fmt.p_value(p)}) but the interval reaches inside ±{threshold:.0%}"
         else:
-            why = f"not significant (p={_p(p)})"
+            why = f"not significant (p={fmt.p_value(p)})"
         note = undecided_note(why, eq, threshold, resolution, "pairs")
     if level < st.CI_LEVEL:
         note = (note + "; " if note else "") + f"interval covers {level:.1%} only ({n} pairs)"

@@ -26,7 +26,7 @@ def _blocks(rec: dict, run: int) -> list[dict]:
 
 
 def _split(rec: dict) -> list[list[float]]:
-    from xbench.compare import blocks
+    from xbench.noise import blocks
 
     return blocks(rec)
 

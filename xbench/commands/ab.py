@@ -138,7 +138,7 @@ def run(args) -> int:
     from xbench import ab
     from xbench.errors import UserError
     from xbench.paired import compare_paired
-    from xbench.compare import render_md, render_text
+    from xbench.report.comparison import render_md, render_text
     from xbench.paths import atomic_write_text
     from xbench.spec import MODELS_DIR
 

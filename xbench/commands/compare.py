@@ -87,7 +87,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench.compare import compare, render_md, render_text
+    from xbench.compare import compare
+    from xbench.report.comparison import render_md, render_text
     from xbench.machine import check_same
     from xbench.runs import pool
     from xbench.schema import read_results

@@ -55,6 +55,13 @@ def percent(x: float | None, *, digits: int = 0, signed: bool = False, none: str
     return f"{x:{'+' if signed else ''}.{digits}%}"
 
 
+def p_value(p: float | None, *, none: str = "—") -> str:
+    """A p-value with two significant digits; one that underflowed to 0 as <1e-300."""
+    if p is None:
+        return none
+    return "<1e-300" if p == 0 else f"{p:.2g}"
+
+
 def interval(low: float, high: float, *, of=duration, sep: str = "–", **options) -> str:
     """Two ends printed alike by ``of`` (``duration``, ``percent``...) with its ``options``, joined by ``sep``."""
     return f"{of(low, **options)}{sep}{of(high, **options)}"
@@ -65,7 +72,9 @@ def human(n: float, unit: str = "") -> str:
     for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= div:
             return f"{n / div:.3g} {suffix}{unit}".rstrip()
-    return f"{n:.3g} {unit}".rstrip() if isinstance(n, float) and not float(n).is_integer() else f"{int(n)} {unit}".rstrip()
+    if isinstance(n, float) and not float(n).is_integer():
+        return f"{n:.3g} {unit}".rstrip()
+    return f"{int(n)} {unit}".rstrip()
 
 
 def human_bytes(n: float) -> str:
