@@ -56,6 +56,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from xbench import roofline, sweep
+    from xbench.bench.timing import WARMUP_CALLS
     from xbench.cost import human, render_table
     from xbench.data import load_mnist
     from xbench.paths import check_output_path
@@ -93,6 +94,6 @@ def run(args) -> int:
                  "  -> well below 1: fixed per-step overhead dominates" if f["slope"] < 0.6 else ""))
     print(f"wrote {args.plot}", file=sys.stderr)
     write_json(args.json, {"batch_size": args.batch_size, "base": {"size": s, "channels": c, "depth": d},
-                           "ceiling": ceil, "points": rows, "fits": fits,
+                           "ceiling": ceil, "points": rows, "fits": fits, "warmup_calls": WARMUP_CALLS,
                            "flops_definition": "FLOPs = 2 x MACs; train steps use forward + backward FLOPs"})
     return 0
