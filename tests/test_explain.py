@@ -174,6 +174,9 @@ def test_infer_light_model_writes_a_schema_valid_results_file(tmp_path):
     assert rec["stats"]["rounds"] >= 3 and rec["achieved_gflops"] > 0 and rec["verdict"]
     assert abs(rec["cost"]["macs_per_sample_forward"] - 0.35e9) / 0.35e9 < 0.05
     assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
+    # the settings that ran (the suite's warm-ups, the session ORT really ran), the ceiling measured as the suite does
+    assert rec["warmup_calls"] == 3 and "provider_options_effective" in rec["session"]
+    assert doc["env"]["ceiling"].get("measured_in") == "subprocess before the run"
 
 
 def test_infer_symbolic_batch_runs_each_batch(tmp_path):
