@@ -185,7 +185,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
     from xbench import data as mnist
     from xbench import frameworks
     from xbench.export import export, onnx_input
-    from xbench.runtimes.onnxruntime import open_session
+    from xbench.runtimes.onnxruntime import open_session, session_config, session_record
     from xbench.suite import fresh_model, train_step
 
     runtimes = [r for r in RUNTIMES if r in runtimes]
@@ -270,6 +270,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                 report["measurements"].append(_measurement(
                     "onnxruntime", name, provider, "inference", "default", batch, sc, *fwd,
                     per_layer_s=per_layer["layers"], other_s=per_layer["other"],
+                    session=session_record(session, session_config(provider)),
                     profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"],
                              "unmapped": prof["unmapped"]}))
 
@@ -380,7 +381,7 @@ def _cost_summary(c) -> dict:
 def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, providers=("cpu",),
                  budget_s: float = 1.0, log=None, blocks: int = 3, batches: list[int] | None = None) -> dict:
     from xbench.onnxfile import fixed_batch, load_model, make_feeds, resolve_inputs
-    from xbench.runtimes.onnxruntime import long_name, open_session
+    from xbench.runtimes.onnxruntime import long_name, open_session, session_config, session_record
 
     path = Path(path)
     model = load_model(path)
@@ -413,7 +414,7 @@ def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, pro
     for p in providers:
         provider = long_name(p)
         try:
-            open_session(path, provider)
+            session = open_session(path, provider)  # the provider's check; its settings go in the record
         except Exception as exc:
             report["skipped"].append({"runtime": "onnxruntime", "provider": provider, "reason": str(exc)})
             continue
@@ -431,7 +432,7 @@ def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, pro
                                     model=model)
         report["measurements"].append(_measurement(
             "onnxruntime", None, provider, "inference", "default", b, sc, *fwd,
-            per_node_s=prof["per_node_s"], profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"],
+            per_node_s=prof["per_node_s"], session=session_record(session, session_config(provider)), profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"],
                                                     "unmapped": prof["unmapped"]}))
     report["nodes"] = c.to_dict()["nodes"]
     report["_cost"] = c
