@@ -49,3 +49,42 @@ def test_the_runs_own_export_is_counted_when_it_has_one(context, seed_spec):
                            context, 0.001)
     assert fields["cost"]["counted_from"] == path.name
     assert not (context.workdir / "untrained").exists()
+
+
+def test_pooling_a_run_with_itself_keeps_its_roofline_fields(request):
+    """Pooling re-places the pooled median through the same function the writer used (``annotate.place``): a
+    committed run pooled with a copy of itself has the same medians, so every roofline field stays as written."""
+    import copy
+
+    from xbench.runs import pool
+    from xbench.schema import read_results
+
+    doc = read_results(request.config.rootpath / "results/runs/main-run-20261129T1941Z.json")
+    pooled = {r["id"]: r for r in pool([doc, copy.deepcopy(doc)])["records"]}
+    fields = ("achieved_gflops", "fraction_of_peak", "arithmetic_intensity", "arithmetic_intensity_layers", "verdict")
+    checked = 0
+    for r in doc["records"]:
+        if r["status"] == "ok" and "achieved_gflops" in r:
+            checked += 1
+            assert {f: pooled[r["id"]].get(f) for f in fields} == {f: r.get(f) for f in fields}, r["id"]
+    assert checked > 10
+
+
+def test_pooled_roofline_fields_follow_the_pooled_median(request):
+    """With a slower second run the pooled median moves, and the achieved rate moves with it (not the first
+    run's figure kept)."""
+    import copy
+    import statistics
+
+    from xbench.compare import blocks
+    from xbench.runs import pool
+    from xbench.schema import read_results
+
+    doc = read_results(request.config.rootpath / "results/runs/main-run-20261129T1941Z.json")
+    slow = copy.deepcopy(doc)
+    for r in slow["records"]:
+        r["samples_s"] = [s * 3 for s in r.get("samples_s") or []]
+    for r in pool([doc, slow])["records"]:
+        if r["status"] == "ok" and "achieved_gflops" in r:
+            median = statistics.median(statistics.median(x) for x in blocks(r))
+            assert r["achieved_gflops"] == pytest.approx(r["cost"]["flops_per_batch"] / median / 1e9, rel=1e-3), r["id"]
