@@ -4,6 +4,10 @@
 runtimes and their precisions); ``prepare`` turns one case into a zero-argument callable on real MNIST
 batches, or raises :class:`Skip` with the reason. The pytest files only parametrise over these.
 
+It is also the one factory of measured things: ``train_step``, ``predict_fn`` and ``epoch_fn`` build every train
+step, predict function and epoch in xbench (explain, sweep, export, training and the scripts ask them, with a
+parameter where they need something else than a case: initialised weights, another optimizer, a model they hold).
+
 Inference cases run trained weights (``xbench.weights``) and carry the top-1 accuracy of what they run
 (``accuracy``, computed once per runtime x precision x export, outside the timed calls) and its difference
 from the fp32 framework model the row came from (``accuracy_delta``).
