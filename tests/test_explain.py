@@ -70,8 +70,10 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
         assert m["arithmetic_intensity_layers"] < m["arithmetic_intensity"]
     train = [m for m in doc["measurements"] if m["task"] == "train_step"]
     # the settings that ran: the spec's optimizer (the suite's factory), the suite's warm-ups and session settings
-    assert all(m["optimizer"]["name"] == "adam" for m in train) and all(m["warmup_calls"] == 3 for m in doc["measurements"])
-    assert all(m["session"]["provider"] == "CPUExecutionProvider" for m in doc["measurements"] if m["runtime"] == "onnxruntime")
+    assert all(m["optimizer"]["name"] == "adam" for m in train)
+    assert all(m["warmup_calls"] == 3 for m in doc["measurements"])
+    assert all(m["session"]["provider"] == "CPUExecutionProvider"
+               for m in doc["measurements"] if m["runtime"] == "onnxruntime")
     assert all(m["flops_per_batch"] == 32 * 2 * (248_768 + 194_688 + 2 * 54_080) for m in train)
     assert all(len(m["per_layer_s"]) == 4 for m in train)
     keras = next(m for m in train if m["runtime"] == "keras")

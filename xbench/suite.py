@@ -276,7 +276,8 @@ def fresh_model(framework, spec: ModelSpec, *, device: str = "cpu", dtype: str =
 
 
 def train_step(framework, spec: ModelSpec, *, model=None, variant: str | None = None, device: str = "cpu",
-               dtype: str = FLOAT32, optimizer: str | None = None, lr: float | None = None, weights: list | None = None):
+               dtype: str = FLOAT32, optimizer: str | None = None, lr: float | None = None,
+               weights: list | None = None):
     """``(model, step)``: a train step with the spec's optimizer and learning rate unless ``optimizer`` / ``lr``
     say otherwise, on ``model`` or a fresh one (``fresh_model``). ``step.optimizer_info`` is what ran."""
     fw = _framework(framework)

@@ -17,7 +17,7 @@ import sys
 import time
 
 from xbench.commands._common import check_json_out, positive_float, positive_int
-from xbench.errors import UserError, first_line
+from xbench.errors import first_line
 
 HELP = "benchmark any ONNX file with ONNX Runtime (results in the xbench schema)"
 ORDER = 41
@@ -43,21 +43,14 @@ def run(args) -> int:
     from xbench.explain import roofline
     from xbench.onnxfile import load_model, make_feeds, parse_shape_args, resolve_inputs
     from xbench.records import Record, results_document, write_results
-    from xbench.runtimes.onnxruntime import (ProviderUnavailable, known_providers, long_name, make_session,
+    from xbench.runtimes.onnxruntime import (ProviderUnavailable, make_session, provider_option,
                                              session_config, session_record)
 
     check_json_out(args.json)
     model = load_model(args.onnx)
     name = args.onnx.replace("\\", "/").rsplit("/", 1)[-1]
     shapes = parse_shape_args(args.shape)
-    known = known_providers()
-    providers = []
-    for item in args.provider or ["cpu"]:
-        for p in (v.strip() for v in item.split(",") if v.strip()):
-            if long_name(p) not in known:
-                raise UserError(f"--provider: unknown provider {p!r}; known to this ONNX Runtime: {', '.join(known)} "
-                                "(short names: cpu, cuda)")
-            providers.append(long_name(p))
+    providers = provider_option(args.provider)
     batches = args.batch_size or [None]
     resolved = [resolve_inputs(model, b, shapes, source=name) for b in batches]  # every bad input before any run
     created = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())

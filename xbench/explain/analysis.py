@@ -432,8 +432,8 @@ def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, pro
                                     model=model)
         report["measurements"].append(_measurement(
             "onnxruntime", None, provider, "inference", "default", b, sc, *fwd,
-            per_node_s=prof["per_node_s"], session=session_record(session, session_config(provider)), profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"],
-                                                    "unmapped": prof["unmapped"]}))
+            per_node_s=prof["per_node_s"], session=session_record(session, session_config(provider)),
+            profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"], "unmapped": prof["unmapped"]}))
     report["nodes"] = c.to_dict()["nodes"]
     report["_cost"] = c
     _finish(report, c, None)

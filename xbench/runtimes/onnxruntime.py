@@ -99,6 +99,22 @@ def known_providers() -> list[str]:
     return sorted(set(rt.get_all_providers()))
 
 
+def provider_option(values: list[str] | None, default: str = "cpu") -> list[str]:
+    """``--provider`` of the CLI (repeatable or comma-separated, long or short names) as long names; an unknown
+    name is a UserError that lists the known ones."""
+    from xbench.errors import UserError
+
+    known = known_providers()
+    out = []
+    for item in values or [default]:
+        for p in (v.strip() for v in item.split(",") if v.strip()):
+            if long_name(p) not in known:
+                raise UserError(f"--provider: unknown provider {p!r}; known to this ONNX Runtime: {', '.join(known)} "
+                                "(short names: cpu, cuda)")
+            out.append(long_name(p))
+    return out
+
+
 @dataclass
 class SessionConfig:
     provider: str = "CPUExecutionProvider"
