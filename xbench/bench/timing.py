@@ -7,7 +7,6 @@ The pytest plugin times its rounds with pytest-benchmark after the same first ca
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -20,10 +19,6 @@ class Timing:
     first_call_s: float
     samples: list[float] = field(default_factory=list)  # seconds per call, in order
     warmup_calls: int = WARMUP_CALLS
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples) if self.samples else float("nan")
 
 
 def _timed(fn: Callable[[], object], sync: Callable[[], object] | None) -> float:
