@@ -50,6 +50,7 @@ def main() -> None:
     from xbench.data import images, load_mnist
     from xbench.shared_init import shared_weights
     from xbench.spec import load_spec
+    from xbench.suite import train_step
     from xbench.train import epoch_order
 
     spec = load_spec("seed_cnn")
@@ -60,9 +61,7 @@ def main() -> None:
     order = epoch_order(len(x_train), 0, 1)
     cells = {}
     for b in BATCHES:
-        model = fw.build(spec, 0)
-        fw.set_weights(model, spec, shared_weights(spec, 0))
-        cells[b] = (model, fw.make_train_step(model, spec, 1e-3))
+        cells[b] = train_step(fw, spec, weights=shared_weights(spec, 0), lr=1e-3, optimizer="adam")
     cursor = {b: 0 for b in BATCHES}
 
     def block(b: int) -> float:

@@ -25,17 +25,15 @@ from pathlib import Path
 
 def one_process(path: str, sessions: int) -> str:
     import numpy as np
-    import onnxruntime as ort
 
     from xbench.data import batch, load_mnist
+    from xbench.runtimes.onnxruntime import open_session
 
     x, _ = batch(load_mnist(None), (28, 28, 1), 1, split="test")
     out = []
     for _ in range(sessions):
         for threads in (1, 2):
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            sess = open_session(path, "cpu", intra_op_threads=threads)  # the suite's settings, this thread count
             name = sess.get_inputs()[0].name
             feed = {name: np.ascontiguousarray(x.reshape([1] + [d or 1 for d in sess.get_inputs()[0].shape[1:]]),
                                                dtype=np.float32)}

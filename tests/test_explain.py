@@ -69,6 +69,11 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
         check_rules(m)  # the verdict follows from its own fit and floors
         assert m["arithmetic_intensity_layers"] < m["arithmetic_intensity"]
     train = [m for m in doc["measurements"] if m["task"] == "train_step"]
+    # the settings that ran: the spec's optimizer (the suite's factory), the suite's warm-ups and session settings
+    assert all(m["optimizer"]["name"] == "adam" for m in train)
+    assert all(m["warmup_calls"] == 3 for m in doc["measurements"])
+    assert all(m["session"]["provider"] == "CPUExecutionProvider"
+               for m in doc["measurements"] if m["runtime"] == "onnxruntime")
     assert all(m["flops_per_batch"] == 32 * 2 * (248_768 + 194_688 + 2 * 54_080) for m in train)
     assert all(len(m["per_layer_s"]) == 4 for m in train)
     keras = next(m for m in train if m["runtime"] == "keras")
@@ -174,6 +179,9 @@ def test_infer_light_model_writes_a_schema_valid_results_file(tmp_path):
     assert rec["stats"]["rounds"] >= 3 and rec["achieved_gflops"] > 0 and rec["verdict"]
     assert abs(rec["cost"]["macs_per_sample_forward"] - 0.35e9) / 0.35e9 < 0.05
     assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
+    # the settings that ran (the suite's warm-ups, the session ORT really ran), the ceiling measured as the suite does
+    assert rec["warmup_calls"] == 3 and "provider_options_effective" in rec["session"]
+    assert doc["env"]["ceiling"].get("measured_in") == "subprocess before the run"
 
 
 def test_infer_symbolic_batch_runs_each_batch(tmp_path):

@@ -59,7 +59,8 @@ def export(framework: str, spec: ModelSpec, out: str | os.PathLike, opset: int =
            model=None, data: mnist.Mnist | None = None) -> ExportResult:
     import onnx
 
-    from xbench.runtimes.onnxruntime import SessionConfig, make_session
+    from xbench.runtimes.onnxruntime import open_session
+    from xbench.suite import predict_fn
 
     out = check_output_path(out, "ONNX output")
     fw = frameworks.get(framework)
@@ -77,9 +78,9 @@ def export(framework: str, spec: ModelSpec, out: str | os.PathLike, opset: int =
         dim0 = proto.graph.input[0].type.tensor_type.shape.dim[0]
         if dim0.HasField("dim_value"):
             raise UserError(f"export of {spec.name} ({framework}) has a fixed batch of {dim0.dim_value}; expected dynamic")
-        session = make_session(tmp, SessionConfig("CPUExecutionProvider"))
+        session = open_session(tmp, "CPUExecutionProvider")
         inp = session.get_inputs()[0]
-        predict = fw.make_predict(model, spec)
+        _, predict = predict_fn(fw, spec, model=model)
         diffs = {}
         for b in PARITY_BATCHES:
             x, _ = mnist.batch(data, spec.input_shape, b, split="test")

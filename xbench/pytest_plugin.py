@@ -362,7 +362,7 @@ class Bench:
         if resource is not None:
             memory["minor_page_faults_per_call"] = round(faults / calls, 1)
         self.benchmark.extra_info["first_call_s"] = first_call
-        from xbench.explain import roofline
+        from xbench.bench.annotate import record_fields
 
         block = {"samples": samples, "iterations": iterations, "first_call_s": first_call, "memory": memory,
                  "started_at": round(started_at, 1)}
@@ -372,7 +372,7 @@ class Bench:
         if prepared.runtime_latency is not None:  # the runtime's own time, paired with the call's, after the rounds
             extra["runtime_latency"] = prepared.runtime_latency()
         self.recorder.add_block(identity, block, extra,
-                                lambda median: roofline.record_fields(case, self.context, median))
+                                lambda median: record_fields(case, self.context, median))
         self.node._xbench_recorded = True
 
 

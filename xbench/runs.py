@@ -51,11 +51,9 @@ def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
         out["states"] = found
     cost = a.get("cost") or {}
     if "flops_per_batch" in cost and "achieved_gflops" in a:
-        from xbench.explain.roofline import annotate, device_ceiling
+        from xbench.bench.annotate import place
 
-        out.update(annotate(cost["flops_per_batch"], cost.get("bytes_min_per_batch") or 0, out["stats"]["median"],
-                            device_ceiling(ceiling or {}, a["provider"]),
-                            bytes_layers=cost.get("bytes_layers_per_batch"), batch=a["batch_size"]))
+        out.update(place(cost, out["stats"]["median"], ceiling, a["provider"], a["batch_size"]))
     return out
 
 

@@ -4,6 +4,10 @@
 runtimes and their precisions); ``prepare`` turns one case into a zero-argument callable on real MNIST
 batches, or raises :class:`Skip` with the reason. The pytest files only parametrise over these.
 
+It is also the one factory of measured things: ``train_step``, ``predict_fn`` and ``epoch_fn`` build every train
+step, predict function and epoch in xbench (explain, sweep, export, training and the scripts ask them, with a
+parameter where they need something else than a case: initialised weights, another optimizer, a model they hold).
+
 Inference cases run trained weights (``xbench.weights``) and carry the top-1 accuracy of what they run
 (``accuracy``, computed once per runtime x precision x export, outside the timed calls) and its difference
 from the fp32 framework model the row came from (``accuracy_delta``).
@@ -174,6 +178,7 @@ class Context:
         self._specs: dict[str, ModelSpec] = {}
         self._weights: dict[tuple[str, str], tuple[list, dict]] = {}
         self._accuracy: dict[tuple, float] = {}
+        self._counted: dict[tuple[str, str], Path] = {}
         self._lock = threading.RLock()
 
     def spec(self, name: str) -> ModelSpec:
@@ -200,10 +205,7 @@ class Context:
 
     def model(self, framework: str, spec: ModelSpec, device: str = "cpu", dtype: str = FLOAT32):
         """A fresh model with the run's trained weights."""
-        fw = frameworks.get(framework)
-        model = fw.build(spec, seed=0, device=device, dtype=dtype)
-        fw.set_weights(model, spec, self.weights(framework, spec)[0])
-        return model
+        return fresh_model(framework, spec, device=device, dtype=dtype, weights=self.weights(framework, spec)[0])
 
     def onnx_file(self, framework: str, spec: ModelSpec, transform: str | None = None) -> Path:
         """The framework's export of the trained model, or a file derived from it (``xbench.onnxtransform``),
@@ -229,6 +231,23 @@ class Context:
                 self._exports[key] = (path, info)
             return self._exports[key]
 
+    def counted_file(self, framework: str, spec: ModelSpec) -> Path:
+        """An export to count FLOPs and bytes on, without training anything: the run's trained export when it
+        has made one, else the export of a freshly initialised model (weights do not change the count), under
+        the same file name, once per run."""
+        from xbench.export import export
+
+        key = (framework, spec.name)
+        with self._lock:
+            if (framework, spec.name, None) in self._exports:
+                return self._exports[(framework, spec.name, None)][0]
+            if key not in self._counted:
+                path = self.workdir / "untrained" / f"{spec.name}.{framework}.onnx"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                export(framework, spec, path, model=fresh_model(framework, spec), data=self.data)
+                self._counted[key] = path
+            return self._counted[key]
+
     def accuracy(self, key: tuple, predictor: Callable[[], Callable]) -> float:
         """Top-1 on the run's MNIST test set, once per ``key``; ``predictor()`` builds its own predict function
         (channels-last images -> class scores)."""
@@ -236,6 +255,54 @@ class Context:
             if key not in self._accuracy:
                 self._accuracy[key] = test_set_top1(predictor(), self.data, self.spec(key[3]).input_shape)
             return self._accuracy[key]
+
+
+# ---- the one factory: every train step, predict function and epoch in xbench is built here -------------------------
+# (tests/test_one_factory.py keeps it so). Callers that need something else than the suite's case ask with a
+# parameter: untrained weights (``weights=None``), another optimizer or learning rate, a model they already hold.
+
+def _framework(framework):
+    return frameworks.get(framework) if isinstance(framework, str) else framework
+
+
+def fresh_model(framework, spec: ModelSpec, *, device: str = "cpu", dtype: str = FLOAT32, weights: list | None = None,
+                seed: int = 0):
+    """A new model of ``spec`` on ``device``: initialised from ``seed``, or with ``weights`` (canonical layout)."""
+    fw = _framework(framework)
+    model = fw.build(spec, seed=seed, device=device, dtype=dtype)
+    if weights is not None:
+        fw.set_weights(model, spec, weights)
+    return model
+
+
+def train_step(framework, spec: ModelSpec, *, model=None, variant: str | None = None, device: str = "cpu",
+               dtype: str = FLOAT32, optimizer: str | None = None, lr: float | None = None,
+               weights: list | None = None):
+    """``(model, step)``: a train step with the spec's optimizer and learning rate unless ``optimizer`` / ``lr``
+    say otherwise, on ``model`` or a fresh one (``fresh_model``). ``step.optimizer_info`` is what ran."""
+    fw = _framework(framework)
+    model = fresh_model(fw, spec, device=device, dtype=dtype, weights=weights) if model is None else model
+    step = fw.make_train_step(model, spec, spec.learning_rate if lr is None else lr,
+                              optimizer or spec.optimizer_name, variant, device, dtype)
+    return model, step
+
+
+def predict_fn(framework, spec: ModelSpec, *, model=None, variant: str | None = None, device: str = "cpu",
+               dtype: str = FLOAT32, weights: list | None = None):
+    """``(model, predict)``: the framework's predict function (probabilities as NumPy on the host)."""
+    fw = _framework(framework)
+    model = fresh_model(fw, spec, device=device, dtype=dtype, weights=weights) if model is None else model
+    return model, fw.make_predict(model, spec, variant, device, dtype)
+
+
+def epoch_fn(framework, spec: ModelSpec, x, y, batch_size: int, *, variant: str | None = None, device: str = "cpu",
+             optimizer: str | None = None, lr: float | None = None, model=None):
+    """One epoch over (x, y) as a user of the framework writes it (its default loop unless ``variant``), with the
+    spec's optimizer and learning rate unless asked otherwise, on ``model`` or a fresh one."""
+    fw = _framework(framework)
+    model = fresh_model(fw, spec, device=device) if model is None else model
+    return fw.make_epoch(model, spec, x, y, batch_size, spec.learning_rate if lr is None else lr,
+                         variant or next(iter(fw.epoch_variants)), device, optimizer=optimizer or spec.optimizer_name)
 
 
 def _check_native(fw, case: Case) -> None:
@@ -268,14 +335,12 @@ def prepare(case: Case, ctx: Context) -> Prepared:
     if case.dtype != FLOAT32:
         extra["precision"] = fw.precision_info(case.dtype, case.device)
     if case.task == "train_step":
-        model = fw.build(spec, seed=0, device=case.device, dtype=case.dtype)
-        step = fw.make_train_step(model, spec, spec.learning_rate, spec.optimizer_name, case.variant, case.device,
-                                  case.dtype)
+        model, step = train_step(fw, spec, variant=case.variant, device=case.device, dtype=case.dtype)
         xn, yn = fw.to_native(model, x, y, case.device, case.variant)
         _add_compile_info(extra, step)
         return Prepared(lambda: step(xn, yn), {"optimizer": step.optimizer_info, **extra}, _check_loss)
-    model = ctx.model(case.framework, spec, case.device, case.dtype)
-    predict = fw.make_predict(model, spec, case.variant, case.device, case.dtype)
+    model, predict = predict_fn(fw, spec, model=ctx.model(case.framework, spec, case.device, case.dtype),
+                                variant=case.variant, device=case.device, dtype=case.dtype)
     xn, _ = fw.to_native(model, x, None, case.device, case.variant)
     _add_compile_info(extra, predict)
     extra.update(_accuracy(case, spec, ctx))
@@ -286,8 +351,8 @@ def prepare(case: Case, ctx: Context) -> Prepared:
 def _native_predictor(case: Case, spec: ModelSpec, ctx: Context) -> Callable:
     """A fresh model and predict function of the case's framework, variant and precision (for accuracy)."""
     fw = frameworks.get(case.framework)
-    model = ctx.model(case.framework, spec, case.device, case.dtype)
-    predict = fw.make_predict(model, spec, case.variant, case.device, case.dtype)
+    model, predict = predict_fn(fw, spec, model=ctx.model(case.framework, spec, case.device, case.dtype),
+                                variant=case.variant, device=case.device, dtype=case.dtype)
     return lambda x: fw.to_numpy(predict(fw.to_native(model, x, None, case.device, case.variant)[0]))
 
 
@@ -405,9 +470,7 @@ def _prepare_epoch(case: Case, spec: ModelSpec, ctx: Context) -> Prepared:
         raise Skip(f"{spec.name} has no classifier head (softmax Dense last): there is no loss to train")
     x, y = epoch_data(ctx.data, spec)
     n = len(x)
-    model = fw.build(spec, seed=0, device=case.device)
-    epoch = fw.make_epoch(model, spec, x, y, case.batch_size, spec.learning_rate, case.variant, case.device,
-                          optimizer=spec.optimizer_name)
+    epoch = epoch_fn(fw, spec, x, y, case.batch_size, variant=case.variant, device=case.device)
     steps = math.ceil(n / case.batch_size)
     extra = {"variant_info": fw.epoch_variants[case.variant], "optimizer": epoch.optimizer_info,
              "samples_per_epoch": n, "steps_per_epoch": steps, "math": fw.math_mode(case.device)}

@@ -49,10 +49,14 @@ def points(axes: dict = AXES, base: dict = BASE) -> list[dict]:
 
 
 def run_sweep(pts: list[dict], batch: int, runtimes=RUNTIMES, data=None, budget_s: float = 0.5, log=None) -> list[dict]:
-    from xbench.explain import cost as costmod
     from xbench import data as mnist
-    from xbench import frameworks, profiles
+    from xbench import frameworks
+    from xbench.bench.timing import time_calls
+    from xbench.explain import cost as costmod
+    from xbench.explain.profiles import median
     from xbench.export import export, onnx_input
+    from xbench.runtimes.onnxruntime import open_session
+    from xbench.suite import fresh_model, train_step
 
     data = data or mnist.load_mnist(allow_download=False)
     rows = []
@@ -63,32 +67,31 @@ def run_sweep(pts: list[dict], batch: int, runtimes=RUNTIMES, data=None, budget_
                 log(f"[{i + 1}/{len(pts)}] {spec.name}")
             x, y = mnist.batch(data, spec.input_shape, batch, split="train")
             torch_fw = frameworks.get("torch")
-            model = torch_fw.build(spec, 0)
+            model = fresh_model(torch_fw, spec)  # initialised weights: time does not depend on them
             path = Path(tmp) / f"{spec.name}.onnx"
             export("torch", spec, path, model=model, data=data)
             c = costmod.count_file(path, batch_size=batch)
             base = {**p, "model": spec.name, "batch_size": batch, "macs_per_sample": c.macs_per_sample,
                     "forward_flops": c.flops, "train_flops": c.train_flops}
             if "onnxruntime" in runtimes:
-                session = profiles.ort_session(path, "CPUExecutionProvider")
+                session = open_session(path, "CPUExecutionProvider")
                 feed = {session.get_inputs()[0].name: onnx_input(torch_fw, x)}
-                s = profiles.time_calls(lambda: session.run(None, feed), budget_s, min_rounds=5)
+                s = time_calls(lambda: session.run(None, feed), budget_s, min_rounds=5)
                 rows.append({**base, "runtime": "onnxruntime", "task": "inference", "flops": c.flops,
-                             "median_s": profiles.median(s), "rounds": len(s)})
+                             "median_s": median(s), "rounds": len(s)})
             if "torch" in runtimes:
-                step = torch_fw.make_train_step(model, spec, spec.learning_rate, spec.optimizer_name, "eager", "cpu")
+                _, step = train_step(torch_fw, spec, model=model, variant="eager")
                 xn, yn = torch_fw.to_native(model, x, y)
-                s = profiles.time_calls(lambda: step(xn, yn), budget_s, min_rounds=3, warmup=1)
+                s = time_calls(lambda: step(xn, yn), budget_s, min_rounds=3)
                 rows.append({**base, "runtime": "torch", "task": "train_step", "flops": c.train_flops,
-                             "median_s": profiles.median(s), "rounds": len(s)})
+                             "median_s": median(s), "rounds": len(s)})
             if "keras" in runtimes:
                 keras_fw = frameworks.get("keras")
-                km = keras_fw.build(spec, 0)
-                step = keras_fw.make_train_step(km, spec, spec.learning_rate, spec.optimizer_name, "default", "cpu")
+                km, step = train_step(keras_fw, spec, variant="default")
                 xn, yn = keras_fw.to_native(km, x, y)
-                s = profiles.time_calls(lambda: step(xn, yn), budget_s, min_rounds=3, warmup=2)
+                s = time_calls(lambda: step(xn, yn), budget_s, min_rounds=3)
                 rows.append({**base, "runtime": "keras", "task": "train_step", "flops": c.train_flops,
-                             "median_s": profiles.median(s), "rounds": len(s)})
+                             "median_s": median(s), "rounds": len(s)})
     return rows
 
 

@@ -139,6 +139,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
     from tqdm import tqdm
 
     from xbench.shared_init import check_init, shared_weights
+    from xbench.suite import predict_fn, train_step
 
     check_hyperparameters(epochs, batch_size, lr, eval_every)
     check_hyperparameters(eval_every=check_every)
@@ -149,7 +150,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
     model = fw.build(spec, seed)
     if init == "shared":
         fw.set_weights(model, spec, shared_weights(spec, seed))
-    step = fw.make_train_step(model, spec, lr, spec.optimizer_name)
+    _, step = train_step(fw, spec, model=model, lr=lr)
     x_train = mnist.images(data.x_train, spec.input_shape)
     y_train = data.y_train.astype(np.int64)
     x_test = mnist.images(data.x_test, spec.input_shape)
@@ -171,7 +172,7 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
         """(accuracy on x, y, seconds it took), on the evaluation clock; the training clock is paused."""
         nonlocal predict, eval_s
         t = time.perf_counter()
-        predict = predict or fw.make_predict(model, spec)
+        predict = predict or predict_fn(fw, spec, model=model)[1]
         acc = evaluate(fw, model, predict, spec, x, y)
         seconds = time.perf_counter() - t
         eval_s += seconds

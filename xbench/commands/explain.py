@@ -37,7 +37,8 @@ def add_arguments(p) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="device for the frameworks and ONNX Runtime (default: cpu)")
     p.add_argument("--provider", action="append", metavar="NAME",
-                   help="for an ONNX file: ONNX Runtime provider(s), long or short names (default: cpu; repeatable)")
+                   help="for an ONNX file: ONNX Runtime provider(s), long or short names (default: cpu; repeatable "
+                        "or comma-separated)")
     p.add_argument("--budget", type=positive_float, default=1.0, metavar="S",
                    help="seconds of timing per measurement (default: 1.0)")
     p.add_argument("--blocks", type=positive_int, default=3, metavar="N",
@@ -83,18 +84,11 @@ def run(args) -> int:
     log = lambda msg: print(f"[explain] {msg}", file=sys.stderr)  # noqa: E731
     if args.onnx:
         from xbench.onnxfile import parse_shape_args
-        from xbench.runtimes.onnxruntime import known_providers, long_name
+        from xbench.runtimes.onnxruntime import provider_option
 
         if not args.onnx.lower().endswith(".onnx") and args.onnx.lower().endswith(".json"):
             raise UserError(f"{args.onnx}: looks like a model spec; use --model {args.onnx}")
-        providers = args.provider or ["cpu"]
-        if args.device == "cuda" and not args.provider:
-            providers = ["cuda"]
-        known = known_providers()
-        for p in providers:
-            if long_name(p) not in known:
-                raise UserError(f"--provider: unknown provider {p!r}; known to this ONNX Runtime: {', '.join(known)} "
-                                "(short names: cpu, cuda)")
+        providers = provider_option(args.provider, "cuda" if args.device == "cuda" else "cpu")
         report = explain.explain_onnx(args.onnx, args.batch_size, parse_shape_args(args.shape), providers,
                                       budget_s=args.budget, log=log, blocks=args.blocks, batches=batches)
         for op in report["unknown_ops"]:

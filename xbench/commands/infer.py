@@ -17,7 +17,7 @@ import sys
 import time
 
 from xbench.commands._common import check_json_out, positive_float, positive_int
-from xbench.errors import UserError, first_line
+from xbench.errors import first_line
 
 HELP = "benchmark any ONNX file with ONNX Runtime (results in the xbench schema)"
 ORDER = 41
@@ -37,29 +37,25 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench.explain import cost as costmod
     from xbench import machine
-    from xbench.explain import profiles, roofline
+    from xbench.bench import timing
+    from xbench.explain import cost as costmod
+    from xbench.explain import roofline
     from xbench.onnxfile import load_model, make_feeds, parse_shape_args, resolve_inputs
     from xbench.records import Record, results_document, write_results
-    from xbench.runtimes.onnxruntime import ProviderUnavailable, SessionConfig, known_providers, long_name
+    from xbench.runtimes.onnxruntime import (ProviderUnavailable, make_session, provider_option,
+                                             session_config, session_record)
 
     check_json_out(args.json)
     model = load_model(args.onnx)
     name = args.onnx.replace("\\", "/").rsplit("/", 1)[-1]
     shapes = parse_shape_args(args.shape)
-    known = known_providers()
-    providers = []
-    for item in args.provider or ["cpu"]:
-        for p in (v.strip() for v in item.split(",") if v.strip()):
-            if long_name(p) not in known:
-                raise UserError(f"--provider: unknown provider {p!r}; known to this ONNX Runtime: {', '.join(known)} "
-                                "(short names: cpu, cuda)")
-            providers.append(long_name(p))
+    providers = provider_option(args.provider)
     batches = args.batch_size or [None]
     resolved = [resolve_inputs(model, b, shapes, source=name) for b in batches]  # every bad input before any run
     created = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-    ceil = roofline.ceiling()
+    ceil = roofline.measure_in_subprocess()  # as the suite does: no framework imported here, no warm threads
+    roofline.use(ceil)
     records = []
     for (inputs, batch) in resolved:
         c = costmod.count(model, batch, shapes, source=name)
@@ -70,28 +66,26 @@ def run(args) -> int:
         for provider in providers:
             identity = dict(task="inference", framework=None, runtime="onnxruntime", provider=provider, model=name,
                             batch_size=batch, dtype=dtype, variant="default")
-            config = SessionConfig(provider=provider)
+            config = session_config(provider)
             try:
-                session = profiles.ort_session(args.onnx, provider)
+                session = make_session(args.onnx, config)
             except ProviderUnavailable as exc:
                 records.append(Record(status="skipped", reason=str(exc), **identity))
                 print(f"skipped {provider} batch {batch}: {exc}", file=sys.stderr)
                 continue
             try:
-                t0 = time.perf_counter()
-                session.run(None, feeds)
-                first = time.perf_counter() - t0
-                samples = profiles.time_calls(lambda: session.run(None, feeds), args.budget, min_rounds=3)
+                timed = timing.measure(lambda: session.run(None, feeds), args.budget, min_rounds=3)
             except Exception as exc:  # ORT rejects the inputs or fails in a kernel: recorded, not a traceback
                 msg = first_line(exc)
                 records.append(Record(status="error", reason=f"{type(exc).__name__}: {msg}"[:500], **identity))
                 print(f"error {provider} batch {batch}: {msg}", file=sys.stderr)
                 continue
-            rec = Record.measured(samples, 1, **identity)
-            rec.first_call_s = first
+            rec = Record.measured(timed.samples, 1, **identity)
+            rec.first_call_s = timed.first_call_s
             fields = roofline.annotate(flops, bytes_min, rec.stats.median, roofline.device_ceiling(ceil, provider),
                                        bytes_layers=bytes_layers, batch=batch)
-            rec.extra = {"session": config.recorded(), "onnx_file": str(args.onnx),
+            rec.extra = {"session": session_record(session, config), "warmup_calls": timed.warmup_calls,
+                         "onnx_file": str(args.onnx),
                          "inputs": [i.to_dict() for i in inputs], "input_generation": "uniform [0, 1) floats, zero ints",
                          **fields,
                          "cost": {"flops_per_batch": flops, "flops": "forward (2 x MACs)",

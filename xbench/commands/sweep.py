@@ -56,6 +56,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from xbench import sweep
+    from xbench.bench.timing import WARMUP_CALLS
     from xbench.explain import roofline
     from xbench.report import fmt
     from xbench.report.text import render_table
@@ -96,6 +97,6 @@ def run(args) -> int:
                  "  -> well below 1: fixed per-step overhead dominates" if f["slope"] < 0.6 else ""))
     print(f"wrote {args.plot}", file=sys.stderr)
     write_json(args.json, {"batch_size": args.batch_size, "base": {"size": s, "channels": c, "depth": d},
-                           "ceiling": ceil, "points": rows, "fits": fits,
+                           "ceiling": ceil, "points": rows, "fits": fits, "warmup_calls": WARMUP_CALLS,
                            "flops_definition": "FLOPs = 2 x MACs; train steps use forward + backward FLOPs"})
     return 0

@@ -19,6 +19,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
+from xbench.bench import timing
+from xbench.bench.timing import WARMUP_CALLS
 from xbench.explain import cost as costmod
 from xbench.explain import fit as fitmod
 from xbench.explain import profiles, roofline
@@ -53,11 +55,14 @@ def _log(log, msg: str) -> None:
         log(msg)
 
 
-def _train_factory(fw, spec, variant: str, device: str, data: dict, build_kw: dict | None = None, native=()):
-    """For ``measure_scaling``: a fresh model's train step per call, fed batch ``b`` of ``data`` (built once)."""
+def _train_factory(fw, spec, variant: str, device: str, data: dict, native=()):
+    """For ``measure_scaling``: a fresh model's train step (the suite's factory, initialised weights: timing does
+    not depend on them), fed batch ``b`` of ``data``."""
+    from xbench.suite import train_step
+
     def make():
-        model = fw.build(spec, 0, **(build_kw or {}))
-        step = fw.make_train_step(model, spec, spec.learning_rate, "adam", variant, device)
+        model, step = train_step(fw, spec, variant=variant, device=device)
+        make.optimizer = step.optimizer_info  # what ran, for the measurement's record
 
         def runner(b):
             xn, yn = fw.to_native(model, *data[b], device, *native)
@@ -66,11 +71,12 @@ def _train_factory(fw, spec, variant: str, device: str, data: dict, build_kw: di
     return make
 
 
-def _infer_factory(fw, spec, variant: str, device: str, data: dict, build_kw: dict | None = None, native=()):
-    """For ``measure_scaling``: a fresh model's prediction per call, on batch ``b`` of ``data``."""
+def _infer_factory(fw, spec, variant: str, device: str, data: dict, native=()):
+    """For ``measure_scaling``: a fresh model's prediction per call (the suite's factory), on batch ``b``."""
+    from xbench.suite import predict_fn
+
     def make():
-        model = fw.build(spec, 0, **(build_kw or {}))
-        predict = fw.make_predict(model, spec, variant, device)
+        model, predict = predict_fn(fw, spec, variant=variant, device=device)
 
         def runner(b):
             xn, _ = fw.to_native(model, data[b], None, device, *native)
@@ -95,7 +101,8 @@ def _measurement(runtime, framework, provider, task, variant, batch, scaling, fl
             "fixed_fraction": f.get("fixed_fraction") if f.get("available") else None,
             "fixed_fraction_ci95": f.get("fixed_fraction_ci95") if f.get("available") else None,
             "batch_medians_s": {str(b): t for b, t in scaling["points"].items()},
-            "block_medians_s": {str(b): v for b, v in per_block.items()}, **extra}
+            "block_medians_s": {str(b): v for b, v in per_block.items()}, "warmup_calls": WARMUP_CALLS,
+            **({"optimizer": scaling["optimizer"]} if "optimizer" in scaling else {}), **extra}
 
 
 def measure_scaling(make, batches: list[int], blocks: int, budget_s: float, log=None, what: str = "",
@@ -117,13 +124,13 @@ def measure_scaling(make, batches: list[int], blocks: int, budget_s: float, log=
                 continue
             try:
                 fn = runner(b)
-                fn()  # a batch size the model cannot take fails here, not in the middle of the timing
+                timing.first_call(fn)  # a batch size the model cannot take fails here, not in the middle of the timing
             except Exception as exc:
                 if chosen is not None and b == chosen:
                     raise UserError(f"{what} cannot run at batch {b}: {first_line(exc)}") from None
                 failed[b] = first_line(exc)[:200]
                 continue
-            per[b].append(profiles.time_calls(fn, share, min_rounds=3, warmup=2))
+            per[b].append(timing.rounds(fn, share, min_rounds=3))
     points = {b: statistics.median(statistics.median(x) for x in per[b]) for b in batches if per[b]}
     per = {b: v for b, v in per.items() if v}
     out = {"blocks": per, "points": points, "fit": None}
@@ -148,7 +155,7 @@ def _epoch(fw, spec, device: str, data, batch: int, step: dict, blocks: int, log
     import time
 
     from xbench.explain.results import epoch_row
-    from xbench.suite import epoch_data
+    from xbench.suite import epoch_data, epoch_fn
 
     x, y = epoch_data(data, spec)
     n = len(x)
@@ -156,7 +163,7 @@ def _epoch(fw, spec, device: str, data, batch: int, step: dict, blocks: int, log
     _log(log, f"timing one {fw.display} epoch ({variant}, {n} images, batch {batch}; {blocks} blocks, fresh each)")
     times = []
     for _ in range(blocks):
-        epoch = fw.make_epoch(fw.build(spec, 0, device=device), spec, x, y, batch, spec.learning_rate, variant, device)
+        epoch = epoch_fn(fw, spec, x, y, batch, variant=variant, device=device)
         epoch()
         t0 = time.perf_counter()
         epoch()
@@ -181,6 +188,8 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
     from xbench import data as mnist
     from xbench import frameworks
     from xbench.export import export, onnx_input
+    from xbench.runtimes.onnxruntime import open_session, session_config, session_record
+    from xbench.suite import fresh_model, train_step
 
     runtimes = [r for r in RUNTIMES if r in runtimes]
     data = data or mnist.load_mnist(allow_download=False)
@@ -212,7 +221,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
             fw = frameworks.get(name)
             _log(log, f"building and exporting {spec.name} from {fw.display} to ONNX")
             files[name] = workdir / f"{spec.name}.{name}.onnx"
-            export(name, spec, files[name], model=fw.build(spec, 0, device=device), data=data)
+            export(name, spec, files[name], model=fresh_model(fw, spec, device=device), data=data)
             costs[name] = costmod.count_file(files[name], batch_size=batch)
         ref = costs["torch"]
         rows = costmod.map_to_spec(ref, spec)
@@ -246,24 +255,25 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
             for name in fw_names:
                 fw = frameworks.get(name)
                 try:
-                    profiles.ort_session(files[name], provider)
+                    open_session(files[name], provider)
                 except Exception as exc:
                     report["skipped"].append({"runtime": "onnxruntime", "framework": name, "reason": str(exc)})
                     continue
 
                 def make_ort(path=files[name], fw=fw):
-                    session = profiles.ort_session(path, provider)
+                    session = open_session(path, provider)
                     iname = session.get_inputs()[0].name
                     return lambda b: (lambda feed={iname: onnx_input(fw, test_data[b])}: session.run(None, feed))
 
                 sc = scaling(make_ort, f"ONNX Runtime ({provider}) on the {name} export")
-                session = profiles.ort_session(files[name], provider)
+                session = open_session(files[name], provider)
                 feed = {session.get_inputs()[0].name: onnx_input(fw, x_test)}
                 prof = profiles.ort_profile(files[name], feed, provider, runs=10)
                 per_layer = _ort_per_layer(prof["per_node_s"], costs[name], len(spec.layers))
                 report["measurements"].append(_measurement(
                     "onnxruntime", name, provider, "inference", "default", batch, sc, *fwd,
                     per_layer_s=per_layer["layers"], other_s=per_layer["other"],
+                    session=session_record(session, session_config(provider)),
                     profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"],
                              "unmapped": prof["unmapped"]}))
 
@@ -277,9 +287,9 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                 if trainable:
                     make_torch_train = _train_factory(fw, spec, "eager", device, train_data, native=("eager",))
                     sc = scaling(make_torch_train, "the PyTorch eager train step", train=True)
+                    sc["optimizer"] = make_torch_train.optimizer
                     _log(log, "profiling the PyTorch train step (torch.profiler)")
-                    model = fw.build(spec, 0)
-                    step = fw.make_train_step(model, spec, spec.learning_rate, "adam", "eager", device)
+                    model, step = train_step(fw, spec, variant="eager", device=device)
                     xn, yn = fw.to_native(model, x_train, y_train, device, "eager")
                     prof = profiles.torch_train_profile(model, spec, step, xn, yn, steps=3, device=device)
                     m = _measurement("torch", "torch", device, "train_step", "eager", batch, sc, *trn)
@@ -308,10 +318,11 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                 report["skipped"].append({"runtime": "keras", "reason": reason})
             else:
                 if trainable:
-                    make_keras_train = _train_factory(fw, spec, "default", device, train_data, {"device": device})
+                    make_keras_train = _train_factory(fw, spec, "default", device, train_data)
                     sc = scaling(make_keras_train, "the Keras train_on_batch step", train=True)
+                    sc["optimizer"] = make_keras_train.optimizer
                     _log(log, "timing each Keras layer alone (forward, forward + gradients), less an empty call")
-                    model = fw.build(spec, 0, device=device)
+                    model = fresh_model(fw, spec, device=device)
                     lt = profiles.keras_layer_times(model, spec, x_train, device=device)
                     per = [l["forward_s"] + l["backward_s"] for l in lt["layers"]]
                     m = _measurement("keras", "keras", device, "train_step", "default", batch, sc, *trn)
@@ -327,7 +338,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                     report["skipped"].append({"runtime": "keras", "task": "train_step",
                                               "reason": f"{spec.name} has no classifier head: there is no loss to train"})
 
-                make_keras_infer = _infer_factory(fw, spec, "default", device, test_data, {"device": device})
+                make_keras_infer = _infer_factory(fw, spec, "default", device, test_data)
                 sc = scaling(make_keras_infer, "Keras predict_on_batch")
                 report["measurements"].append(_measurement("keras", "keras", device, "inference", "default", batch, sc,
                                                            *fwd))
@@ -373,7 +384,7 @@ def _cost_summary(c) -> dict:
 def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, providers=("cpu",),
                  budget_s: float = 1.0, log=None, blocks: int = 3, batches: list[int] | None = None) -> dict:
     from xbench.onnxfile import fixed_batch, load_model, make_feeds, resolve_inputs
-    from xbench.runtimes.onnxruntime import long_name
+    from xbench.runtimes.onnxruntime import long_name, open_session, session_config, session_record
 
     path = Path(path)
     model = load_model(path)
@@ -406,13 +417,13 @@ def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, pro
     for p in providers:
         provider = long_name(p)
         try:
-            profiles.ort_session(path, provider)
+            session = open_session(path, provider)  # the provider's check; its settings go in the record
         except Exception as exc:
             report["skipped"].append({"runtime": "onnxruntime", "provider": provider, "reason": str(exc)})
             continue
 
         def make():
-            session = profiles.ort_session(path, provider)
+            session = open_session(path, provider)
             return lambda k: (lambda: session.run(None, feeds_at[k]))
 
         _log(log, f"timing ONNX Runtime ({provider}) on {path.name} at batch sizes "
@@ -424,8 +435,8 @@ def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, pro
                                     model=model)
         report["measurements"].append(_measurement(
             "onnxruntime", None, provider, "inference", "default", b, sc, *fwd,
-            per_node_s=prof["per_node_s"], profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"],
-                                                    "unmapped": prof["unmapped"]}))
+            per_node_s=prof["per_node_s"], session=session_record(session, session_config(provider)),
+            profile={"clock": "ORT profiler, median per run", "run_s": prof["run_s"], "unmapped": prof["unmapped"]}))
     report["nodes"] = c.to_dict()["nodes"]
     report["_cost"] = c
     _finish(report, c, None)

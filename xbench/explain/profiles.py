@@ -12,7 +12,7 @@
   pays one call for all layers). The rest of ``train_on_batch`` (loss, Adam,
   Keras's step machinery) is what the layers do not explain.
 
-Also the one small timer every measurement here uses (``time_calls``).
+Every timing here goes through the one loop, ``xbench.bench.timing``.
 """
 
 from __future__ import annotations
@@ -22,26 +22,9 @@ import os
 import re
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-
-def time_calls(fn, budget_s: float = 1.0, min_rounds: int = 5, max_rounds: int = 500, warmup: int = 2,
-               sync=None) -> list[float]:
-    """Seconds per call of ``fn`` after ``warmup`` calls, until ``budget_s`` is spent (at least ``min_rounds``)."""
-    for _ in range(warmup):
-        fn()
-        if sync:
-            sync()
-    samples: list[float] = []
-    start = time.perf_counter()
-    while len(samples) < max_rounds and (len(samples) < min_rounds or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        samples.append(time.perf_counter() - t0)
-    return samples
+from xbench.bench.timing import time_calls  # noqa: F401 (the one timing loop; kept importable here)
 
 
 def median(samples: list[float]) -> float:
@@ -50,14 +33,12 @@ def median(samples: list[float]) -> float:
 
 # ---- ONNX Runtime ------------------------------------------------------------------------------------------------
 
-def ort_session(path, provider: str = "CPUExecutionProvider", profile_prefix: str | None = None,
-                provider_options: dict | None = None):
-    """A session like ``runtimes.onnxruntime.make_session`` (same threads, same check that the provider
-    really runs), optionally with ORT's profiler switched on."""
-    from xbench.runtimes.onnxruntime import SessionConfig, long_name, make_session
+def ort_session(path, provider: str = "CPUExecutionProvider", profile_prefix: str | None = None):
+    """``runtimes.onnxruntime.open_session``: the suite's session settings and provider check, optionally with
+    ORT's profiler switched on."""
+    from xbench.runtimes.onnxruntime import open_session
 
-    return make_session(path, SessionConfig(provider=long_name(provider), provider_options=provider_options or {},
-                                            profile_prefix=profile_prefix))
+    return open_session(path, provider, profile_prefix=profile_prefix)
 
 
 def _ort_name_map(model) -> tuple[dict[str, str], list[str]]:

@@ -99,6 +99,22 @@ def known_providers() -> list[str]:
     return sorted(set(rt.get_all_providers()))
 
 
+def provider_option(values: list[str] | None, default: str = "cpu") -> list[str]:
+    """``--provider`` of the CLI (repeatable or comma-separated, long or short names) as long names; an unknown
+    name is a UserError that lists the known ones."""
+    from xbench.errors import UserError
+
+    known = known_providers()
+    out = []
+    for item in values or [default]:
+        for p in (v.strip() for v in item.split(",") if v.strip()):
+            if long_name(p) not in known:
+                raise UserError(f"--provider: unknown provider {p!r}; known to this ONNX Runtime: {', '.join(known)} "
+                                "(short names: cpu, cuda)")
+            out.append(long_name(p))
+    return out
+
+
 @dataclass
 class SessionConfig:
     provider: str = "CPUExecutionProvider"
@@ -152,8 +168,9 @@ def _reason(log: str, provider: str, running: list[str]) -> str:
     return f"{provider} requested but ONNX Runtime runs {ran}" + (f": {detail}" if detail else "")
 
 
-def make_session(model_path: str | Path, config: SessionConfig):
-    """An InferenceSession whose first provider is ``config.provider``, or ProviderUnavailable."""
+def make_session(model_path: str | Path | bytes, config: SessionConfig):
+    """An InferenceSession whose first provider is ``config.provider``, or ProviderUnavailable: the one place in
+    xbench that creates one (``tests/test_one_factory.py`` keeps it so). ``model_path`` may be a serialized model."""
     rt = ort()
     provider = long_name(config.provider)
     if provider not in rt.get_all_providers():
@@ -175,7 +192,8 @@ def make_session(model_path: str | Path, config: SessionConfig):
         providers.append("CPUExecutionProvider")  # CPU stays allowed for ops the provider lacks
     with _captured_output() as log:
         try:
-            session = rt.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+            model = model_path if isinstance(model_path, bytes) else str(model_path)
+            session = rt.InferenceSession(model, sess_options=opts, providers=providers)
             error = None
         except Exception as exc:  # ORT raises its own exception types (Fail, RuntimeException, ...)
             session, error = None, exc
@@ -222,7 +240,7 @@ class OnnxRuntime:
             return None
         if device not in _probed:  # the provider's own reason, once per process
             try:
-                make_session(probe(), _config(device, FLOAT32))
+                make_session(probe(), session_config(device, FLOAT32))
                 _probed[device] = None
             except ProviderUnavailable as exc:
                 _probed[device] = str(exc)
@@ -234,16 +252,15 @@ class OnnxRuntime:
         return TRANSFORMS.get((dtype, variant))
 
     def load(self, path: Path, device: str, dtype: str, variant: str) -> Session:
-        config = _config(device, dtype)
+        config = session_config(device, dtype)
         session = make_session(path, config)
         name, out_name = session.get_inputs()[0].name, session.get_outputs()[0].name
-        # What ORT really runs with (its defaults filled in), not only what was asked for.
         effective = session.get_provider_options().get(device, {})
         math = {"use_tf32": effective.get("use_tf32")} if device == CUDA else {"fp32": "ieee"}
         if dtype == INT8:
             math = {"int8": f"{variant}: {TRANSFORMS[(dtype, variant)]} (onnxruntime.quantization)"}
         output = HOST_OUTPUT if variant != "iobinding" else DEVICE_OUTPUT if device != CPU else CPU_BOUND_OUTPUT
-        info = {"session": {**config.recorded(), "provider_options_effective": effective}, "math": math,
+        info = {"session": session_record(session, config), "math": math,
                 "output": output}
         if variant in VARIANT_INFO:
             info["variant_info"] = VARIANT_INFO[variant]
@@ -271,13 +288,33 @@ class OnnxRuntime:
 _probed: dict[str, str | None] = {}
 
 
-def _config(provider: str, dtype: str) -> SessionConfig:
-    config = SessionConfig(provider=provider)
+def session_config(provider: str, dtype: str = FLOAT32, *, profile_prefix: str | None = None,
+                   intra_op_threads: int | None = None) -> SessionConfig:
+    """The suite's session settings for ``provider`` (long or short name): the threads of the run, CUDA's
+    exhaustive cuDNN search, TensorRT's fp16 switch; ``profile_prefix`` switches ORT's profiler on (explain's
+    per-node profile), ``intra_op_threads`` overrides the run's threads (a script that compares thread counts)."""
+    provider = long_name(provider)
+    config = SessionConfig(provider=provider, profile_prefix=profile_prefix, intra_op_threads=intra_op_threads)
     if provider == CUDA:
         config.provider_options = {"device_id": 0, "cudnn_conv_algo_search": "EXHAUSTIVE"}
     elif provider == TRT:
         config.provider_options = {"device_id": 0, "trt_fp16_enable": dtype == FLOAT16}
     return config
+
+
+def open_session(path, provider: str = CPU, dtype: str = FLOAT32, *, profile_prefix: str | None = None,
+                 intra_op_threads: int | None = None):
+    """A session of ``path`` with the suite's settings (``session_config``) and its provider check: what every
+    tool outside the suite's runtime rows (explain, sweep, infer, scripts) opens."""
+    return make_session(path, session_config(provider, dtype, profile_prefix=profile_prefix,
+                                             intra_op_threads=intra_op_threads))
+
+
+def session_record(session, config: SessionConfig) -> dict:
+    """The session settings a record stores: what was asked for and what ORT really runs with (its defaults
+    filled in)."""
+    effective = session.get_provider_options().get(config.provider, {})
+    return {**config.recorded(), "provider_options_effective": effective}
 
 
 RUNTIME = OnnxRuntime()
