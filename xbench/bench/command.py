@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from xbench.errors import UserError
@@ -40,11 +41,12 @@ def _error_line(text: str) -> str:
 def check(cmd: list[str], what: str = "the arguments") -> int:
     """How many benchmarks ``cmd`` runs, from a collection with its own arguments (a few seconds); an
     argument pytest or xbench refuses, or a selection of nothing, is one UserError."""
-    proc = subprocess.run([*cmd, "--collect-only", "-q"], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as tmp:  # pytest-benchmark's storage folder: not in the user's folder
+        proc = subprocess.run([*cmd, "--collect-only", "-q", f"--benchmark-storage=file://{tmp}"],
+                              capture_output=True, text=True)
     out = proc.stdout + "\n" + proc.stderr
-    found = re.search(r"(\d+)(?:/\d+)? tests? collected", proc.stdout)
-    if proc.returncode == 0 and found:
-        return int(found.group(1))
+    if proc.returncode == 0:
+        return _count(proc.stdout)
     if proc.returncode == 4:  # pytest's usage error: an unknown option or a bad value
         raise UserError(f"pytest refused {what}: {_error_line(proc.stderr or out)} "
                         f"(see xbench bench --help and pytest --help)")
@@ -55,6 +57,15 @@ def check(cmd: list[str], what: str = "the arguments") -> int:
         raise UserError(_error_line(out))
     sys.stderr.write(out)  # anything else (a collection error): pytest's own words, in full
     raise UserError(f"the benchmarks could not be collected (pytest exit status {proc.returncode}); see above")
+
+
+def _count(text: str) -> int:
+    """The number of tests in ``--collect-only`` output, at any verbosity (the user's -q/-v add to ours)."""
+    found = re.search(r"(\d+)(?:/\d+)? tests? collected", text)
+    if found:
+        return int(found.group(1))
+    per_file = re.findall(r"^\S+\.py: (\d+)$", text, re.M)  # -qq
+    return sum(map(int, per_file)) if per_file else sum("::" in ln for ln in text.splitlines())
 
 
 def _selection(text: str) -> str:

@@ -18,6 +18,7 @@ Otherwise the exit status is pytest's. `xbench run` runs the same command once p
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
@@ -35,5 +36,5 @@ def run(args) -> int:
 
     cmd = pytest_command(args.pytest_args)
     n = check(cmd)
-    print(f"xbench bench: {n} benchmarks: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    print(f"xbench bench: {n} benchmarks: {shlex.join(['python', *cmd[1:]])}", file=sys.stderr, flush=True)
     return subprocess.call(cmd)
