@@ -19,14 +19,17 @@ from xbench.errors import UserError
 
 
 def _models_dir() -> Path:
-    """$XBENCH_MODELS, else the installed package ``xbench.models`` (the top-level models/ of the checkout it was
-    installed from, editable or not), else that folder beside this package (a checkout used without installing)."""
+    """$XBENCH_MODELS; in a checkout (an editable install, or the tree on sys.path) its own top-level models/;
+    installed from a wheel, the package ``xbench.models`` (that same folder, installed as package data)."""
     if os.environ.get("XBENCH_MODELS"):
         return Path(os.environ["XBENCH_MODELS"])
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "models").is_dir():
+        return checkout / "models"
     try:
         return Path(str(resources.files("xbench.models")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "models"
+    except ModuleNotFoundError:  # neither: the error names the folder that was looked for
+        return checkout / "models"
 
 
 MODELS_DIR = _models_dir()
