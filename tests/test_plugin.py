@@ -62,7 +62,7 @@ def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
         assert s["median_ci95"][0] <= s["median"] <= s["median_ci95"][1] and s["ci_unit"] == "blocks"
     # the ceiling was measured once, before the first benchmark, in its own process
     assert doc["env"]["ceiling"]["measured_in"] == "subprocess before the run"
-    assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
+    assert doc["env"]["ceiling"]["cpu"].get("matmul_gflops", 0) > 0, doc["env"]["ceiling"]
 
 
 def test_a_keras_only_process_never_loads_torch(tmp_path):
