@@ -39,6 +39,8 @@ def test_the_wheel_ships_the_suite_the_specs_and_the_entry_point(tmp_path):
     assert specs and specs <= names  # every spec of models/, installed as the package xbench.models
     assert {"xbench/bench/bench.ini", "xbench/bench/suite/__init__.py", "xbench/bench/suite/test_inference.py",
             "xbench/bench/suite/test_train_step.py", "xbench/bench/suite/test_train_epoch.py"} <= names
+    tracked = subprocess.run(["git", "ls-files", "xbench"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    assert {n for n in tracked if not n.endswith(".py")} <= names  # every data file of the package
     assert not [n for n in names if n.startswith(("tests/", "models/"))]
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
