@@ -90,7 +90,10 @@ def test_the_installed_suite_collects_by_name_from_any_folder(pytester):
     assert 0 < smoke < every and count("--benchmark-only", "--xbench-blocks", "1") == every
 
 
-def _config(args, pyargs=False, here=REPO):
+def _config(args, pyargs=False, here=None):
+    """What the rules read of a pytest config; by default invoked in the folder holding the imported xbench (this
+    checkout, or site-packages when the tests run against an installed xbench)."""
+    here = options.SUITE_DIR.parents[2] if here is None else here
     return SimpleNamespace(args=[str(a) for a in args], option=SimpleNamespace(pyargs=pyargs),
                            invocation_params=SimpleNamespace(dir=Path(here), args=tuple(args)),
                            getini=lambda name: [])
