@@ -4,7 +4,6 @@ Toy projects made with ``pytester`` run in a child pytest (``runpytest_subproces
 activated xbench itself (threads set, frameworks imported), which a child must not inherit by accident.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,6 @@ from xbench.bench import options
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parents[1]
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                "TF_NUM_INTEROP_THREADS", "XBENCH_THREADS")
 
