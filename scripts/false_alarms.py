@@ -5,7 +5,7 @@
     python scripts/false_alarms.py judge DIR                          # judge them; writes DIR/check.json
 
 ``run`` makes ``--runs`` honest runs of ``xbench ab``'s default selection (the same checkout, nothing changed;
-``pytest tests/benchmarks --benchmark-only`` with 5 blocks each), one after the other, each a fresh process, and
+``pytest xbench/bench/suite --benchmark-only`` with 5 blocks each), one after the other, each a fresh process, and
 records when each ran and the load average beside it (``DIR/runs.json``); an interrupted ``run`` keeps the runs it
 finished and continues where it stopped.
 
@@ -52,7 +52,7 @@ def make_runs(folder: Path, runs: int) -> None:
     for i in range(len(log), runs):
         out = folder / f"run{i:02d}.json"
         start, load0 = time.time(), os.getloadavg()[0]
-        cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+        cmd = [sys.executable, "-m", "pytest", "xbench/bench/suite", "--benchmark-only", "-q", "-p", "no:cacheprovider",
                "--xbench-blocks", str(BLOCKS), *DEFAULT_SELECTION, "--xbench-json", str(out)]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         entry = {"run": out.name, "utc": datetime.fromtimestamp(start, timezone.utc).strftime("%H:%M:%S"),

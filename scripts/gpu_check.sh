@@ -43,8 +43,8 @@ fi
 # pytest must be told (-p). Both at once would register it twice, which pytest refuses.
 plugin=()
 if ! (cd / && "$PY" -c 'import sys; from importlib.metadata import entry_points
-sys.exit(not any(e.value == "xbench.pytest_plugin" for e in entry_points(group="pytest11")))') 2>/dev/null; then
-  plugin=(-p xbench.pytest_plugin)
+sys.exit(not any(e.value == "xbench.bench.options" for e in entry_points(group="pytest11")))') 2>/dev/null; then
+  plugin=(-p xbench.bench.options)
 fi
 
 {
@@ -73,7 +73,7 @@ common=(-p no:cacheprovider -q -rs "${plugin[@]}")
 # 2 blocks of 0.25 s; rounds of at least 0.5 ms (several calls each for fast rows) keep a results file
 # of ~100 records to a few MB. The CPU-only precisions (int8, bf16) stay out of the short GPU slot;
 # fp16 (CUDA, TensorRT) stays in.
-bench=(tests/benchmarks --benchmark-only "${common[@]}" --benchmark-max-time=0.5 --benchmark-min-time=0.0005
+bench=(xbench/bench/suite --benchmark-only "${common[@]}" --benchmark-max-time=0.5 --benchmark-min-time=0.0005
        --benchmark-min-rounds=5 --xbench-blocks 2 --xbench-providers cpu,cuda --xbench-dtypes float32,float16)
 status=0
 

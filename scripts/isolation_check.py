@@ -21,7 +21,7 @@ ARGS = ["-q", "-k", "cpu and not cuda", "--xbench-providers", "cpu", "--benchmar
 
 def suite(mode: str, out: Path) -> dict:
     if mode == "one process":
-        cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-p", "no:cacheprovider",
+        cmd = [sys.executable, "-m", "pytest", "xbench/bench/suite", "--benchmark-only", "-p", "no:cacheprovider",
                "--xbench-json", str(out), *ARGS]
     else:
         cmd = [sys.executable, "-m", "xbench.cli", "run", "--json", str(out), "--", *ARGS]

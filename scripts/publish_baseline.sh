@@ -27,7 +27,7 @@ shift || true
 if [[ -n "${PYTHON:-}" ]]; then py="$PYTHON"
 elif [[ -x "$root/.venv/bin/python" ]]; then py="$root/.venv/bin/python"
 else py="python3"; fi
-cd "$root"  # pytest.ini and tests/ live here
+cd "$root"  # pytest.ini and its testpaths (tests/, xbench/bench/suite) live here
 
 changes="$(git -C "$root" status --porcelain)" || { echo "publish_baseline: $root is not a git checkout" >&2; exit 2; }
 if [[ -n "$changes" ]]; then

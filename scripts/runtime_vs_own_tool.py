@@ -2,7 +2,7 @@
 
     python scripts/runtime_vs_own_tool.py [--out results/runtime-vs-own-tool] [--blocks 3] [--app-seconds 10]
 
-1. **The suite's rows**: ``pytest tests/benchmarks --benchmark-only`` on seed_cnn's PyTorch export, OpenVINO fp32,
+1. **The suite's rows**: ``pytest xbench/bench/suite --benchmark-only`` on seed_cnn's PyTorch export, OpenVINO fp32,
    batch 1 and 32, both variants (``default``: OpenVINO's documented latency call; ``dynamic``: the dict call),
    with ``--basetemp`` so the exported file stays for step 2.
 2. **benchmark_app** (ships in the ``openvino`` wheel) on that file: ``-hint none -nthreads N -nstreams 1 -nireq 1
@@ -36,7 +36,7 @@ def _load() -> float:
 
 def suite_rows(tmp: Path, blocks: int, threads: int) -> dict:
     out = tmp / "suite.json"
-    cmd = [sys.executable, "-m", "pytest", "tests/benchmarks/test_inference.py", "--benchmark-only",
+    cmd = [sys.executable, "-m", "pytest", "xbench/bench/suite/test_inference.py", "--benchmark-only",
            "-p", "no:cacheprovider", "-q", "--basetemp", str(tmp / "pytest"), "--xbench-json", str(out),
            "--xbench-models", "seed_cnn", "--xbench-frameworks", "torch", "--xbench-runtimes", "openvino",
            "--xbench-dtypes", "float32", "--xbench-providers", "cpu", "--xbench-blocks", str(blocks),

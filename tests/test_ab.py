@@ -282,7 +282,7 @@ def test_two_real_blocks_of_the_suite(tmp_path):
 def test_the_default_selection_is_the_21_benchmarks_it_was_sized_for():
     """The default selection (no `--`) is documented as 21 benchmarks, about 30 s a block; a row added to the
     suite (OpenVINO, int8, bf16 and train_epoch were) must not silently lengthen every A/B run and CI's ab job."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--collect-only", "-q",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "xbench/bench/suite", "--collect-only", "-q",
                            "-p", "no:cacheprovider", *ab.BLOCK_ARGS, *ab.DEFAULT_SELECTION],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     ids = [line for line in proc.stdout.splitlines() if "::" in line]

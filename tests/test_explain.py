@@ -232,7 +232,7 @@ def test_sweep_fit_and_plot(tmp_path):
 @pytest.mark.slow
 def test_benchmark_records_carry_roofline_fields(tmp_path):
     out = tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "--xbench-json", str(out),
+    proc = subprocess.run([sys.executable, "-m", "pytest", "xbench/bench/suite", "--benchmark-only", "--xbench-json", str(out),
                            "--xbench-frameworks", "torch", "--xbench-models", "seed_cnn", "--xbench-providers", "cpu",
                            "-k", "b32 and (eager or onnxruntime)",
                            "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:cacheprovider", "-q"],

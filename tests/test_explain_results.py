@@ -128,7 +128,7 @@ def test_suite_records_train_epoch_beside_its_steps(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     select = ("b128 and ((train_epoch and (dataloader or keras-cpu-fit-)) or "
               "(train_step and (eager or keras-cpu-default)))")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "--xbench-json",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "xbench/bench/suite", "--benchmark-only", "--xbench-json",
                            str(out), "--xbench-models", "seed_cnn", "--xbench-providers", "cpu", "--xbench-blocks",
                            "1", "-k", select, "--benchmark-max-time=0.01", "--benchmark-min-rounds=1",
                            "-p", "no:cacheprovider", "-q"], cwd=repo, capture_output=True, text=True, timeout=600)

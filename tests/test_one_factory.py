@@ -59,7 +59,7 @@ def test_a_stray_copy_is_found(tmp_path, stray):
 def test_timing_follows_the_suites_warmup_policy():
     """The one loop outside pytest: the first call timed alone, then the suite's warm-ups, then the rounds."""
     from xbench.bench import timing
-    from xbench.pytest_plugin import WARMUP_CALLS
+    from xbench.bench.plugin import WARMUP_CALLS
 
     calls = []
     t = timing.measure(lambda: calls.append(1), budget_s=0.0, min_rounds=4)

@@ -3,7 +3,8 @@
 A **side** is an interpreter (a virtual environment with other library
 versions), a checkout (another commit of the project), extra pytest/xbench
 arguments and environment variables. Each block is one fresh process
-(``python -m pytest tests/benchmarks --benchmark-only --xbench-blocks 1``)
+(``python -m pytest xbench/bench/suite --benchmark-only --xbench-blocks 1``; ``tests/benchmarks`` in a
+checkout from before the suite moved into the package)
 that times every selected benchmark once, so a block pays its own imports,
 model builds and ONNX exports, as a real user's process does.
 
@@ -50,16 +51,19 @@ DEFAULT_SELECTION = ("--xbench-models", "seed_cnn", "--xbench-providers", "cpu",
                      "--xbench-runtimes", "keras,torch,onnxruntime",
                      "-k", "not compile and not xla and not train_epoch and not iobinding")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The entry point is xbench.bench.options; xbench.pytest_plugin in checkouts from before the suite moved.
 PROBE = """\
-import importlib.metadata as md, sys
+import importlib, importlib.metadata as md, importlib.util, sys
 try:
-    import pytest_benchmark, xbench.pytest_plugin
+    import pytest_benchmark
+    plugin = importlib.import_module("xbench.bench.options" if importlib.util.find_spec("xbench.bench") else "xbench.pytest_plugin")
 except ImportError as exc:
     sys.exit(f"xbench is not installed in this interpreter ({exc}); install it there: pip install -e CHECKOUT")
-if not any(e.value == "xbench.pytest_plugin" for e in md.entry_points(group="pytest11")):
+if not any(e.value in ("xbench.bench.options", "xbench.pytest_plugin") for e in md.entry_points(group="pytest11")):
     sys.exit("xbench is not installed in this interpreter (no pytest plugin); install it there: pip install -e CHECKOUT")
-print(xbench.pytest_plugin.__file__)
+print(plugin.__file__)
 """
+SUITES = ("xbench/bench/suite", "tests/benchmarks")  # the suite's folder in a checkout, newest first
 
 
 @dataclass(frozen=True)
@@ -116,10 +120,17 @@ def check_checkout(path: str, flag: str) -> str:
     p = Path(path).expanduser()
     if not p.is_dir():
         raise UserError(f"{flag} {path}: no such directory")
-    missing = [m for m in ("tests/benchmarks", "xbench/pytest_plugin.py", "pyproject.toml") if not (p / m).exists()]
+    missing = [m for m in ("pyproject.toml",) if not (p / m).exists()]
+    if not any((p / s).is_dir() for s in SUITES):
+        missing.insert(0, " or ".join(reversed(SUITES)))
     if missing:
         raise UserError(f"{flag} {path}: not a checkout of xbench (no {', '.join(missing)})")
     return str(p.resolve())
+
+
+def suite_path(checkout: str) -> str:
+    """The suite's folder in this checkout, relative to it (an older checkout keeps it in tests/benchmarks)."""
+    return next((s for s in SUITES if (Path(checkout) / s).is_dir()), SUITES[0])
 
 
 def check_python(side: Side, flag: str) -> None:
@@ -141,7 +152,7 @@ def check_selection(side: Side, flag: str, pytest_args: list[str]) -> int:
     """How many benchmarks one block of this side runs, from a collection with the block's own arguments
     (about 2 s): a selection that matches nothing or an option the side's plugin refuses is bad input,
     found before any block runs."""
-    cmd = [side.python, "-m", "pytest", "tests/benchmarks", *BLOCK_ARGS, "--collect-only", "-q", *pytest_args,
+    cmd = [side.python, "-m", "pytest", suite_path(side.dir), *BLOCK_ARGS, "--collect-only", "-q", *pytest_args,
            *side.args]
     try:
         proc = subprocess.run(cmd, cwd=side.dir, env={**os.environ, **dict(side.env)}, capture_output=True,
@@ -203,7 +214,7 @@ def part_path(folder: Path, position: int, side: str) -> Path:
 
 
 def block_command(plan: Plan, side: Side, part: Path) -> list[str]:
-    return [side.python, "-m", "pytest", "tests/benchmarks", *BLOCK_ARGS, "--xbench-json", str(part),
+    return [side.python, "-m", "pytest", suite_path(side.dir), *BLOCK_ARGS, "--xbench-json", str(part),
             *plan.pytest_args, *side.args]
 
 

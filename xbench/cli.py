@@ -20,7 +20,7 @@ Why does a simple CNN take so long to train, and which framework and runtime
 should run it? xbench trains and times the same CNN in Keras and PyTorch,
 exports it to ONNX and times ONNX Runtime, on real MNIST.
 
-The benchmark suite itself runs under pytest:  pytest --benchmark-only
+The benchmark suite runs under pytest:  xbench bench  (in a checkout also: pytest --benchmark-only)
 """
 
 
@@ -38,13 +38,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        p.set_defaults(passthrough=getattr(module, "PASSTHROUGH", False))
         handlers[name] = module.run
     return parser, handlers
 
 
 def main(argv: list[str] | None = None) -> int:
     parser, handlers = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "passthrough", False):  # a command whose arguments are pytest's (xbench bench)
+        args.pytest_args = extra[1:] if extra[:1] == ["--"] else extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 2

@@ -1,6 +1,7 @@
 """Framework-neutral model specs: the single definition of each architecture.
 
-A spec is a JSON file in the top-level ``models/`` folder (data, not code).
+A spec is a JSON file in the top-level ``models/`` folder (data, not code), installed with the package as
+``xbench.models``.
 Shapes are channels-last (H, W, C) here; each framework builder maps them to
 its own layout. Adding a model is adding one JSON file.
 """
@@ -11,11 +12,27 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from xbench.errors import UserError
 
-MODELS_DIR = Path(os.environ.get("XBENCH_MODELS", Path(__file__).resolve().parent.parent / "models"))
+
+def _models_dir() -> Path:
+    """$XBENCH_MODELS; in a checkout (an editable install, or the tree on sys.path) its own top-level models/;
+    installed from a wheel, the package ``xbench.models`` (that same folder, installed as package data)."""
+    if os.environ.get("XBENCH_MODELS"):
+        return Path(os.environ["XBENCH_MODELS"])
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "models").is_dir():
+        return checkout / "models"
+    try:
+        return Path(str(resources.files("xbench.models")))
+    except ModuleNotFoundError:  # neither: the error names the folder that was looked for
+        return checkout / "models"
+
+
+MODELS_DIR = _models_dir()
 
 ACTIVATIONS = ("relu", "softmax", "linear", "tanh", "sigmoid")
 # The optimizers both frameworks build (each framework's ``OPTIMIZERS`` maps these names to its own class), with

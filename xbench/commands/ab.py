@@ -91,11 +91,17 @@ def add_arguments(p) -> None:
 SIDE_OPTIONS = ("python", "dir", "args", "env")
 
 
+def _checkout() -> Path:
+    """The checkout this xbench runs from (the folder above the package): both sides' default."""
+    import xbench
+
+    return Path(xbench.__file__).resolve().parents[1]
+
+
 def _sides(args) -> dict:
     from xbench import ab
-    from xbench.spec import MODELS_DIR
 
-    here = str(MODELS_DIR.parent)
+    here = str(_checkout())
     sides = {}
     for s in ("a", "b"):
         flag = f"--{s}-"
@@ -140,7 +146,6 @@ def run(args) -> int:
     from xbench.paired import compare_paired
     from xbench.report.comparison import render_md, render_text
     from xbench.paths import atomic_write_text
-    from xbench.spec import MODELS_DIR
 
     asked = any(getattr(args, f"{s}_{o}") for s in "ab" for o in SIDE_OPTIONS)
     plan = ab.Plan(_sides(args), args.blocks, list(args.pytest_args or ab.DEFAULT_SELECTION))
@@ -157,7 +162,7 @@ def run(args) -> int:
                             f"repeat its command with --resume")
         plan = saved
     else:
-        folder = Path(args.out) if args.out else (MODELS_DIR.parent / "results" /
+        folder = Path(args.out) if args.out else (_checkout() / "results" /
                                                   f"ab-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise UserError(f"--out {folder}: " + ("holds an earlier A/B run: continue it with --resume, or "

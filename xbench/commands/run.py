@@ -3,8 +3,8 @@
 Keras and PyTorch keep thread pools alive after they run (PyTorch's OpenMP
 workers spin after every parallel region); in one process, whichever runs
 second can find its cores busy. `xbench run` launches
-`pytest --benchmark-only --xbench-frameworks NAME` once per framework, one
-after the other, and merges the records into one results file, rewritten
+`xbench bench`'s pytest command with `--xbench-frameworks NAME` once per framework, one
+after the other, from the current folder, and merges the records into one results file, rewritten
 after each framework finishes so an interruption keeps what completed.
 Arguments after `--` go to every pytest run (e.g. -- --benchmark-max-time=0.5).
 
@@ -32,7 +32,8 @@ ORDER = 5
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--json", metavar="PATH", help="merged results file (default: results/<host>-<UTC time>.json)")
+    p.add_argument("--json", metavar="PATH",
+                   help="merged results file (default: results/<host>-<UTC time>.json under the current folder)")
     p.add_argument("--frameworks", default="keras,torch", help="comma-separated frameworks, one process each")
     p.add_argument("--runs", type=positive_int, default=1, metavar="N",
                    help="run the whole suite N times and pool the runs into one file (default: 1)")
@@ -58,17 +59,15 @@ def run(args) -> int:
     from xbench import frameworks
     from xbench.errors import UserError
     from xbench.records import write_results
+    from xbench.bench.command import check, pytest_command
     from xbench.runs import pool
     from xbench.schema import read_results
-    from xbench.spec import MODELS_DIR
 
     names = [frameworks.get(n.strip()).name for n in args.frameworks.split(",") if n.strip()]
-    root = MODELS_DIR.parent
-    if not (root / "tests" / "benchmarks").is_dir():
-        raise UserError(f"the benchmark suite is not at {root / 'tests' / 'benchmarks'}; run from an xbench checkout")
     check_json_out(args.json)
+    check(pytest_command(["--xbench-frameworks", ",".join(names), *args.pytest_args]))  # bad input: one line, now
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.json) if args.json else root / "results" / f"{socket.gethostname()}-{stamp}.json"
+    out = Path(args.json) if args.json else Path("results") / f"{socket.gethostname()}-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     runs: list[list[dict]] = []
     status = 0
@@ -83,11 +82,10 @@ def run(args) -> int:
             runs.append([])
             for name in names:
                 part = Path(tmp) / f"{name}-{i}.json"
-                cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-p", "no:cacheprovider",
-                       "--xbench-frameworks", name, "--xbench-json", str(part), *args.pytest_args]
+                cmd = pytest_command(["--xbench-frameworks", name, "--xbench-json", str(part), *args.pytest_args])
                 label = f"run {i + 1}/{args.runs}, " if args.runs > 1 else ""
                 print(f"== {label}{name}: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
-                code = subprocess.call(cmd, cwd=root)
+                code = subprocess.call(cmd)
                 status = status or code
                 if part.exists():
                     runs[-1].append(read_results(part))

@@ -1,10 +1,13 @@
-"""pytest plugin: xbench options, the ``xbench_bench`` fixture and the results file.
+"""pytest plugin: the suite's parametrisation, the ``xbench_bench`` fixture and the results file.
 
-``pytest --benchmark-only`` times every case with pytest-benchmark and writes one
+Registered only when a session asks for xbench (:mod:`xbench.bench.options`, the entry point, holds the
+options and decides). ``pytest --benchmark-only`` times every case with pytest-benchmark and writes one
 xbench results file (``--xbench-json``, default ``results/<host>-<UTC time>.json``),
 rewritten atomically after every benchmark so an interrupted run keeps what
 it finished. A plain ``pytest`` runs each benchmark once as a smoke test
-(pytest-benchmark's disabled mode) and writes no results file.
+(pytest-benchmark's disabled mode), one case per framework x task x runtime
+family unless ``--xbench-smoke all``, offline and with its weights in the
+session's temp folder, and writes no results file.
 
 Blocks (``--xbench-blocks``, default 5): every benchmark is measured in that
 many blocks spread across the run (all cases once, then all cases again, ...),
@@ -35,55 +38,17 @@ except ImportError:  # pragma: no cover - Windows
     resource = None
 
 from xbench import threads
+from xbench.bench.options import DEFAULT_BLOCKS, DEFAULT_PROVIDERS, SUITE_DIR  # noqa: F401 (re-exported)
+from xbench.bench.timing import WARMUP_CALLS  # the first call is timed apart, then these, then the rounds
 from xbench.errors import UserError
 from xbench.records import Record, results_document, write_results
 
-WARMUP_CALLS = 3  # after the first (timed separately) call, before pytest-benchmark starts timing
-DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
-DEFAULT_BLOCKS = 5
 ML_MODULES = ("tensorflow", "keras", "torch", "onnxruntime", "openvino", "jax")
 MAX_ROUNDS = 100_000  # per block: a sub-microsecond call still ends
 
 
-def pytest_addoption(parser):
-    g = parser.getgroup("xbench", "xbench: Keras vs PyTorch vs ONNX Runtime on the same CNN")
-    g.addoption("--xbench-json", metavar="PATH", help="results file to write (default: results/<host>-<UTC time>.json)")
-    g.addoption("--xbench-threads", metavar="N", type=int,
-                help="intra-op threads for every framework and ONNX Runtime (default: physical cores)")
-    g.addoption("--xbench-data", metavar="PATH", help="MNIST .npz for the benchmark batches (default: the loader's order; never downloads)")
-    g.addoption("--xbench-models", metavar="NAMES", default="seed_cnn,seed_conv64",
-                help="comma-separated model specs from models/ (default: seed_cnn,seed_conv64)")
-    g.addoption("--xbench-frameworks", metavar="NAMES", default="keras,torch", help="comma-separated frameworks (default: keras,torch)")
-    g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
-                help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
-                     "native GPU benchmarks (default: CPU and CUDA; CUDA is recorded as skipped where it cannot run)")
-    g.addoption("--xbench-runtimes", metavar="NAMES",
-                help="comma-separated runtimes to benchmark: the frameworks themselves (keras, torch) and the ONNX "
-                     "runtimes (onnxruntime, openvino); --xbench-frameworks still chooses whose exports the ONNX "
-                     "runtimes read (default: all of them)")
-    g.addoption("--xbench-dtypes", metavar="NAMES",
-                help="comma-separated precisions: float32, bfloat16, float16, int8 (default: all; a precision this "
-                     "machine cannot run is recorded as skipped with the reason)")
-    g.addoption("--xbench-where-models", metavar="NAMES", default=",".join(suite_defaults("WHERE_MODELS")),
-                help="models that get the 'where should it run' rows (OpenVINO, int8, bf16, fp16, TensorRT); 'all' "
-                     "for every --xbench-models model (default: %(default)s, to keep a default run short)")
-    g.addoption("--xbench-where-batches", metavar="SIZES", default=",".join(map(str, suite_defaults("WHERE_BATCHES"))),
-                help="batch sizes of the lower-precision rows, among each task's own (inference 1,32,128; training "
-                     "32,128) (default: %(default)s; 1,32,128 brings every batch back)")
-    g.addoption("--xbench-blocks", metavar="N", type=int, default=DEFAULT_BLOCKS,
-                help="measure every benchmark in N blocks spread across the run, each with a fresh model/session and "
-                     "1/N of --benchmark-max-time; blocks are the unit of noise for xbench compare "
-                     f"(default: {DEFAULT_BLOCKS}; 1 = one contiguous block; a plain `pytest` smoke run uses 1)")
-
-
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def suite_defaults(name: str):
-    from xbench import suite
-
-    return getattr(suite, name)
 
 
 def selection(config):
@@ -171,8 +136,64 @@ def n_blocks(config) -> int:
     return 1 if config.option.benchmark_disable else config.getoption("xbench_blocks")
 
 
+def pytest_generate_tests(metafunc):
+    """Parametrise the suite's modules (those with a ``TASK``) from xbench's registries and the options."""
+    task = getattr(metafunc.module, "TASK", None)
+    if task is None or "case" not in metafunc.fixturenames:
+        return
+    from xbench import suite
+    from xbench.runtimes.onnxruntime import long_name
+
+    cfg = metafunc.config
+    models, fws = _csv(cfg.getoption("xbench_models")), _csv(cfg.getoption("xbench_frameworks"))
+    providers = [long_name(p) for p in _csv(cfg.getoption("xbench_providers"))]
+    devices = ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
+    sel = selection(cfg)
+    if task == "train_step":
+        cases = suite.train_cases(models, fws, devices, sel=sel)
+    elif task == "train_epoch":
+        cases = suite.epoch_cases(models, fws, devices)
+    else:
+        cases = suite.inference_cases(models, fws, providers, sel=sel)
+    if cfg.option.benchmark_disable and cfg.getoption("xbench_smoke") == "one":
+        cases = smoke_cases(cases)
+    metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
+    n = n_blocks(cfg)
+    if n > 1:  # blocks spread across the run; the plugin orders them block by block
+        metafunc.parametrize("xbench_block", range(n), indirect=True, ids=[f"r{i}" for i in range(n)])
+
+
+def smoke_cases(cases: list) -> list:
+    """One case per framework x task x runtime family (runtime, device, precision): a plain `pytest` proves
+    each family runs; `--benchmark-only` (and .ci/run's benchmark stage) runs every case. Within a family the
+    cheapest case: the first model and variant at the smallest batch (an epoch: the largest, fewest steps)."""
+    def family(c):
+        return c.framework, c.task, c.runtime, c.device, c.dtype
+
+    def cost(c):
+        return -c.batch_size if c.task == "train_epoch" else c.batch_size
+
+    chosen: dict = {}
+    for c in cases:
+        if family(c) not in chosen or cost(c) < cost(chosen[family(c)]):
+            chosen[family(c)] = c
+    return [c for c in cases if chosen[family(c)] is c]
+
+
+def _in_suite(item) -> bool:
+    path = Path(str(item.path)).resolve()
+    return SUITE_DIR in path.parents
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Block 0 of every case, then block 1 of every case, ...: each benchmark's blocks lie minutes apart."""
+    """Block 0 of every case, then block 1 of every case, ...: each benchmark's blocks lie minutes apart.
+
+    Before any deselection (-k, -m): a session that activated xbench with an option but collected none of
+    its suite ends here, with one line."""
+    if getattr(config, "_xbench_activated_by", None) == "option" and not any(_in_suite(i) for i in items):
+        pytest.exit("xbench: the xbench suite was not collected: run `xbench bench` or "
+                    "`pytest --pyargs xbench.bench.suite` (an --xbench-* option was given)", returncode=2)
     items.sort(key=lambda item: getattr(getattr(item, "callspec", None), "params", {}).get("xbench_block", 0))
 
 
@@ -302,7 +323,21 @@ class Recorder:
 
 
 @pytest.fixture(scope="session")
-def xbench_context(request, tmp_path_factory):
+def xbench_smoke_isolation(request, tmp_path_factory):
+    """A plain `pytest` smoke run is a test: offline, its weights and caches in the session's temp folder (the
+    folder tests/conftest.py gives tests/), never the user's cache. A timed run uses the user's settings."""
+    if request.config._xbench.enabled:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XBENCH_OFFLINE", "1")
+        mp.setenv("XBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "xbench-cache"))
+        mp.delenv("XBENCH_MNIST", raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def xbench_context(request, tmp_path_factory, xbench_smoke_isolation):
     from xbench.data import load_mnist
     from xbench.suite import Context
 
@@ -452,7 +487,7 @@ def _device_used_mb() -> float | None:
 
 @pytest.fixture
 def xbench_block(request):
-    """Which block of its benchmark this test is (parametrised by the benchmark conftest)."""
+    """Which block of its benchmark this test is (parametrised by ``pytest_generate_tests``)."""
     return getattr(request, "param", 0)
 
 
