@@ -51,7 +51,8 @@ def test_sessions_and_builders_are_made_in_one_place():
 def test_a_stray_copy_is_found(tmp_path, stray):
     for top in SCANNED:
         (tmp_path / top).mkdir()
-    (tmp_path / "xbench" / "suite.py").write_text("def ok(fw, m, s):\n    return fw.make_predict(m, s)\n")
+    (tmp_path / FACTORY).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / FACTORY).write_text("def ok(fw, m, s):\n    return fw.make_predict(m, s)\n")
     (tmp_path / "scripts" / "stray.py").write_text(stray)
     assert [o.split(":")[0] for o in offenders(tmp_path)] == ["scripts/stray.py"]
 
