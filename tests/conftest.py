@@ -10,6 +10,18 @@ import pytest
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _trained_once(tmp_path_factory):
+    """Weights trained at a suite run's start are kept for the whole test session, for this process and the
+    child processes it starts (``xbench.weights.REUSE_ENV``): each framework and model trains once, not once per
+    suite run. Records still say "trained at session start", as a user's run does."""
+    from xbench.weights import REUSE_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(REUSE_ENV, str(tmp_path_factory.getbasetemp() / "trained-weights"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("XBENCH_OFFLINE", "1")
