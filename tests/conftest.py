@@ -50,3 +50,12 @@ def seed_spec():
     from xbench.spec import load_spec
 
     return load_spec("seed_cnn")
+
+
+@pytest.fixture(scope="session")
+def suite_ctx(tmp_path_factory, mnist):
+    """One suite Context for the tests that prepare cases in this process: its trained weights, ONNX exports and
+    accuracies are made once per session (cases only read them)."""
+    from xbench import suite
+
+    return suite.Context(mnist, tmp_path_factory.mktemp("suite-ctx"))

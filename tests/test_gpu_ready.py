@@ -151,11 +151,9 @@ def no_tensorflow(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # `import tensorflow` raises ImportError
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
-    from xbench.data import EMBEDDED, read_npz
-
-    return suite.Context(read_npz(EMBEDDED), tmp_path_factory.mktemp("ctx"))
+@pytest.fixture
+def ctx(suite_ctx):
+    return suite_ctx  # the session's (tests/conftest.py): exports and weights made once for every module
 
 
 @pytest.mark.parametrize("task", ["train_step", "inference"])
