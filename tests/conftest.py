@@ -59,3 +59,21 @@ def suite_ctx(tmp_path_factory, mnist):
     from xbench import suite
 
     return suite.Context(mnist, tmp_path_factory.mktemp("suite-ctx"))
+
+
+@pytest.fixture(scope="session")
+def ceiling_env(tmp_path_factory) -> dict:
+    """The machine's ceiling, measured once per session in a subprocess as a suite run measures it, for child suite
+    runs whose ceiling is not what they test: ``{"XBENCH_CEILING_FILE": path}`` (as ``xbench run`` hands it to its
+    processes), which saves each such run the ~5 s of measuring it again. Empty (each run measures its own) when
+    this measurement failed."""
+    import json
+
+    from xbench.explain import roofline
+
+    ceil = roofline.measure_in_subprocess()
+    if "matmul_gflops" not in ceil.get("cpu", {}):
+        return {}
+    path = tmp_path_factory.getbasetemp() / "ceiling.json"
+    path.write_text(json.dumps(ceil))
+    return {"XBENCH_CEILING_FILE": str(path)}
