@@ -70,9 +70,13 @@ def _reuse_load(path: Path) -> tuple[list[np.ndarray], dict] | None:
 def _reuse_save(path: Path, weights: list[np.ndarray], info: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, info=json.dumps(info), **{f"w{i}": w for i, w in enumerate(weights)})
-    os.replace(tmp, path)  # processes racing to save the same key write the same thing; the last rename wins
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, info=json.dumps(info), **{f"w{i}": w for i, w in enumerate(weights)})
+        os.replace(tmp, path)  # processes racing to save the same key write the same thing; the last rename wins
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def trained(fw, spec: ModelSpec, data: mnist.Mnist) -> tuple[list[np.ndarray], dict]:
