@@ -10,6 +10,18 @@ import pytest
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _trained_once(tmp_path_factory):
+    """Weights trained at a suite run's start are kept for the whole test session, for this process and the
+    child processes it starts (``xbench.weights.REUSE_ENV``): each framework and model trains once, not once per
+    suite run. Records still say "trained at session start", as a user's run does."""
+    from xbench.weights import REUSE_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(REUSE_ENV, str(tmp_path_factory.getbasetemp() / "trained-weights"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("XBENCH_OFFLINE", "1")
@@ -38,3 +50,30 @@ def seed_spec():
     from xbench.spec import load_spec
 
     return load_spec("seed_cnn")
+
+
+@pytest.fixture(scope="session")
+def suite_ctx(tmp_path_factory, mnist):
+    """One suite Context for the tests that prepare cases in this process: its trained weights, ONNX exports and
+    accuracies are made once per session (cases only read them)."""
+    from xbench import suite
+
+    return suite.Context(mnist, tmp_path_factory.mktemp("suite-ctx"))
+
+
+@pytest.fixture(scope="session")
+def ceiling_env(tmp_path_factory) -> dict:
+    """The machine's ceiling, measured once per session in a subprocess as a suite run measures it, for child suite
+    runs whose ceiling is not what they test: ``{"XBENCH_CEILING_FILE": path}`` (as ``xbench run`` hands it to its
+    processes), which saves each such run the ~5 s of measuring it again. Empty (each run measures its own) when
+    this measurement failed."""
+    import json
+
+    from xbench.explain import roofline
+
+    ceil = roofline.measure_in_subprocess()
+    if "matmul_gflops" not in ceil.get("cpu", {}):
+        return {}
+    path = tmp_path_factory.getbasetemp() / "ceiling.json"
+    path.write_text(json.dumps(ceil))
+    return {"XBENCH_CEILING_FILE": str(path)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_report_shows_epochs_beside_the_sum_of_their_steps(results):
 
 
 @pytest.mark.slow
-def test_suite_records_train_epoch_beside_its_steps(tmp_path):
+def test_suite_records_train_epoch_beside_its_steps(tmp_path, ceiling_env):
     """The benchmark suite times one epoch of Keras fit and of a PyTorch DataLoader loop, and the results file
     sets each against the sum of its steps."""
     out = tmp_path / "r.json"
@@ -131,7 +132,8 @@ def test_suite_records_train_epoch_beside_its_steps(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "xbench/bench/suite", "--benchmark-only", "--xbench-json",
                            str(out), "--xbench-models", "seed_cnn", "--xbench-providers", "cpu", "--xbench-blocks",
                            "1", "-k", select, "--benchmark-max-time=0.01", "--benchmark-min-rounds=1",
-                           "-p", "no:cacheprovider", "-q"], cwd=repo, capture_output=True, text=True, timeout=600)
+                           "-p", "no:cacheprovider", "-q"], cwd=repo, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **ceiling_env})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     from xbench.explain.results import explain_results
     from xbench.schema import read_results

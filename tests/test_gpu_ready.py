@@ -78,10 +78,10 @@ def _copy_of_tracked_files(dest: Path) -> Path:
 
 # -- items 1, 2, 3: scripts/gpu_check.sh from a copied tree, xbench not installed, no TensorFlow ---------------------
 
-def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path, hide_dir):
+def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path, hide_dir, ceiling_env):
     tree = _copy_of_tracked_files(tmp_path / "tree")
     out = tmp_path / "out"
-    env = {**_env(hide_dir), "GPU_CHECK_TESTS": "",
+    env = {**_env(hide_dir), "GPU_CHECK_TESTS": "", **ceiling_env,
            "GPU_CHECK_SELECT": "seed_cnn and b1 and (onnxruntime-torch-cpu or keras-cpu-default or torch-cuda-eager)",
            "GPU_CHECK_COMPILE_SELECT": "torch-cuda-compile and b1", "PYTHON": sys.executable}
     proc = subprocess.run(["bash", "scripts/gpu_check.sh", str(out)], cwd=tree, env=env, capture_output=True,
@@ -106,7 +106,7 @@ def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path
     assert "records: " in proc.stdout and " 0 error" in proc.stdout
 
 
-def test_gpu_check_prints_the_report_and_fails_when_rows_fail(tmp_path, hide_dir):
+def test_gpu_check_prints_the_report_and_fails_when_rows_fail(tmp_path, hide_dir, ceiling_env):
     """A spec PyTorch cannot build ('same' padding with stride 2) makes its rows real errors: the report is
     still written and printed, the errors are named, and the script exits non-zero."""
     import re
@@ -117,6 +117,7 @@ def test_gpu_check_prints_the_report_and_fails_when_rows_fail(tmp_path, hide_dir
     (tree / "models/seed_conv64.json").write_text(json.dumps(spec))
     out = tmp_path / "out"
     env = {**_env(hide_dir), "GPU_CHECK_TESTS": "", "GPU_CHECK_COMPILE_SELECT": "", "PYTHON": sys.executable,
+           **ceiling_env,
            "GPU_CHECK_SELECT": "seed_conv64 and b1 and (torch-cpu-eager or onnxruntime-torch-cpu)"}
     proc = subprocess.run(["bash", "scripts/gpu_check.sh", str(out)], cwd=tree, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -151,11 +152,9 @@ def no_tensorflow(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # `import tensorflow` raises ImportError
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
-    from xbench.data import EMBEDDED, read_npz
-
-    return suite.Context(read_npz(EMBEDDED), tmp_path_factory.mktemp("ctx"))
+@pytest.fixture
+def ctx(suite_ctx):
+    return suite_ctx  # the session's (tests/conftest.py): exports and weights made once for every module
 
 
 @pytest.mark.parametrize("task", ["train_step", "inference"])

@@ -69,13 +69,18 @@ def _spec_file(tmp_path, optimizer) -> str:
     return str(path)
 
 
+OPTIMIZER_CLASSES = {("keras", "sgd"): "keras.optimizers.SGD", ("torch", "sgd"): "torch.optim.SGD",
+                     ("keras", "adam"): "keras.optimizers.Adam", ("torch", "adam"): "torch.optim.Adam"}
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.05), ("adam", 0.001)])
 @pytest.mark.parametrize("framework, variant, task", [
     ("keras", "default", "train_step"), ("torch", "eager", "train_step"),
     ("keras", "fit", "train_epoch"), ("torch", "dataloader", "train_epoch")])
-def test_the_suite_trains_with_the_specs_optimizer_and_records_it(framework, variant, task, tmp_path, mnist,
-                                                                  monkeypatch):
-    """A spec with SGD is timed with SGD in both frameworks (the step and the epoch), and the record says so from
-    the optimizer object that ran, not from the spec."""
+def test_the_suite_trains_with_the_specs_optimizer_and_records_it(framework, variant, task, optimizer, lr, tmp_path,
+                                                                  mnist, monkeypatch):
+    """A spec's optimizer (SGD in a user's spec file, Adam in seed_cnn's) is the one timed in both frameworks (the
+    step and the epoch), and the record says so from the optimizer object that ran, not from the spec."""
     import keras
     import torch
 
@@ -87,20 +92,27 @@ def test_the_suite_trains_with_the_specs_optimizer_and_records_it(framework, var
     for name in ("make_train_step", "make_epoch"):  # a spy: keeps what the suite times, changes nothing
         real = getattr(fw, name)
         monkeypatch.setattr(fw, name, lambda *a, _real=real, **k: made.append(_real(*a, **k)) or made[-1])
-    case = Case(task, framework, framework, "cpu", _spec_file(tmp_path, {"name": "sgd", "learning_rate": 0.05}),
-                32, variant)
+    model = _spec_file(tmp_path, {"name": "sgd", "learning_rate": lr}) if optimizer == "sgd" else "seed_cnn"
+    case = Case(task, framework, framework, "cpu", model, 32, variant)
     prepared = prepare(case, Context(mnist, tmp_path))
     prepared.check(prepared.fn())
     (timed,) = made
-    sgd = {"keras": keras.optimizers.SGD, "torch": torch.optim.SGD}[framework]
-    assert type(timed.optimizer) is sgd
+    cls = {("keras", "sgd"): keras.optimizers.SGD, ("torch", "sgd"): torch.optim.SGD,
+           ("keras", "adam"): keras.optimizers.Adam, ("torch", "adam"): torch.optim.Adam}[framework, optimizer]
+    assert type(timed.optimizer) is cls
     if framework == "keras":
         assert int(timed.optimizer.iterations) >= 1  # the object the timed call stepped
-    assert prepared.extra["optimizer"] == timed.optimizer_info
-    assert prepared.extra["optimizer"]["name"] == "sgd"
-    expected = {"keras": "keras.optimizers.SGD", "torch": "torch.optim.SGD"}[framework]
-    assert prepared.extra["optimizer"]["class"] == expected
-    assert prepared.extra["optimizer"]["learning_rate"] == pytest.approx(0.05)
+    elif optimizer == "adam":  # torch's Adam counts its steps per parameter
+        assert timed.optimizer.state and all(int(st["step"]) >= 1 for st in timed.optimizer.state.values())
+    recorded = prepared.extra["optimizer"]
+    assert recorded == timed.optimizer_info
+    assert recorded["name"] == optimizer and recorded["class"] == OPTIMIZER_CLASSES[framework, optimizer]
+    assert recorded["learning_rate"] == pytest.approx(lr)
+    if optimizer == "adam":  # the epsilon the object applies, read from the object
+        assert recorded["epsilon"] == (timed.optimizer.epsilon if framework == "keras"
+                                       else timed.optimizer.param_groups[0]["eps"])
+    else:
+        assert "epsilon" not in recorded
 
 
 @pytest.mark.parametrize("optimizer, message", [

@@ -51,11 +51,9 @@ def test_bf16_reason_names_the_missing_flag(monkeypatch):
     assert precision.cpu_reason(INT8) is None
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
-    from xbench.data import EMBEDDED, read_npz
-
-    return suite.Context(read_npz(EMBEDDED), tmp_path_factory.mktemp("where"))
+@pytest.fixture
+def ctx(suite_ctx):
+    return suite_ctx  # the session's (tests/conftest.py): exports and weights made once for every module
 
 
 def _case(runtime, provider, variant, dtype=FLOAT32, framework="torch", batch=1):

@@ -8,7 +8,10 @@ A row's accuracy means something only with trained weights (freshly initialised 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +42,43 @@ def save_sidecar(path: Path, result) -> None:
     atomic_write_text(sidecar(path), json.dumps(info, indent=2) + "\n")
 
 
+# A folder where weights trained at session start are kept with what they came from, so that the many suite runs
+# of one test session (in-process and in the child processes it starts) train each framework, model and data once.
+# Only the tests set it (tests/conftest.py); unset, nothing is kept. Either way the record says the same.
+REUSE_ENV = "XBENCH_REUSE_TRAINED"
+
+
+def _reuse_file(fw, spec: ModelSpec, data: mnist.Mnist, epochs: int) -> Path | None:
+    folder = os.environ.get(REUSE_ENV)
+    if not folder:
+        return None
+    h = hashlib.sha256(repr((spec, fw.name, epochs, BATCH, data.label, data.file_name)).encode())
+    for a in (data.x_train, data.y_train, data.x_test, data.y_test):
+        h.update(np.ascontiguousarray(a).data)
+    return Path(folder) / f"{spec.name}.{fw.name}.{h.hexdigest()[:16]}.npz"
+
+
+def _reuse_load(path: Path) -> tuple[list[np.ndarray], dict] | None:
+    try:
+        with np.load(path) as z:
+            n = len(z.files) - 1
+            return [z[f"w{i}"] for i in range(n)], json.loads(str(z["info"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _reuse_save(path: Path, weights: list[np.ndarray], info: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, info=json.dumps(info), **{f"w{i}": w for i, w in enumerate(weights)})
+        os.replace(tmp, path)  # processes racing to save the same key write the same thing; the last rename wins
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def trained(fw, spec: ModelSpec, data: mnist.Mnist) -> tuple[list[np.ndarray], dict]:
     """(weights in the canonical layout, where they came from)."""
     path = weights_path(spec.name, fw.name, fw.weights_suffix)
@@ -53,10 +93,17 @@ def trained(fw, spec: ModelSpec, data: mnist.Mnist) -> tuple[list[np.ndarray], d
             "reason": f"{spec.name} has no classifier head: there is nothing to train"}
     from xbench.train import train
 
-    t0 = time.perf_counter()
     epochs = epochs_for(data)
+    reuse = _reuse_file(fw, spec, data, epochs)
+    kept = _reuse_load(reuse) if reuse is not None and reuse.is_file() else None
+    if kept is not None:
+        return kept
+    t0 = time.perf_counter()
     result, model = train(fw.name, spec, data, epochs, BATCH, spec.learning_rate, seed=0, progress=False)
-    return fw.get_weights(model, spec), {
+    weights, info = fw.get_weights(model, spec), {
         "source": "trained at session start", "epochs": epochs, "batch_size": BATCH,
         "data": f"{data.label} ({data.file_name})", "test_accuracy": result.test_accuracy,
         "seconds": round(time.perf_counter() - t0, 1)}
+    if reuse is not None:
+        _reuse_save(reuse, weights, info)
+    return weights, info
