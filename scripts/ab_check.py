@@ -31,9 +31,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from xbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, compare
+from xbench.verdicts.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, compare
 from xbench.report.comparison import resolution_line
-from xbench.paired import ALPHA, THRESHOLD, compare_paired, decide, pairs_of, smallest_flagged
+from xbench.verdicts.paired import ALPHA, THRESHOLD, compare_paired, decide, pairs_of, smallest_flagged
 from xbench.records import identity_key
 from xbench.schema import read_results
 

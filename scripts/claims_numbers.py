@@ -4,7 +4,7 @@ usage: python scripts/claims_numbers.py [--write] [--sweep results/sweep-train/s
                                         [--step-time 'results/sweep-train/step_time_*.json'] [--out results/claims.json]
 
 Without --write it prints the lines rendered from the committed results/claims.json (what scripts/sync_docs.py
-puts into docs/claims.md); with --write it first re-derives every verdict from the runs (xbench.claims: exact
+puts into docs/claims.md); with --write it first re-derives every verdict from the runs (xbench.verdicts.claims: exact
 sign test on paired seeds, censoring, Holm across the page), validates and writes results/claims.json.
 
 Measures: steps to a target come from the training runs (they do not depend on the machine's load); a time to
@@ -20,10 +20,10 @@ import json
 import statistics
 from pathlib import Path
 
-from xbench import claims
-from xbench import stats as st
+from xbench.verdicts import claims
+from xbench.records import stats as st
 from xbench.schema import read_results
-from xbench.tta import mean_sd
+from xbench.training.tta import mean_sd
 
 SWEEP = Path("results/sweep-train/sweep.json")
 TTA = Path("results/tta")
@@ -231,7 +231,7 @@ def build(sweeps: list[Path], tta: Path = TTA, step_pattern: str = STEP_TIME) ->
         "alpha": claims.ALPHA,
         "correction": f"Holm across all {len(tests)} verdicts",
         "min_seeds": claims.MIN_SEEDS,
-        "rule": "xbench.claims",
+        "rule": "xbench.verdicts.claims",
         "verdicts": [entry(t, meta) for t, meta in tests],
         "step_time": _r({fw: {k: v for k, v in f.items() if k != "pairs"} for fw, f in steps.items()}),
         "time_to_target": _r(times_to_target(shared, steps)),

@@ -43,15 +43,15 @@ def main() -> None:
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
 
-    from xbench import threads
+    from xbench.bench import threads
     threads.configure(args.threads)  # before any framework is imported
 
     from xbench import frameworks, machine
     from xbench.data import images, load_mnist
-    from xbench.shared_init import shared_weights
+    from xbench.training.shared_init import shared_weights
     from xbench.spec import load_spec
-    from xbench.suite import train_step
-    from xbench.train import epoch_order
+    from xbench.bench.cases import train_step
+    from xbench.training.train import epoch_order
 
     spec = load_spec("seed_cnn")
     data = load_mnist(args.data, allow_download=False)

@@ -45,7 +45,7 @@ def _runs_file(folder: Path) -> Path:
 
 
 def make_runs(folder: Path, runs: int) -> None:
-    from xbench.ab import DEFAULT_SELECTION
+    from xbench.verdicts.ab import DEFAULT_SELECTION
 
     folder.mkdir(parents=True, exist_ok=True)
     log = json.loads(_runs_file(folder).read_text()) if _runs_file(folder).exists() else []
@@ -75,10 +75,10 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def judge(folder: Path, build: int) -> dict:
-    from xbench.compare import INCONCLUSIVE, REGRESSION, UNCHANGED, compare
+    from xbench.verdicts.compare import INCONCLUSIVE, REGRESSION, UNCHANGED, compare
     from xbench.report.comparison import sees_line
     from xbench.machine import of
-    from xbench.runs import pool
+    from xbench.records.runs import pool
     from xbench.schema import read_results
 
     log = json.loads(_runs_file(folder).read_text())

@@ -30,9 +30,9 @@ import functools
 import itertools
 import sys
 
-from xbench.compare import INCONCLUSIVE, REGRESSION, compare
+from xbench.verdicts.compare import INCONCLUSIVE, REGRESSION, compare
 from xbench.report.comparison import resolution_line
-from xbench.runs import pool, unpool
+from xbench.records.runs import pool, unpool
 from xbench.schema import read_results
 
 

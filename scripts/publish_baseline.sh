@@ -13,7 +13,7 @@
 #   Python comes from $PYTHON, else the repository's .venv, else python3 on PATH. KEEP_RUNS=DIR also keeps
 #   each run's own results file there (run1.json, ...), e.g. to compare the runs with each other.
 # A checkout with changes (tracked or untracked, .gitignore respected) is refused with the list of them:
-# a baseline must say which commit it measured. No absolute path of this machine is written (xbench.publish).
+# a baseline must say which commit it measured. No absolute path of this machine is written (xbench.records.publish).
 # Why several runs: on a VM a benchmark's speed drifts over minutes; a baseline that holds
 # blocks from several runs is what `xbench compare` measures a new run's blocks against.
 # Run it on an otherwise idle machine: anything else running shows up in the numbers.
@@ -64,7 +64,7 @@ for i in $(seq 1 "$runs"); do
     files+=("$tmp/run$i.json")
 done
 if [[ -n "${KEEP_RUNS:-}" ]]; then mkdir -p "$KEEP_RUNS" && cp "${files[@]}" "$KEEP_RUNS"/; fi
-"$py" -m xbench.publish "$base" "${files[@]}"
+"$py" -m xbench.records.publish "$base" "${files[@]}"
 load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
 rm -rf "$plots"  # no stale charts from models no longer in the run

@@ -76,7 +76,7 @@ def benchmark_app(path: str, batch: int, threads: int, seconds: int) -> dict:
 
 PROBE = r"""
 import json, os, statistics, sys, threading, time
-from xbench import threads
+from xbench.bench import threads
 threads.configure(int(sys.argv[3]))
 mode, path = sys.argv[1], sys.argv[2]
 if mode == "import_onnxruntime":

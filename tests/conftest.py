@@ -13,9 +13,9 @@ SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.
 @pytest.fixture(scope="session", autouse=True)
 def _trained_once(tmp_path_factory):
     """Weights trained at a suite run's start are kept for the whole test session, for this process and the
-    child processes it starts (``xbench.weights.REUSE_ENV``): each framework and model trains once, not once per
+    child processes it starts (``xbench.training.weights.REUSE_ENV``): each framework and model trains once, not once per
     suite run. Records still say "trained at session start", as a user's run does."""
-    from xbench.weights import REUSE_ENV
+    from xbench.training.weights import REUSE_ENV
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(REUSE_ENV, str(tmp_path_factory.getbasetemp() / "trained-weights"))
@@ -56,7 +56,7 @@ def seed_spec():
 def suite_ctx(tmp_path_factory, mnist):
     """One suite Context for the tests that prepare cases in this process: its trained weights, ONNX exports and
     accuracies are made once per session (cases only read them)."""
-    from xbench import suite
+    from xbench.bench import cases as suite
 
     return suite.Context(mnist, tmp_path_factory.mktemp("suite-ctx"))
 

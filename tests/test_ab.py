@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from xbench import ab, stats
-from xbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED
-from xbench.paired import judge_paired, pairs_of, smallest_flagged
+from xbench.verdicts import ab
+from xbench.records import stats
+from xbench.verdicts.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED
+from xbench.verdicts.paired import judge_paired, pairs_of, smallest_flagged
 from xbench.schema import read_results
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ CEILING = {"what": "test", "cuda": [],
 @pytest.fixture
 def context(tmp_path, mnist, monkeypatch):
     from xbench.explain import roofline
-    from xbench.suite import Context
+    from xbench.bench.cases import Context
 
     monkeypatch.setattr(roofline, "_CEILING", CEILING)  # no 4 s ceiling measurement in a unit test
     return Context(mnist, tmp_path)
@@ -20,7 +20,7 @@ def test_a_train_step_is_annotated_without_training(context, seed_spec, tmp_path
     from xbench.bench.annotate import record_fields
     from xbench.explain.cost import count_file
     from xbench.export import export
-    from xbench.suite import Case, fresh_model
+    from xbench.bench.cases import Case, fresh_model
 
     case = Case("train_step", "torch", "torch", "cpu", "seed_cnn", 32, "eager")
     fields = record_fields(case, context, 0.01)
@@ -37,12 +37,12 @@ def test_a_train_step_is_annotated_without_training(context, seed_spec, tmp_path
 def test_the_runs_own_export_is_counted_when_it_has_one(context, seed_spec):
     """An inference run already exported the trained model: that file is counted, no second export."""
     from xbench.bench.annotate import record_fields
-    from xbench.suite import Case
+    from xbench.bench.cases import Case
 
     path = context.workdir / "seed_cnn.torch.onnx"
     context._exports[("torch", "seed_cnn", None)] = (path, {})  # as onnx_entry leaves it
     from xbench.export import export
-    from xbench.suite import fresh_model
+    from xbench.bench.cases import fresh_model
 
     export("torch", seed_spec, path, model=fresh_model("torch", seed_spec), data=context.data)
     fields = record_fields(Case("inference", "torch", "onnxruntime", "CPUExecutionProvider", "seed_cnn", 1, "default"),
@@ -56,7 +56,7 @@ def test_pooling_a_run_with_itself_keeps_its_roofline_fields(request):
     committed run pooled with a copy of itself has the same medians, so every roofline field stays as written."""
     import copy
 
-    from xbench.runs import pool
+    from xbench.records.runs import pool
     from xbench.schema import read_results
 
     doc = read_results(request.config.rootpath / "results/runs/main-run-20261129T1941Z.json")
@@ -76,8 +76,8 @@ def test_pooled_roofline_fields_follow_the_pooled_median(request):
     import copy
     import statistics
 
-    from xbench.compare import blocks
-    from xbench.runs import pool
+    from xbench.verdicts.compare import blocks
+    from xbench.records.runs import pool
     from xbench.schema import read_results
 
     doc = read_results(request.config.rootpath / "results/runs/main-run-20261129T1941Z.json")

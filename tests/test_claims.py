@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from xbench import cli, claims
-from xbench.shared_init import shared_weights
+from xbench import cli
+from xbench.verdicts import claims
+from xbench.training.shared_init import shared_weights
 
 
 # ---- verdicts on paired seeds -------------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def test_shared_init_starts_both_frameworks_from_the_same_weights(seed_spec, mni
     same probabilities; with their own initialisers they do not."""
     from xbench import frameworks
     from xbench.data import images
-    from xbench.train import train
+    from xbench.training.train import train
 
     x = images(mnist.x_test[:200], seed_spec.input_shape)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from xbench.cli import main
-from xbench.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, judge
+from xbench.verdicts.compare import IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, judge
 
 FIXTURE = Path(__file__).parent / "golden" / "results.json"
 
@@ -199,7 +199,7 @@ def test_base_run_to_run_spread_raises_the_bar():
 def test_run_noise_is_the_prediction_bound_for_one_new_run():
     from scipy.stats import t
 
-    from xbench.noise import run_noise
+    from xbench.verdicts.noise import run_noise
 
     def rec(i, meds):
         return {"id": f"r{i}", "task": "inference", "model": str(i), "status": "ok", "samples_s": meds,
@@ -222,8 +222,8 @@ def test_the_run_to_run_bound_is_family_wise():
     back-to-back pairs (PyTorch b32 inference +46% and +59% in one run, 5 v 5 blocks separated)."""
     from scipy.stats import t
 
-    from xbench.compare import compare
-    from xbench.noise import RunNoise
+    from xbench.verdicts.compare import compare
+    from xbench.verdicts.noise import RunNoise
 
     key = ("inference",)
     noise = RunNoise({key: (0.12, 6)}, 0.12, 208, 6)
@@ -282,7 +282,7 @@ def test_a_single_run_base_takes_run_noise_from_its_machines_published_baseline(
     ok = [r for r in _doc()["records"] if r["status"] == "ok"]
     target = min(ok, key=lambda r: max(b["median_s"] for b in r["blocks"]) / min(b["median_s"] for b in r["blocks"]))["id"]
     runs = [_per_benchmark_factors(_doc(), {target: f}) for f in (1.0, 1.4, 0.9, 1.3, 1.0, 1.35)]
-    from xbench.runs import pool
+    from xbench.records.runs import pool
 
     published = tmp_path / "results" / "baselines" / f"{of(_doc())}.json"
     published.parent.mkdir(parents=True)
@@ -488,7 +488,7 @@ def _with_blocks(doc: dict, factors: list[float], ids=None) -> dict:
 
 
 def test_blocks_are_split_from_the_raw_rounds():
-    from xbench.noise import blocks
+    from xbench.verdicts.noise import blocks
 
     rec = {"samples_s": [1, 2, 3, 4, 5], "blocks": [{"rounds": 2}, {"rounds": 3}]}
     assert blocks(rec) == [[1, 2], [3, 4, 5]]

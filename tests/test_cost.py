@@ -137,7 +137,7 @@ PUBLISHED = [
 
 @pytest.mark.parametrize("name, published, side", PUBLISHED, ids=[p[0] for p in PUBLISHED])
 def test_third_party_cnns_match_published_counts(name, published, side):
-    from xbench.onnxfile import load_model
+    from xbench.export.onnxfile import load_model
 
     model = load_model(light(name))  # IR 3, opset 9, weights made by ConstantOfShape, fixed batch 1
     if side:
@@ -230,7 +230,7 @@ def test_unknown_operators_are_listed_never_silently_zero():
 def test_symbolic_dimensions_need_shape_and_unknown_names_are_refused():
     from onnx import TensorProto, helper
 
-    from xbench.onnxfile import parse_shape_args
+    from xbench.export.onnxfile import parse_shape_args
 
     f = TensorProto.FLOAT
     model = _graph([helper.make_node("Relu", ["img"], ["r"])], [helper.make_tensor_value_info("img", f, ["B", 3, "H", "W"])],
@@ -246,7 +246,7 @@ def test_symbolic_dimensions_need_shape_and_unknown_names_are_refused():
 
 
 def test_not_onnx_and_truncated_files_are_one_clear_error(tmp_path):
-    from xbench.onnxfile import load_model
+    from xbench.export.onnxfile import load_model
 
     text = tmp_path / "notes.onnx"
     text.write_text("this is not a model\n")

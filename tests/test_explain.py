@@ -29,7 +29,7 @@ def light(name: str) -> Path:
 
 def doc_samples(doc: dict) -> int:
     """The epoch's images: the suite's EPOCH_SAMPLES, or fewer when the data has fewer."""
-    from xbench.suite import EPOCH_SAMPLES
+    from xbench.bench.cases import EPOCH_SAMPLES
 
     e = doc["epochs"][0]
     return min(EPOCH_SAMPLES, round(e["images_per_s"] * e["epoch_s"]))
@@ -267,7 +267,7 @@ def test_roofline_verdicts():
 
 
 def test_sweep_fit_and_plot(tmp_path):
-    from xbench import sweep
+    from xbench.training import sweep
 
     pts = sweep.points()
     assert len(pts) == len({(p["size"], p["channels"], p["depth"]) for p in pts}) == 9

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from xbench import stats
+from xbench.records import stats
 from xbench.explain import fit as fitmod
 from xbench.explain.results import epoch_row, explain_results, loop_share
 

@@ -80,7 +80,7 @@ def test_cuda_rows_record_device_memory_with_its_scope(runtime, provider):
     if not torch.cuda.is_available():
         pytest.skip("torch sees no GPU")
     from xbench.bench.plugin import _PeakRss
-    from xbench.suite import Case
+    from xbench.bench.cases import Case
 
     case = Case("inference", "torch", runtime, provider, "seed_cnn", 1, "eager" if runtime == "torch" else "end_to_end")
     memory = _PeakRss(case).read(case)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xbench import frameworks, suite
+from xbench import frameworks
+from xbench.bench import cases as suite
 from xbench.frameworks import torch_nn
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """One measured thing, built in one place: every ONNX Runtime session is created in ``xbench/runtimes/`` and every
-train step, predict function and epoch by the factory in ``xbench/suite.py``; every timing outside pytest goes
+train step, predict function and epoch by the factory in ``xbench/bench/cases.py``; every timing outside pytest goes
 through ``xbench.bench.timing`` with the suite's warm-up policy. Read from the source (AST), so a stray copy in
 any module or script fails here."""
 
@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("xbench", "scripts")
 SESSION_HOME = "xbench/runtimes/"
-FACTORY = "xbench/suite.py"
+FACTORY = "xbench/bench/cases.py"
 BUILDERS = ("make_train_step", "make_predict", "make_epoch")  # the framework interface's entry points
 
 
@@ -87,7 +87,7 @@ def test_tools_record_the_sessions_settings_that_ran(tmp_path, seed_spec, mnist)
 
 
 def test_the_factory_uses_the_specs_optimizer_unless_asked(seed_spec):
-    from xbench import suite
+    from xbench.bench import cases as suite
 
     for name in ("torch", "keras"):
         _, step = suite.train_step(name, seed_spec, variant=None)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from xbench import suite
+from xbench.bench import cases as suite
 from xbench.precision import FLOAT32
 
 pytest.importorskip("openvino")

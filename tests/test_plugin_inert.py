@@ -130,15 +130,15 @@ def test_an_explicit_option_activates(monkeypatch):
 
 
 def test_option_defaults_are_the_suites():
-    """options.py keeps the defaults as constants (importing xbench.suite there would load the registries)."""
-    from xbench import suite
+    """options.py keeps the defaults as constants (importing xbench.bench.cases there would load the registries)."""
+    from xbench.bench import cases as suite
 
     assert options.DEFAULT_WHERE_MODELS == ",".join(suite.WHERE_MODELS)
     assert options.DEFAULT_WHERE_BATCHES == ",".join(map(str, suite.WHERE_BATCHES))
 
 
 def test_plain_pytest_smoke_runs_one_case_per_family():
-    from xbench import suite
+    from xbench.bench import cases as suite
     from xbench.bench.plugin import smoke_cases
 
     models, fws, devices = ["seed_cnn", "seed_conv64"], ["keras", "torch"], ["cpu", "cuda"]

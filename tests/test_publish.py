@@ -1,5 +1,5 @@
 """scripts/publish_baseline.sh: refuses a checkout with changes, writes to the machine's own baseline, and
-xbench.publish leaves no absolute path of this machine in what it writes. No benchmark is run here."""
+xbench.records.publish leaves no absolute path of this machine in what it writes. No benchmark is run here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from xbench.machine import REPO
 from xbench.machine import current
-from xbench.publish import machine_prefixes, publish
+from xbench.records.publish import machine_prefixes, publish
 from xbench.schema import read_results
 
 SCRIPT = REPO / "scripts" / "publish_baseline.sh"

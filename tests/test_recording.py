@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xbench.noise import blocks
-from xbench.runs import pool, unpool
+from xbench.verdicts.noise import blocks
+from xbench.records.runs import pool, unpool
 from xbench.schema import read_results, validate
 
 RUN = "results/runs/main-run-20261129T1941Z.json"  # one committed run of the suite: its train_epoch records
@@ -85,7 +85,7 @@ def test_the_suite_trains_with_the_specs_optimizer_and_records_it(framework, var
     import torch
 
     from xbench import frameworks
-    from xbench.suite import Case, Context, prepare
+    from xbench.bench.cases import Case, Context, prepare
 
     fw = frameworks.get(framework)
     made = []

@@ -1,11 +1,11 @@
-"""Pooling several runs of the suite into one results file (xbench.runs.pool)."""
+"""Pooling several runs of the suite into one results file (xbench.records.runs.pool)."""
 
 import json
 import statistics
 from pathlib import Path
 
-from xbench.noise import blocks
-from xbench.runs import pool
+from xbench.verdicts.noise import blocks
+from xbench.records.runs import pool
 from xbench.schema import validate
 
 FIXTURE = Path(__file__).parent / "golden" / "results.json"
@@ -54,7 +54,7 @@ def test_a_benchmark_measured_in_any_run_is_ok():
 
 def test_unpool_gives_back_each_run():
     """The gate's false-alarm evidence is re-derived from a committed baseline by splitting it into its runs."""
-    from xbench.runs import unpool
+    from xbench.records.runs import unpool
 
     a, b, c = _doc(), _doc(2.0), _doc(3.0)
     failed = next(r for r in b["records"] if r["status"] == "ok")

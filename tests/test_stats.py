@@ -1,4 +1,4 @@
-"""Block statistics (xbench.stats, Stats.from_blocks): every block weighs the same, intervals hold."""
+"""Block statistics (xbench.records.stats, Stats.from_blocks): every block weighs the same, intervals hold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from xbench import stats as st
+from xbench.records import stats as st
 from xbench.records import Record, Stats
 
 
@@ -92,7 +92,7 @@ def test_ratio_interval_contains_the_true_ratio():
 
 
 def test_smallest_slowdown_is_the_boundary():
-    from xbench.compare import flags, smallest_slowdown
+    from xbench.verdicts.compare import flags, smallest_slowdown
 
     base, new = [1.0, 1.1, 1.2, 1.05, 1.15], [0.9, 1.2, 1.0, 1.1, 1.3]
     f = 1 + smallest_slowdown(base, new, 0.10, 0.01)

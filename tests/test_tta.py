@@ -5,9 +5,10 @@ import re
 
 import pytest
 
-from xbench import cli, tta
+from xbench import cli
+from xbench.training import tta
 from xbench.schema import read_results
-from xbench.train import TrainResult, train
+from xbench.training.train import TrainResult, train
 
 
 def xbench(*argv) -> int:
@@ -240,7 +241,7 @@ def test_evaluation_time_never_reaches_the_training_clock(framework, every, seed
     import time as real_time
     import types
 
-    from xbench import train as tr
+    from xbench.training import train as tr
 
     offset = [0.0]
     monkeypatch.setattr(tr, "time", types.SimpleNamespace(perf_counter=lambda: real_time.perf_counter() + offset[0],
@@ -277,7 +278,7 @@ def test_slice_checks_every_k_steps_confirm_on_the_full_test_set(seed_spec, mnis
 
 
 def test_check_slice_is_fixed_and_within_the_test_set():
-    from xbench.train import check_slice
+    from xbench.training.train import check_slice
 
     a = check_slice(10_000)
     assert len(a) == 2000 and len(set(a)) == 2000 and a.max() < 10_000 and (check_slice(10_000) == a).all()

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from xbench.cli import main
-from xbench.compare import REGRESSION, UNCHANGED, compare
+from xbench.verdicts.compare import REGRESSION, UNCHANGED, compare
 from xbench.report.comparison import sees_line
-from xbench.paired import judge_paired
-from xbench.runs import unpool
+from xbench.verdicts.paired import judge_paired
+from xbench.records.runs import unpool
 from xbench.schema import read_results
 
 BASELINE = Path(__file__).resolve().parent.parent / "results" / "baselines" / "amd-epyc-2c-nogpu.json.gz"

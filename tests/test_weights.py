@@ -1,17 +1,18 @@
 """Weights trained at a suite run's start: kept for the rest of a test session (tests/conftest.py sets
-``xbench.weights.REUSE_ENV``), keyed by framework, model and data, never kept in a user's run."""
+``xbench.training.weights.REUSE_ENV``), keyed by framework, model and data, never kept in a user's run."""
 
 import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
 
-from xbench import frameworks, weights
+from xbench import frameworks
+from xbench.training import weights
 
 
 def test_weights_trained_once_are_reused_for_the_same_framework_model_and_data_only(seed_spec, mnist, monkeypatch,
                                                                                      tmp_path):
-    import xbench.train
+    import xbench.training.train
 
     monkeypatch.setenv(weights.REUSE_ENV, str(tmp_path))
     calls = []
@@ -20,7 +21,7 @@ def test_weights_trained_once_are_reused_for_the_same_framework_model_and_data_o
         calls.append((name, spec.optimizer_name, len(data.x_train), epochs))
         return SimpleNamespace(test_accuracy=0.5), frameworks.get(name).build(spec, seed=len(calls))
 
-    monkeypatch.setattr(xbench.train, "train", train)
+    monkeypatch.setattr(xbench.training.train, "train", train)
     fw = frameworks.get("torch")
     first, info = weights.trained(fw, seed_spec, mnist)
     assert calls == [("torch", "adam", 5000, 5)] and info["source"] == "trained at session start"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xbench import precision, suite, threads
+from xbench import precision
+from xbench.bench import cases as suite
+from xbench.bench import threads
 from xbench.precision import BFLOAT16, FLOAT32, INT8
 
 CPU = "CPUExecutionProvider"
@@ -126,7 +128,7 @@ def test_bf16_rows_compute_in_bf16(ctx, framework, variant):
 
 @pytest.mark.slow
 def test_a_failed_quantization_is_an_error_not_a_skip(ctx, tmp_path):
-    from xbench.onnxtransform import TransformFailed, derive
+    from xbench.export.transform import TransformFailed, derive
 
     src = ctx.onnx_file("torch", ctx.spec("seed_cnn"))
     dst = tmp_path / "q.onnx"

@@ -115,5 +115,5 @@ def test_publish_script_is_valid_bash():
     proc = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     text = SCRIPT.read_text()
-    assert "--benchmark-only --xbench-json" in text and "-m xbench.publish" in text and "xbench.machine" in text
+    assert "--benchmark-only --xbench-json" in text and "-m xbench.records.publish" in text and "xbench.machine" in text
     assert "$out/$machine.json.gz" in text and "$machine-plots" in text and "$machine.md" in text

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        from xbench import threads
+        from xbench.bench import threads
         from xbench.runtimes.onnxruntime import check_single_distribution
 
         clash = check_single_distribution()  # metadata only: nothing heavy is imported

@@ -240,7 +240,7 @@ def collect(extra: dict | None = None) -> dict:
     """The ``env`` block of a results file: what machine and software a result came from."""
     import psutil
 
-    from xbench import threads
+    from xbench.bench import threads
 
     mem = psutil.virtual_memory().total
     hw = hardware()

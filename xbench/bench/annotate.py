@@ -23,7 +23,7 @@ def _cost_of(path: str, batch: int):
 def place(cost: dict, seconds: float, ceil: dict | None, device: str, batch: int) -> dict:
     """Roofline fields of a time against a record's ``cost`` (its counted FLOPs and bytes per batch) under the
     ceiling of ``device``: what a record is annotated with when it is written, and again when runs are pooled
-    (``xbench.runs``), so both say the same of the same median."""
+    (``xbench.records.runs``), so both say the same of the same median."""
     from xbench.explain.roofline import annotate, device_ceiling
 
     return annotate(cost["flops_per_batch"], cost.get("bytes_min_per_batch") or 0, seconds,
@@ -57,7 +57,7 @@ def epoch_fields(case, context, seconds: float) -> dict:
     """An epoch's throughput in images per second (``xbench.records.rates``, which pooling uses too). Its place
     against the steps is ``xbench explain --results``'s."""
     from xbench.records import rates
-    from xbench.suite import EPOCH_SAMPLES
+    from xbench.bench.cases import EPOCH_SAMPLES
 
     n = min(EPOCH_SAMPLES, len(context.data.x_train))
     return {**rates(case.task, case.batch_size, seconds, n), "samples_per_epoch": n,

@@ -27,12 +27,12 @@ PLUGIN = "xbench.bench.plugin"
 SUITE = "xbench.bench.suite"
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
-# Defaults as constants: xbench.suite (frameworks, runtimes) is not imported until xbench is asked for.
+# Defaults as constants: xbench.bench.cases (frameworks, runtimes) is not imported until xbench is asked for.
 DEFAULT_MODELS = "seed_cnn,seed_conv64"
 DEFAULT_FRAMEWORKS = "keras,torch"
 DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
-DEFAULT_WHERE_MODELS = "seed_cnn"  # xbench.suite.WHERE_MODELS (a test keeps the two equal)
-DEFAULT_WHERE_BATCHES = "1,128"  # xbench.suite.WHERE_BATCHES
+DEFAULT_WHERE_MODELS = "seed_cnn"  # xbench.bench.cases.WHERE_MODELS (a test keeps the two equal)
+DEFAULT_WHERE_BATCHES = "1,128"  # xbench.bench.cases.WHERE_BATCHES
 DEFAULT_BLOCKS = 5
 SMOKE_CHOICES = ("one", "all")
 

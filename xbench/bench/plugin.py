@@ -37,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     resource = None
 
-from xbench import threads
+from xbench.bench import threads
 from xbench.bench.options import DEFAULT_BLOCKS, DEFAULT_PROVIDERS, SUITE_DIR  # noqa: F401 (re-exported)
 from xbench.bench.timing import WARMUP_CALLS  # the first call is timed apart, then these, then the rounds
 from xbench.errors import UserError
@@ -53,7 +53,7 @@ def _csv(value: str) -> list[str]:
 
 def selection(config):
     """The run's ``suite.Selection`` from the --xbench-* options (checked in ``_validate``)."""
-    from xbench import suite
+    from xbench.bench import cases as suite
     from xbench.precision import DTYPES
 
     rts, dtypes = config.getoption("xbench_runtimes"), config.getoption("xbench_dtypes")
@@ -83,7 +83,7 @@ def _validate(config) -> None:
         frameworks.get(name)
     for name in _csv(config.getoption("xbench_models")):
         spec.load_spec(name)
-    from xbench import suite
+    from xbench.bench import cases as suite
     from xbench.precision import DTYPES
 
     _check_names("--xbench-runtimes", config.getoption("xbench_runtimes"), suite.runtime_names())
@@ -141,7 +141,7 @@ def pytest_generate_tests(metafunc):
     task = getattr(metafunc.module, "TASK", None)
     if task is None or "case" not in metafunc.fixturenames:
         return
-    from xbench import suite
+    from xbench.bench import cases as suite
     from xbench.runtimes.onnxruntime import long_name
 
     cfg = metafunc.config
@@ -339,7 +339,7 @@ def xbench_smoke_isolation(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def xbench_context(request, tmp_path_factory, xbench_smoke_isolation):
     from xbench.data import load_mnist
-    from xbench.suite import Context
+    from xbench.bench.cases import Context
 
     data = load_mnist(request.config.getoption("xbench_data"), allow_download=False)
     request.config._xbench.data_label = f"{data.label} ({data.file_name})"  # no absolute path
@@ -356,7 +356,7 @@ class Bench:
         self.block = block
 
     def run(self, case) -> None:
-        from xbench.suite import Skip, prepare
+        from xbench.bench.cases import Skip, prepare
 
         identity = case.identity()
         self.node._xbench_identity = identity

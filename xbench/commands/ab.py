@@ -65,7 +65,7 @@ ORDER = 32
 
 
 def add_arguments(p) -> None:
-    from xbench.paired import ALPHA, THRESHOLD
+    from xbench.verdicts.paired import ALPHA, THRESHOLD
 
     for s in ("a", "b"):
         S = s.upper()
@@ -99,7 +99,7 @@ def _checkout() -> Path:
 
 
 def _sides(args) -> dict:
-    from xbench import ab
+    from xbench.verdicts import ab
 
     here = str(_checkout())
     sides = {}
@@ -115,7 +115,8 @@ def _sides(args) -> dict:
 
 
 def _check(plan, args, asked: bool) -> None:
-    from xbench import ab, stats
+    from xbench.verdicts import ab
+    from xbench.records import stats
     from xbench.errors import UserError
 
     a, b = plan.sides["A"], plan.sides["B"]
@@ -141,9 +142,9 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from xbench import ab
+    from xbench.verdicts import ab
     from xbench.errors import UserError
-    from xbench.paired import compare_paired
+    from xbench.verdicts.paired import compare_paired
     from xbench.report.comparison import render_md, render_text
     from xbench.paths import atomic_write_text
 

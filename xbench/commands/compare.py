@@ -87,10 +87,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench.compare import compare
+    from xbench.verdicts.compare import compare
     from xbench.report.comparison import render_md, render_text
     from xbench.machine import check_same
-    from xbench.runs import pool
+    from xbench.records.runs import pool
     from xbench.schema import read_results
 
     base = pool([read_results(f) for f in args.base.split(",") if f])

@@ -83,7 +83,7 @@ def run(args) -> int:
     batches = _fit_batches(args.fit_batches)
     log = lambda msg: print(f"[explain] {msg}", file=sys.stderr)  # noqa: E731
     if args.onnx:
-        from xbench.onnxfile import parse_shape_args
+        from xbench.export.onnxfile import parse_shape_args
         from xbench.runtimes.onnxruntime import provider_option
 
         if not args.onnx.lower().endswith(".onnx") and args.onnx.lower().endswith(".json"):

@@ -41,7 +41,7 @@ def run(args) -> int:
     from xbench.bench import timing
     from xbench.explain import cost as costmod
     from xbench.explain import roofline
-    from xbench.onnxfile import load_model, make_feeds, parse_shape_args, resolve_inputs
+    from xbench.export.onnxfile import load_model, make_feeds, parse_shape_args, resolve_inputs
     from xbench.records import Record, results_document, write_results
     from xbench.runtimes.onnxruntime import (ProviderUnavailable, make_session, provider_option,
                                              session_config, session_record)

@@ -8,10 +8,10 @@ after the other, from the current folder, and merges the records into one result
 after each framework finishes so an interruption keeps what completed.
 Arguments after `--` go to every pytest run (e.g. -- --benchmark-max-time=0.5).
 
-`--runs N` repeats the whole sequence N times and pools the runs (xbench.runs):
+`--runs N` repeats the whole sequence N times and pools the runs (xbench.records.runs):
 every benchmark then carries blocks from N runs minutes apart, the drift of the
 machine that `xbench compare` needs to tell noise from a change.
-(scripts/publish_baseline.sh pools its runs the same way, with xbench.runs.pool,
+(scripts/publish_baseline.sh pools its runs the same way, with xbench.records.runs.pool,
 but runs the main path, one pytest process for both frameworks.)
 """
 
@@ -60,7 +60,7 @@ def run(args) -> int:
     from xbench.errors import UserError
     from xbench.records import write_results
     from xbench.bench.command import check, pytest_command
-    from xbench.runs import pool
+    from xbench.records.runs import pool
     from xbench.schema import read_results
 
     names = [frameworks.get(n.strip()).name for n in args.frameworks.split(",") if n.strip()]

@@ -34,7 +34,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(p) -> None:
-    from xbench.sweep import AXES, BASE
+    from xbench.training.sweep import AXES, BASE
 
     p.add_argument("--sizes", type=_ints, default=AXES["size"], metavar="LIST",
                    help=f"input sizes (default: {','.join(map(str, AXES['size']))})")
@@ -55,7 +55,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench import sweep
+    from xbench.training import sweep
     from xbench.bench.timing import WARMUP_CALLS
     from xbench.explain import roofline
     from xbench.report import fmt

@@ -75,11 +75,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench import frameworks, machine, tta
+    from xbench import frameworks, machine
+    from xbench.training import tta
     from xbench.data import load_mnist
     from xbench.records import Record, results_document, write_results
     from xbench.spec import load_spec
-    from xbench.train import steps_per_epoch
+    from xbench.training.train import steps_per_epoch
 
     fws = [frameworks.get(f.strip()).name for f in args.frameworks.split(",") if f.strip()]
     grid = _grid(args)
@@ -176,7 +177,7 @@ def _resumable(path: Path, settings: dict) -> dict:
 
 def _report(out: Path, records: list[dict], fws: list[str]) -> None:
     from xbench.paths import atomic_write_text
-    from xbench.tta import markdown_table
+    from xbench.training.tta import markdown_table
 
     for fw in fws:
         table = markdown_table(records, fw)

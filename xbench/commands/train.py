@@ -34,8 +34,8 @@ def run(args) -> int:
     from xbench.data import load_mnist
     from xbench.paths import weights_path
     from xbench.spec import load_spec
-    from xbench.train import train
-    from xbench.weights import save_sidecar
+    from xbench.training.train import train
+    from xbench.training.weights import save_sidecar
 
     spec = load_spec(args.model)
     check_json_out(args.json)

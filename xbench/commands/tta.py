@@ -55,7 +55,7 @@ def targets_list(text: str) -> tuple[float, ...]:
 
 def run_options(p, check_every: int | None, also_targets: str = "") -> None:
     """Options shared with sweep-train: extra targets, slice checks, initial weights, training past the target."""
-    from xbench.shared_init import HELP as INIT_HELP
+    from xbench.training.shared_init import HELP as INIT_HELP
 
     p.add_argument("--also-targets", default=also_targets, metavar="ACC,...",
                    help="further targets read off the same runs, e.g. 0.97,0.975 below a 0.98 plateau target "
@@ -72,7 +72,8 @@ def run_options(p, check_every: int | None, also_targets: str = "") -> None:
 
 
 def run(args) -> int:
-    from xbench import machine, tta
+    from xbench import machine
+    from xbench.training import tta
     from xbench.data import load_mnist
     from xbench.records import results_document, write_results
     from xbench.spec import load_spec

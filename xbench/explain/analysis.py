@@ -40,7 +40,7 @@ def busy_warning(sample_s: float = 0.5) -> str | None:
 
     import psutil
 
-    from xbench import threads
+    from xbench.bench import threads
 
     busy = psutil.cpu_percent(interval=sample_s)  # system-wide, before this run starts any work
     if busy > 40:
@@ -58,7 +58,7 @@ def _log(log, msg: str) -> None:
 def _train_factory(fw, spec, variant: str, device: str, data: dict, native=()):
     """For ``measure_scaling``: a fresh model's train step (the suite's factory, initialised weights: timing does
     not depend on them), fed batch ``b`` of ``data``."""
-    from xbench.suite import train_step
+    from xbench.bench.cases import train_step
 
     def make():
         model, step = train_step(fw, spec, variant=variant, device=device)
@@ -73,7 +73,7 @@ def _train_factory(fw, spec, variant: str, device: str, data: dict, native=()):
 
 def _infer_factory(fw, spec, variant: str, device: str, data: dict, native=()):
     """For ``measure_scaling``: a fresh model's prediction per call (the suite's factory), on batch ``b``."""
-    from xbench.suite import predict_fn
+    from xbench.bench.cases import predict_fn
 
     def make():
         model, predict = predict_fn(fw, spec, variant=variant, device=device)
@@ -155,7 +155,7 @@ def _epoch(fw, spec, device: str, data, batch: int, step: dict, blocks: int, log
     import time
 
     from xbench.explain.results import epoch_row
-    from xbench.suite import epoch_data, epoch_fn
+    from xbench.bench.cases import epoch_data, epoch_fn
 
     x, y = epoch_data(data, spec)
     n = len(x)
@@ -189,7 +189,7 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
     from xbench import frameworks
     from xbench.export import export, onnx_input
     from xbench.runtimes.onnxruntime import open_session, session_config, session_record
-    from xbench.suite import fresh_model, train_step
+    from xbench.bench.cases import fresh_model, train_step
 
     runtimes = [r for r in RUNTIMES if r in runtimes]
     data = data or mnist.load_mnist(allow_download=False)
@@ -383,7 +383,7 @@ def _cost_summary(c) -> dict:
 
 def explain_onnx(path, batch: int | None = None, shapes: dict | None = None, providers=("cpu",),
                  budget_s: float = 1.0, log=None, blocks: int = 3, batches: list[int] | None = None) -> dict:
-    from xbench.onnxfile import fixed_batch, load_model, make_feeds, resolve_inputs
+    from xbench.export.onnxfile import fixed_batch, load_model, make_feeds, resolve_inputs
     from xbench.runtimes.onnxruntime import long_name, open_session, session_config, session_record
 
     path = Path(path)

@@ -221,7 +221,7 @@ class ModelCost:
 # ---- counting ---------------------------------------------------------------------------------------------------
 
 def count_file(path: str | os.PathLike, batch_size: int | None = None, shapes: dict | None = None) -> ModelCost:
-    from xbench.onnxfile import load_model
+    from xbench.export.onnxfile import load_model
 
     return count(load_model(path), batch_size, shapes, source=os.path.basename(str(path)))
 
@@ -230,7 +230,7 @@ def count(model, batch_size: int | None = None, shapes: dict | None = None, sour
     """Count ``model`` (a ModelProto) at a concrete batch (dimension 0 of its inputs)."""
     import onnx
 
-    from xbench.onnxfile import resolve_inputs
+    from xbench.export.onnxfile import resolve_inputs
 
     inputs, batch = resolve_inputs(model, batch_size, shapes, source=source)
     model = _concrete(model, {i.name: i.shape for i in inputs})

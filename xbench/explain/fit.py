@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from functools import partial
 
-from xbench import stats
+from xbench.records import stats
 from xbench.report import fmt
 
 _t = partial(fmt.duration, down_to="µs")  # explain's times: ms, µs under 1 ms

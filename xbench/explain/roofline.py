@@ -48,7 +48,7 @@ def _best(fn, sync=lambda: None, reps: int = 3, deadline: float = float("inf")) 
 def _cpu_ceiling(budget_s: float) -> dict:
     import numpy as np
 
-    from xbench import threads
+    from xbench.bench import threads
 
     start = time.perf_counter()
     out: dict = {"device": "cpu", "threads": threads.count(), "matmul": {}, "copy": {}}
@@ -289,7 +289,7 @@ def main() -> None:
     """python -m xbench.explain.roofline: measure and print the ceiling as one JSON line."""
     import json
 
-    from xbench import threads
+    from xbench.bench import threads
 
     threads.configure(None)
     print(json.dumps(ceiling()))

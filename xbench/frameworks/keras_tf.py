@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xbench import threads
+from xbench.bench import threads
 from xbench.spec import ModelSpec
 
 

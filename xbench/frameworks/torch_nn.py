@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xbench import threads
+from xbench.bench import threads
 from xbench.errors import UserError
 from xbench.spec import ModelSpec
 

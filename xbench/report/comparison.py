@@ -1,4 +1,4 @@
-"""A comparison (``xbench.compare.Comparison``, ``xbench ab``'s too) as text and markdown: what it could see (the
+"""A comparison (``xbench.verdicts.compare.Comparison``, ``xbench ab``'s too) as text and markdown: what it could see (the
 first line of every output), the rule in words, one row per benchmark, the summary."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from xbench.compare import FAILING, IMPROVEMENT, INCONCLUSIVE, MISSING, REGRESSION, UNCHANGED, Comparison, Pair
+from xbench.verdicts.compare import FAILING, IMPROVEMENT, INCONCLUSIVE, MISSING, REGRESSION, UNCHANGED, Comparison, Pair
 from xbench.report import fmt
 
 

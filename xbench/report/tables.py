@@ -281,7 +281,7 @@ def env_table(runs: list[Run]) -> Table:
 
 
 def _measured_in(run: Run) -> str:
-    """How many runs and blocks stand behind each median (see --xbench-blocks and xbench.runs.pool)."""
+    """How many runs and blocks stand behind each median (see --xbench-blocks and xbench.records.runs.pool)."""
     ok = [rec for rec in run.records if rec.get("status") == "ok"]
     blocks = sorted(len(rec.get("blocks") or [None]) for rec in ok)
     n_runs = len(run.env.get("runs") or [None])

@@ -58,7 +58,7 @@ class Runtime(Protocol):
         """None when the row can run here, else why not; ``probe()`` gives the fp32 export for a trial load."""
 
     def transform(self, device: str, dtype: str, variant: str) -> str | None:
-        """Which derived ONNX file the row reads (a name in ``xbench.onnxtransform``), None for the fp32 export."""
+        """Which derived ONNX file the row reads (a name in ``xbench.export.transform``), None for the fp32 export."""
 
     def load(self, path: Path, device: str, dtype: str, variant: str) -> Session:
         """File on disk -> a session ready to run (``load_s`` times it with ``bind`` and the first call); Unavailable

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from xbench import threads
+from xbench.bench import threads
 from xbench.precision import FLOAT16, FLOAT32, INT8
 from xbench.runtimes import DEVICE_OUTPUT, HOST_OUTPUT, Row, Session, Unavailable
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xbench import precision, threads
+from xbench import precision
+from xbench.bench import threads
 from xbench.precision import BFLOAT16, FLOAT32
 from xbench.runtimes import HOST_OUTPUT, Row, Session, Unavailable
 

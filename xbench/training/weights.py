@@ -91,7 +91,7 @@ def trained(fw, spec: ModelSpec, data: mnist.Mnist) -> tuple[list[np.ndarray], d
         return fw.get_weights(fw.build(spec, 0), spec), {
             "source": "initialised (seed 0)", "epochs": 0, "data": None,
             "reason": f"{spec.name} has no classifier head: there is nothing to train"}
-    from xbench.train import train
+    from xbench.training.train import train
 
     epochs = epochs_for(data)
     reuse = _reuse_file(fw, spec, data, epochs)

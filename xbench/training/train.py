@@ -34,8 +34,9 @@ from typing import Callable
 import numpy as np
 
 from xbench import data as mnist
-from xbench.accuracy import top1
-from xbench import frameworks, threads
+from xbench.bench.accuracy import top1
+from xbench import frameworks
+from xbench.bench import threads
 from xbench.errors import UserError
 from xbench.spec import ModelSpec
 
@@ -89,7 +90,7 @@ class TrainResult:
     diverged: bool = False  # a training loss was NaN or infinite (training stopped there)
     eval_every: int | None = None  # steps between mid-epoch evaluations (None: after each epoch only)
     curve: list[dict] = field(default_factory=list)  # EvalPoint.to_dict() per evaluation
-    init: str = "own"  # own | shared (xbench.shared_init)
+    init: str = "own"  # own | shared (xbench.training.shared_init)
     check_every: int | None = None  # steps between slice checks (None: no checks)
     check_images: int = 0
     checks: list[dict] = field(default_factory=list)  # {step, epoch, train_s, slice_accuracy, confirmed}
@@ -134,12 +135,12 @@ def train(framework: str, spec: ModelSpec, data: mnist.Mnist, epochs: int, batch
     ``eval_every=K`` also measures test accuracy after every K steps within an epoch (the count restarts
     each epoch; the end of an epoch is always evaluated). ``check_every=K`` measures the check slice every K
     steps within an epoch and the whole test set where ``confirm(slice_accuracy)`` is true. ``init="shared"``
-    starts from ``xbench.shared_init.shared_weights(spec, seed)``. A non-finite loss stops training at that step.
+    starts from ``xbench.training.shared_init.shared_weights(spec, seed)``. A non-finite loss stops training at that step.
     """
     from tqdm import tqdm
 
-    from xbench.shared_init import check_init, shared_weights
-    from xbench.suite import predict_fn, train_step
+    from xbench.training.shared_init import check_init, shared_weights
+    from xbench.bench.cases import predict_fn, train_step
 
     check_hyperparameters(epochs, batch_size, lr, eval_every)
     check_hyperparameters(eval_every=check_every)

@@ -28,7 +28,7 @@ def identity_key(rec: dict) -> tuple:
 
 def rates(task: str, batch_size: int, median_s: float | None, samples_per_epoch: int | None = None) -> dict:
     """A record's ``throughput`` (samples per second at the median), from what one round of its task is: the one
-    place that knows, used by the suite when it writes a record and by ``xbench.runs`` when it pools runs.
+    place that knows, used by the suite when it writes a record and by ``xbench.records.runs`` when it pools runs.
 
     A ``train_step`` or ``inference`` round is one batch; a ``train_epoch`` round is a whole epoch of
     ``samples_per_epoch`` images, so its throughput is images per second of the epoch (``images_per_s`` too).
@@ -52,7 +52,7 @@ def block_entries(rec: dict) -> list[dict]:
 
 @dataclass(frozen=True)
 class Stats:
-    """Every field weighs each block the same (``xbench.stats``); ``median`` is the median of block medians."""
+    """Every field weighs each block the same (``xbench.records.stats``); ``median`` is the median of block medians."""
     min: float
     max: float
     mean: float
@@ -70,7 +70,7 @@ class Stats:
 
     @classmethod
     def from_blocks(cls, blocks: list[list[float]], iterations: int = 1) -> "Stats":
-        from xbench import stats as st
+        from xbench.records import stats as st
 
         blocks = [b for b in blocks if b]
         meds = st.block_medians(blocks)
@@ -120,7 +120,7 @@ class Record:
     def measured(cls, samples_s: list[float] | list[list[float]], iterations: int = 1, **identity) -> "Record":
         """A measured record from its rounds: a flat list (one block) or a list of blocks. A ``train_epoch``
         record gets its throughput once its epoch's size is known (``rates`` with ``samples_per_epoch``)."""
-        from xbench.stats import states
+        from xbench.records.stats import states
 
         blocks = samples_s if samples_s and isinstance(samples_s[0], list) else [samples_s]
         # 0.1 ns: below the timer's resolution even per iteration, and half the file size of full floats

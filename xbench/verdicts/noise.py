@@ -7,7 +7,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from xbench import stats as st
+from xbench.records import stats as st
 from xbench.records import block_entries, identity_key
 
 

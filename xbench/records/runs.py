@@ -26,7 +26,7 @@ def _blocks(rec: dict, run: int) -> list[dict]:
 
 
 def _split(rec: dict) -> list[list[float]]:
-    from xbench.noise import blocks
+    from xbench.verdicts.noise import blocks
 
     return blocks(rec)
 
@@ -40,7 +40,7 @@ def _stats(blocks: list[list[float]], rec: dict) -> dict:
 
 
 def _merge(a: dict, b: dict, run: int, ceiling: dict | None) -> dict:
-    from xbench.stats import block_medians, states
+    from xbench.records.stats import block_medians, states
 
     parts = _split(a) + _split(b)
     out = {**a, "samples_s": a["samples_s"] + b["samples_s"],

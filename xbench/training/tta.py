@@ -1,10 +1,10 @@
 """Time to accuracy (the DAWNBench figure): train until test accuracy reaches a target, R times.
 
-Built on ``xbench.train.train`` (same data order and seeds in every framework).
+Built on ``xbench.training.train.train`` (same data order and seeds in every framework).
 Each repeat trains from scratch with seed ``seed + r``; it stops at the first
 evaluation whose test accuracy is >= the target, or after ``max_epochs``.
 
-Clocks (see ``xbench/train.py``):
+Clocks (see ``xbench/training/train.py``):
 
 - ``train_s_to_target`` -- the *training clock*: optimizer steps only (batch
   slicing, layout conversion, ``train_step`` ending in a host sync; the first
@@ -33,7 +33,7 @@ One results record per framework x batch size x learning rate (task
 Several targets (``targets``, e.g. 0.97 and 0.975 below the primary 0.98) are read off the same runs;
 ``all_epochs`` keeps training to ``max_epochs`` after the last target so the plateau (test accuracy at
 each epoch end) is measured too. Per target the record holds ``targets[...]``: the median training time
-to it over seeds with ``median_ci95`` -- the order-statistic interval of ``xbench.stats.median_interval``,
+to it over seeds with ``median_ci95`` -- the order-statistic interval of ``xbench.records.stats.median_interval``,
 the same as the benchmark records' (``ci_level`` states its real coverage: 75 % for 3 seeds, 93.8 % for
 5, >= 95 % from 6) -- and the fraction of seeds that reached it. A seed that never reached a target
 counts as an infinite time (a censored observation), so the median and the interval stay honest; they are
@@ -55,11 +55,11 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from xbench import stats as st
+from xbench.records import stats as st
 from xbench.errors import UserError
 from xbench.records import Record
-from xbench.shared_init import check_init
-from xbench.train import check_hyperparameters, steps_per_epoch
+from xbench.training.shared_init import check_init
+from xbench.training.train import check_hyperparameters, steps_per_epoch
 from xbench.spec import ModelSpec
 
 TASK = "time_to_accuracy"
@@ -126,7 +126,7 @@ class Run:
     epoch_accuracy: list[float] = field(default_factory=list)  # full test set at each completed epoch's end
     check_every: int | None = None
     check_images: int = 0
-    checks: list[dict] = field(default_factory=list)  # slice checks (xbench.train)
+    checks: list[dict] = field(default_factory=list)  # slice checks (xbench.training.train)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -208,7 +208,7 @@ def measure(framework: str, spec: ModelSpec, data, target: float, batch_size: in
             check_every: int | None = None, init: str = "own", all_epochs: bool = False) -> list[Run]:
     """Train ``repeats`` times (seeds seed, seed+1, ...) until every target is reached (or, with
     ``all_epochs``, for ``max_epochs``); one ``Run`` each."""
-    from xbench.train import check_slice, train
+    from xbench.training.train import check_slice, train
 
     check_settings(target, batch_size, lr, max_epochs, repeats, eval_every, targets, init, check_every)
     per_epoch = steps_per_epoch(len(data.x_train), batch_size)

@@ -60,7 +60,7 @@ def export(framework: str, spec: ModelSpec, out: str | os.PathLike, opset: int =
     import onnx
 
     from xbench.runtimes.onnxruntime import open_session
-    from xbench.suite import predict_fn
+    from xbench.bench.cases import predict_fn
 
     out = check_output_path(out, "ONNX output")
     fw = frameworks.get(framework)

@@ -1,8 +1,8 @@
 """Pool a machine's runs into its published baseline (``scripts/publish_baseline.sh`` calls this).
 
-    python -m xbench.publish OUT.json.gz run1.json run2.json ...
+    python -m xbench.records.publish OUT.json.gz run1.json run2.json ...
 
-The runs are pooled (``xbench.runs.pool``: every benchmark keeps each run's blocks), every string that names a
+The runs are pooled (``xbench.records.runs.pool``: every benchmark keeps each run's blocks), every string that names a
 path of this machine (the checkout, the interpreter's prefix, the home and temp folders) is rewritten relative to
 it (``<repo>/``, ``<python>/``, ``~/``, ``<tmp>/``): a published file says which data and libraries ran by kind
 and file name, never where they lay here. A ``.gz`` name is written gzip-compressed; every reader accepts it.
@@ -40,7 +40,7 @@ def scrub(value, prefixes: list[tuple[str, str]]):
 
 def publish(out: str | Path, runs: list[str | Path]) -> dict:
     from xbench.records import write_results
-    from xbench.runs import pool
+    from xbench.records.runs import pool
     from xbench.schema import read_results
 
     doc = scrub(pool([read_results(p) for p in runs]), machine_prefixes())
@@ -52,12 +52,12 @@ def main(argv: list[str]) -> int:
     from xbench.errors import UserError
 
     if len(argv) < 2:
-        print("usage: python -m xbench.publish OUT.json[.gz] RUN.json [RUN.json ...]", file=sys.stderr)
+        print("usage: python -m xbench.records.publish OUT.json[.gz] RUN.json [RUN.json ...]", file=sys.stderr)
         return 2
     try:
         doc = publish(argv[0], argv[1:])
     except UserError as exc:
-        print(f"xbench.publish: error: {exc}", file=sys.stderr)
+        print(f"xbench.records.publish: error: {exc}", file=sys.stderr)
         return 2
     git = doc["env"].get("git") or {}
     print(f"pooled {len(argv) - 1} runs into {argv[0]} (commit {str(git.get('commit'))[:12]}, "

@@ -8,7 +8,7 @@ It is also the one factory of measured things: ``train_step``, ``predict_fn`` an
 step, predict function and epoch in xbench (explain, sweep, export, training and the scripts ask them, with a
 parameter where they need something else than a case: initialised weights, another optimizer, a model they hold).
 
-Inference cases run trained weights (``xbench.weights``) and carry the top-1 accuracy of what they run
+Inference cases run trained weights (``xbench.training.weights``) and carry the top-1 accuracy of what they run
 (``accuracy``, computed once per runtime x precision x export, outside the timed calls) and its difference
 from the fp32 framework model the row came from (``accuracy_delta``).
 """
@@ -23,7 +23,7 @@ from typing import Callable
 
 from xbench import data as mnist
 from xbench import frameworks, precision, runtimes
-from xbench.accuracy import test_set_top1
+from xbench.bench.accuracy import test_set_top1
 from xbench.precision import DTYPES, FLOAT32, SUM_TOLERANCE
 from xbench.runtimes import DEVICE_OUTPUT, HOST_OUTPUT, Unavailable  # noqa: F401 (re-exported for tests)
 from xbench.runtimes.onnxruntime import SHORT
@@ -188,7 +188,7 @@ class Context:
 
     def weights(self, framework: str, spec: ModelSpec) -> tuple[list, dict]:
         """Trained weights (``xbench train``'s cache, else one epoch now), once per framework and model."""
-        from xbench.weights import trained
+        from xbench.training.weights import trained
 
         key = (framework, spec.name)
         with self._lock:
@@ -208,7 +208,7 @@ class Context:
         return fresh_model(framework, spec, device=device, dtype=dtype, weights=self.weights(framework, spec)[0])
 
     def onnx_file(self, framework: str, spec: ModelSpec, transform: str | None = None) -> Path:
-        """The framework's export of the trained model, or a file derived from it (``xbench.onnxtransform``),
+        """The framework's export of the trained model, or a file derived from it (``xbench.export.transform``),
         made once per run."""
         return self.onnx_entry(framework, spec, transform)[0]
 
@@ -223,7 +223,7 @@ class Context:
                     export(framework, spec, path, model=self.model(framework, spec), data=self.data)
                     info: dict = {}
                 else:
-                    from xbench.onnxtransform import CALIBRATION_IMAGES, derive
+                    from xbench.export.transform import CALIBRATION_IMAGES, derive
 
                     calib = mnist.images(self.data.x_train[:CALIBRATION_IMAGES], spec.input_shape)
                     info = derive(transform, self.onnx_file(framework, spec), path,
@@ -382,7 +382,7 @@ def _add_compile_info(extra: dict, fn) -> None:
 def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
     """An ONNX runtime (``xbench.runtimes``) on the framework's export: file -> session, timed as ``load_s``."""
     from xbench.export import onnx_input
-    from xbench.onnxtransform import TransformFailed
+    from xbench.export.transform import TransformFailed
 
     fw = frameworks.get(case.framework)
     rt = runtimes.get(case.runtime)

@@ -9,7 +9,7 @@ that times every selected benchmark once, so a block pays its own imports,
 model builds and ONNX exports, as a real user's process does.
 
 Blocks run in the balanced order A B, B A, A B, B A, ... (``order``): each
-pair of neighbouring positions (2k, 2k+1) is one pair for ``xbench.paired``,
+pair of neighbouring positions (2k, 2k+1) is one pair for ``xbench.verdicts.paired``,
 and which side goes first alternates, so neither always runs on a machine the
 other just warmed (or heated). Everything a run produces lives in its folder:
 
@@ -233,9 +233,9 @@ def run_block(plan: Plan, folder: Path, position: int) -> dict:
 
 
 def side_document(plan: Plan, folder: Path, name: str) -> dict | None:
-    """The side's finished blocks as one results file (``xbench.runs.pool``), each block tagged with its side,
+    """The side's finished blocks as one results file (``xbench.records.runs.pool``), each block tagged with its side,
     its position in the order and its start time; None before its first block with results."""
-    from xbench.runs import pool
+    from xbench.records.runs import pool
     from xbench.schema import read_results
 
     positions = [p for p in sorted(plan.done) if plan.done[p]["side"] == name and part_path(folder, p, name).exists()]

@@ -56,7 +56,7 @@ def run_sweep(pts: list[dict], batch: int, runtimes=RUNTIMES, data=None, budget_
     from xbench.explain.profiles import median
     from xbench.export import export, onnx_input
     from xbench.runtimes.onnxruntime import open_session
-    from xbench.suite import fresh_model, train_step
+    from xbench.bench.cases import fresh_model, train_step
 
     data = data or mnist.load_mnist(allow_download=False)
     rows = []

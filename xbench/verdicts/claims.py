@@ -21,7 +21,7 @@ time per step, a pair is one A block and its neighbouring B block (``scripts/cla
   than ``MIN_SEEDS`` seeds per cell (the fewest whose sign test can reach p < 0.05 with room for a correction:
   2^-6 = 0.016).
 - **Effect.** The median of the per-pair point values (pairs observed on both sides) with the order-statistic
-  interval of that median (``xbench.stats.median_interval``), widened by the interval of a shared factor (the
+  interval of that median (``xbench.records.stats.median_interval``), widened by the interval of a shared factor (the
   ratio of the cells' times per step) where there is one.
 
 Pure Python: no framework is imported.
@@ -33,7 +33,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from xbench import stats as st
+from xbench.records import stats as st
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"

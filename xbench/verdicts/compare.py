@@ -41,7 +41,7 @@ benchmarks by different amounts is judged benchmark by benchmark. Every
 rendering begins with what the comparison could see (``sees_line``).
 
 This module is the rule and the matching; a record's blocks and the run-to-run noise model are
-``xbench.noise``'s, the text and markdown ``xbench.report.comparison``'s.
+``xbench.verdicts.noise``'s, the text and markdown ``xbench.report.comparison``'s.
 
 What one run of BASE cannot see: a machine state that lasts a whole run. Pool
 several BASE runs (``xbench compare b1.json,b2.json,b3.json NEW``), give a
@@ -55,9 +55,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from xbench import stats as st
+from xbench.records import stats as st
 from xbench.errors import UserError
-from xbench.noise import RunNoise, blocks, run_noise
+from xbench.verdicts.noise import RunNoise, blocks, run_noise
 from xbench.records import IDENTITY, identity_key
 from xbench.report import fmt
 
@@ -223,7 +223,7 @@ def judge(base_blocks: list[list[float]], new_blocks: list[list[float]], thresho
 
 
 def _missing_runs(rec: dict) -> list[dict]:
-    """Pooled runs in which this record was not measured (``xbench.runs.pool`` keeps them in ``run_status``)."""
+    """Pooled runs in which this record was not measured (``xbench.records.runs.pool`` keeps them in ``run_status``)."""
     return [r for r in rec.get("run_status") or [] if r.get("status") != "ok"]
 
 
@@ -232,7 +232,7 @@ def compare(base_doc: dict, new_doc: dict, threshold: float = 0.10, alpha: float
             noise_doc: dict | None = None, judge_records=None, noise_name: str = "--noise file") -> Comparison:
     """``noise_doc``: several runs of this machine pooled (e.g. the committed baseline), the source of the
     run-to-run noise when BASE itself is one run. ``judge_records(base_rec, new_rec) -> Pair`` replaces the
-    block rule for benchmarks measured in both (``xbench.paired`` judges alternated blocks pair by pair)."""
+    block rule for benchmarks measured in both (``xbench.verdicts.paired`` judges alternated blocks pair by pair)."""
     base = {identity_key(r): r for r in base_doc["records"]}
     drift = run_noise(base_doc) or run_noise(noise_doc)  # BASE's own runs first
     new = {identity_key(r): r for r in new_doc["records"]}

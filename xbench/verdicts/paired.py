@@ -27,7 +27,7 @@ keeps a benchmark that jumps between two machine states (ONNX Runtime at batch 1
 runs 13 or 25 µs per fresh session here) from flagging by chance: with 6 pairs
 every one of its pairs would have to land B-slow by more than the threshold.
 
-The comparison is ``xbench.compare``'s (matching on identity, status changes,
+The comparison is ``xbench.verdicts.compare``'s (matching on identity, status changes,
 "now failing") and its rendering ``xbench.report.comparison``'s (the table and
 the resolution line), with this rule for the benchmarks measured on both sides.
 """
@@ -37,10 +37,10 @@ from __future__ import annotations
 import math
 import statistics
 
-from xbench import stats as st
-from xbench.compare import (IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, Comparison, Pair, compare, equivalent,
+from xbench.records import stats as st
+from xbench.verdicts.compare import (IMPROVEMENT, INCONCLUSIVE, REGRESSION, UNCHANGED, Comparison, Pair, compare, equivalent,
                             smallest_factor, undecided_note)
-from xbench.noise import blocks
+from xbench.verdicts.noise import blocks
 from xbench.records import block_entries
 from xbench.report import fmt
 
@@ -131,7 +131,7 @@ def rule_text(threshold: float, alpha: float) -> str:
 
 def compare_paired(a_doc: dict, b_doc: dict, threshold: float = THRESHOLD, alpha: float = ALPHA,
                    a_name: str = "A", b_name: str = "B") -> Comparison:
-    """``xbench.compare.compare`` with the paired rule; A plays BASE and B plays NEW."""
+    """``xbench.verdicts.compare.compare`` with the paired rule; A plays BASE and B plays NEW."""
     c = compare(a_doc, b_doc, threshold=threshold, alpha=alpha, base_name=a_name, new_name=b_name,
                 judge_records=lambda a, b: judge_paired(pairs_of(a, b), threshold, alpha))
     c.title, c.sides, c.rule = "xbench ab", ("A", "B"), rule_text(threshold, alpha)

@@ -1,0 +1,1 @@
+"""Training: trained weights, time-to-accuracy, the batch x learning-rate sweeps, shared initial weights."""
