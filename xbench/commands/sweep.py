@@ -80,7 +80,8 @@ def run(args) -> int:
         sweep.sweep_spec(p["size"], p["channels"], p["depth"])  # every bad point before any timing
     data = load_mnist(args.data, allow_download=False)
     print(f"sweep: {len(pts)} generated CNNs x {len(runtimes)} runtimes at batch {args.batch_size}", file=sys.stderr)
-    ceil = roofline.ceiling()
+    ceil = roofline.measure_in_subprocess()  # as the suite and infer: no framework warmed up by it here
+    roofline.use(ceil)
     rows = sweep.run_sweep(pts, args.batch_size, runtimes, data, args.budget,
                            log=lambda m: print(f"[sweep] {m}", file=sys.stderr))
     fits = sweep.fit(rows)
