@@ -26,12 +26,33 @@ def run_suite(*args, env=None, **kw):
                           capture_output=True, text=True, env={**os.environ, **(env or {})}, **kw)
 
 
-def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
-    out = tmp_path / "r.json"
-    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-dtypes", "float32", "-k",
-                     "onnxruntime and b1", timeout=600)
+def _child_env(tmp_path_factory, **extra) -> dict:
+    """The environment tests/conftest.py's function fixtures give a test, for a module fixture that runs first."""
+    env = {**os.environ, "XBENCH_OFFLINE": "1", "XBENCH_CACHE": str(tmp_path_factory.getbasetemp() / "xbench-cache"),
+           **extra}
+    env.pop("XBENCH_MNIST", None)
+    return env
+
+
+# One child run whose results several tests read: seed_cnn at batch 1, ONNX Runtime on CPU (both exports, the
+# default session), every CUDA/TensorRT row of ONNX Runtime, and PyTorch's native CUDA row. Its ceiling comes from
+# the session's (``ceiling_env``); the keras-only test below checks the run measuring its own.
+ORT_SELECTION = ("(onnxruntime and b1 and not b128 and not (cpu and iobinding))"
+                 " or (torch-cuda-eager and b1 and not b128)")
+
+
+@pytest.fixture(scope="module")
+def ort_run(tmp_path_factory, ceiling_env):
+    out = tmp_path_factory.mktemp("ort-run") / "r.json"
+    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-models", "seed_cnn",
+                     "--xbench-dtypes", "float32", "-k", ORT_SELECTION, timeout=600,
+                     env=_child_env(tmp_path_factory, **ceiling_env))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    doc = read_results(out)
+    return read_results(out)
+
+
+def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(ort_run):
+    doc = ort_run
     recs = doc["records"]
     cpu = [r for r in recs if r["provider"] == "CPUExecutionProvider"]
     cuda = [r for r in recs if r["provider"] == "CUDAExecutionProvider"]
@@ -60,21 +81,25 @@ def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(tmp_path):
         assert s["median"] == pytest.approx(meds[len(meds) // 2], rel=1e-6)
         assert s["median"] <= s["p90"] <= s["p99"] <= s["max"]
         assert s["median_ci95"][0] <= s["median"] <= s["median_ci95"][1] and s["ci_unit"] == "blocks"
-    # the ceiling was measured once, before the first benchmark, in its own process
-    assert doc["env"]["ceiling"]["measured_in"] == "subprocess before the run"
-    assert doc["env"]["ceiling"]["cpu"].get("matmul_gflops", 0) > 0, doc["env"]["ceiling"]
 
 
 def test_a_keras_only_process_never_loads_torch(tmp_path):
-    """The ceiling (numpy, torch and ORT matmuls) is measured outside the benchmark process."""
+    """The ceiling (numpy, torch and ORT matmuls) is measured outside the benchmark process: this run measures its
+    own (no XBENCH_CEILING_FILE), once, before the first benchmark."""
     out = tmp_path / "r.json"
-    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-frameworks", "keras",
-                     "--xbench-blocks", "2", "-k", "seed_cnn-onnxruntime-keras-cpu-default-b1 and not b128", timeout=600)
+    env = {k: v for k, v in os.environ.items() if k != "XBENCH_CEILING_FILE"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", SUITE, *FAST, "--benchmark-only", "--xbench-json", str(out),
+                           "--xbench-frameworks", "keras", "--xbench-blocks", "2", "-k",
+                           "seed_cnn-onnxruntime-keras-cpu-default-b1 and not b128"],
+                          cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = read_results(out)
     assert [r["status"] for r in doc["records"]] == ["ok"]
     assert "tensorflow" in doc["env"]["imported"] and "onnxruntime" in doc["env"]["imported"]
     assert "torch" not in doc["env"]["imported"]
+    # the ceiling was measured once, before the first benchmark, in its own process
+    assert doc["env"]["ceiling"]["measured_in"] == "subprocess before the run"
+    assert doc["env"]["ceiling"]["cpu"].get("matmul_gflops", 0) > 0, doc["env"]["ceiling"]
 
 
 def _cuda_works() -> bool:
@@ -83,13 +108,9 @@ def _cuda_works() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers() and os.path.exists("/dev/nvidia0")
 
 
-def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(tmp_path):
-    out = tmp_path / "r.json"
-    proc = run_suite("--benchmark-only", "--xbench-json", str(out), "-k", "cuda and b1 and torch-cuda-eager",
-                     timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    recs = read_results(out)["records"]
-    assert recs and all(r["runtime"] == "torch" and r["provider"] == "cuda" for r in recs)
+def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(ort_run):
+    recs = [r for r in ort_run["records"] if r["runtime"] == "torch"]
+    assert recs and all(r["provider"] == "cuda" for r in recs)
     import torch
 
     if not torch.cuda.is_available():
@@ -144,10 +165,14 @@ def test_plain_pytest_runs_each_benchmark_once_and_writes_no_results(tmp_path):
     assert not out.exists()
 
 
-def test_an_interrupted_run_keeps_every_finished_benchmark(tmp_path):
+def test_an_interrupted_run_keeps_every_finished_benchmark(tmp_path, ceiling_env):
     out = tmp_path / "r.json"
+    # one export (PyTorch's, seed_cnn), 4 benchmarks x 5 blocks; --benchmark-max-time=1 (after FAST's 0.05): each
+    # block lasts ~0.2 s, so the run is still going seconds after its second record
     proc = subprocess.Popen([sys.executable, "-m", "pytest", SUITE, *FAST, "--benchmark-only",
-                             "--xbench-json", str(out), "-k", "onnxruntime and cpu"], cwd=REPO,
+                             "--benchmark-max-time=1", "--xbench-json", str(out), "--xbench-models", "seed_cnn",
+                             "--xbench-frameworks", "torch", "--xbench-dtypes", "float32", "-k",
+                             "onnxruntime and cpu"], cwd=REPO, env={**os.environ, **ceiling_env},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
