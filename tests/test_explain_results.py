@@ -128,13 +128,14 @@ EPOCH_SLICE = 700  # the suite's epochs over the first 700 of the embedded subse
 def suite_run(tmp_path_factory, ceiling_env) -> dict:
     """One run of the benchmark suite in a fresh process, as a user runs it, whose results file two tests read:
     seed_cnn at batch 128, one epoch of Keras fit and of a PyTorch DataLoader loop, the train steps beside them, and
-    the PyTorch export under ONNX Runtime. Its epochs run over the first ``EPOCH_SLICE`` training images (the same
+    PyTorch's inference, eager and its export under ONNX Runtime (plain and with I/O binding). Its epochs run over the first ``EPOCH_SLICE`` training images (the same
     digits, a seventh of the loop): the tests read the records' arithmetic, not a timing that needs 5,000."""
     out = tmp_path_factory.mktemp("suite-run") / "r.json"
     repo = Path(__file__).resolve().parents[1]
     select = ("b128 and ((train_epoch and (dataloader or keras-cpu-fit-)) or "
               "(train_step and (eager or keras-cpu-default)) or "
-              "(inference and onnxruntime-torch-cpu-default and not int8 and not float16))")
+              "(inference and (torch-cpu-eager or onnxruntime-torch-cpu-default or onnxruntime-torch-cpu-iobinding) "
+              "and not int8 and not float16 and not bfloat16))")
     code = ("import sys, pytest; from xbench.bench import cases; cases.EPOCH_SAMPLES = %d; "
             "sys.exit(pytest.main(sys.argv[1:]))" % EPOCH_SLICE)
     proc = subprocess.run([sys.executable, "-c", code, "xbench/bench/suite", "--benchmark-only", "--xbench-json",
@@ -175,8 +176,9 @@ def test_benchmark_records_carry_roofline_fields(suite_run):
     doc = suite_run
     assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
     ok = [r for r in doc["records"] if r["status"] == "ok" and r["task"] != "train_epoch"]
-    assert {(r["task"], r["runtime"]) for r in ok if r["framework"] == "torch"} == {
-        ("train_step", "torch"), ("inference", "onnxruntime")}
+    assert {(r["task"], r["runtime"], r["variant"]) for r in ok if r["framework"] == "torch"} == {
+        ("train_step", "torch", "eager"), ("inference", "torch", "eager"), ("inference", "onnxruntime", "default"),
+        ("inference", "onnxruntime", "iobinding")}
     for r in ok:
         assert "roofline_error" not in r, r["roofline_error"]
         assert r["achieved_gflops"] > 0 and 0 < r["fraction_of_peak"] and r["verdict"]
