@@ -16,15 +16,35 @@ def xbench(*args, env=None, timeout=600):
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
+def _in_process(monkeypatch, capsys, *args):
+    """``xbench ARGS`` in this process: the interpreter start and the framework's import are paid once per session,
+    not per command (the entry point itself is run as a user runs it by the tests below). Returns (code, out, err)."""
+    from xbench.cli import main
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS", "XBENCH_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
+        if var in os.environ:  # the CLI sets the thread variables: restored after the test
+            monkeypatch.setenv(var, os.environ[var])
+        else:
+            monkeypatch.delenv(var, raising=False)
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.mark.parametrize("framework", ["keras", "torch"])
-def test_train_then_export_on_the_embedded_subset(framework, tmp_path):
+def test_train_then_export_on_the_embedded_subset(framework, tmp_path, monkeypatch, capsys):
     summary = tmp_path / "s.json"
-    cache = {"XBENCH_CACHE": str(tmp_path / "cache")}  # its saved weights stay out of the session's cache
-    proc = xbench("train", "--framework", framework, "--epochs", "2", "--batch-size", "64", "--json", str(summary),
-                  "--quiet", env=cache)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "epoch 2/2" in proc.stdout and "test_accuracy" in proc.stdout
-    assert "embedded subset" in proc.stderr  # honest about the data it used
+    monkeypatch.setenv("XBENCH_CACHE", str(tmp_path / "cache"))  # its saved weights stay out of the session's cache
+    code, out, err = _in_process(monkeypatch, capsys, "train", "--framework", framework, "--epochs", "2",
+                                 "--batch-size", "64", "--json", str(summary), "--quiet")
+    assert code == 0, err[-3000:]
+    assert "epoch 2/2" in out and "test_accuracy" in out
+    assert "embedded subset" in err  # honest about the data it used
     s = json.loads(summary.read_text())
     assert s["framework"] == framework and s["model"] == "seed_cnn" and s["epochs"] == 2 and s["batch_size"] == 64
     assert len(s["epoch_seconds"]) == 2 and all(t > 0 for t in s["epoch_seconds"])
@@ -32,9 +52,9 @@ def test_train_then_export_on_the_embedded_subset(framework, tmp_path):
     assert s["epoch_test_accuracy"][1] == s["test_accuracy"]
     assert Path(s["weights_path"]).is_file() and Path(s["weights_path"]).is_relative_to(tmp_path / "cache")
     onnx_path = tmp_path / "m.onnx"
-    proc = xbench("export", "--framework", framework, "--out", str(onnx_path), env=cache)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "trained (" in proc.stdout and "opset 18" in proc.stdout and onnx_path.is_file()
+    code, out, err = _in_process(monkeypatch, capsys, "export", "--framework", framework, "--out", str(onnx_path))
+    assert code == 0, err[-3000:]
+    assert "trained (" in out and "opset 18" in out and onnx_path.is_file()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,9 +13,50 @@ from xbench.schema import read_results
 REPO = Path(__file__).resolve().parents[1]
 
 
-def xbench(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "xbench.cli", *args], cwd=REPO, capture_output=True, text=True,
+EPOCH_SLICE = 700  # the first 700 of the embedded subset's 5,000 training images: 22 steps of 32
+
+
+def xbench_short_epochs(*args, timeout=600):
+    """``xbench ARGS`` in a fresh process, as a user runs it, with its epochs over the first ``EPOCH_SLICE``
+    training images instead of the suite's ``EPOCH_SAMPLES`` (the same real digits, a seventh of the loop): the
+    tests read the epoch's arithmetic and fields, not a timing that needs 5,000 images."""
+    code = ("import sys; from xbench.bench import cases; cases.EPOCH_SAMPLES = %d; from xbench.cli import main; "
+            "sys.exit(main(sys.argv[1:]))" % EPOCH_SLICE)
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ}, timeout=timeout)
+
+
+def use_session_ceiling(monkeypatch, ceiling_env: dict) -> None:
+    """``roofline.measure_in_subprocess`` returns the ceiling this session measured once in a subprocess (the same
+    function, run once) instead of measuring it again for ~5 s; the ceiling a command adopts is restored after."""
+    from xbench.explain import roofline
+
+    monkeypatch.setattr(roofline, "_CEILING", roofline._CEILING)
+    if ceiling_env:  # empty when the session's measurement failed: each command measures its own
+        measured = json.loads(Path(ceiling_env["XBENCH_CEILING_FILE"]).read_text())
+        monkeypatch.setattr(roofline, "measure_in_subprocess", lambda *a, **k: dict(measured))
+
+
+@pytest.fixture
+def in_process(monkeypatch, capsys, ceiling_env):
+    """``xbench ARGS`` in this process (no interpreter start, no second import of ONNX Runtime), with the machine's
+    ceiling this session measured in a subprocess (``ceiling_env``) instead of a fresh 5 s measurement per command:
+    for the tests whose subject is not the ceiling. Returns (exit code, stdout, stderr)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS", "XBENCH_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
+        if var in os.environ:  # the CLI sets the thread variables: restored after the test
+            monkeypatch.setenv(var, os.environ[var])
+        else:
+            monkeypatch.delenv(var, raising=False)
+    use_session_ceiling(monkeypatch, ceiling_env)
+
+    def run(*args):
+        capsys.readouterr()
+        code = _main(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def light(name: str) -> Path:
@@ -40,8 +81,8 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
     from test_verdict import check_rules
 
     out = tmp_path / "e.json"
-    proc = xbench("explain", "--model", "seed_cnn", "--batch-size", "32", "--budget", "0.2", "--blocks", "2",
-                  "--fit-batches", "8,16,32", "--json", str(out))
+    proc = xbench_short_epochs("explain", "--model", "seed_cnn", "--batch-size", "32", "--budget", "0.1", "--blocks",
+                               "2", "--fit-batches", "8,16,32", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["total_macs"] == 248_768 and doc["total_flops"] == 2 * 248_768
@@ -104,19 +145,19 @@ def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verd
     assert "One epoch against the sum of its steps" in proc.stdout and "One epoch as a user writes it" in doc["summary"]
 
 
-def test_explain_third_party_onnx_fixed_batch_old_opset(tmp_path):
+def test_explain_third_party_onnx_fixed_batch_old_opset(tmp_path, in_process):
     out = tmp_path / "a.json"
-    proc = xbench("explain", str(light("bvlc_alexnet")), "--budget", "0.3", "--json", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, stdout, stderr = in_process("explain", str(light("bvlc_alexnet")), "--budget", "0.3", "--json", str(out))
+    assert code == 0, stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["total_macs"] == 654_560_384 and doc["batch_size"] == 1
     assert doc["inputs"][0]["name"] == "data_0" and doc["inputs"][0]["shape"] == [1, 3, 224, 224]
     (m,) = doc["measurements"]
     assert m["provider"] == "CPUExecutionProvider" and m["verdict"] and m["per_node_s"]
-    assert "Conv+Relu" in proc.stdout and "ConstantOfShape x16" in proc.stdout
+    assert "Conv+Relu" in stdout and "ConstantOfShape x16" in stdout
 
 
-def test_unknown_operator_is_a_visible_warning_not_a_zero(tmp_path):
+def test_unknown_operator_is_a_visible_warning_not_a_zero(tmp_path, in_process):
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper, save
 
@@ -128,10 +169,10 @@ def test_unknown_operator_is_a_visible_warning_not_a_zero(tmp_path):
         initializer=[numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")])
     path = tmp_path / "einsum.onnx"
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
-    proc = xbench("explain", str(path), "--budget", "0.1")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Einsum [UNKNOWN]" in proc.stdout and "WARNING" in proc.stdout
-    assert "warning:" in proc.stderr and "Einsum" in proc.stderr
+    code, stdout, stderr = in_process("explain", str(path), "--budget", "0.1")
+    assert code == 0, stderr[-3000:]
+    assert "Einsum [UNKNOWN]" in stdout and "WARNING" in stdout
+    assert "warning:" in stderr and "Einsum" in stderr
 
 
 def bad_cases(tmp_path):
@@ -182,11 +223,12 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     assert not failures, failures
 
 
-def test_infer_light_model_writes_a_schema_valid_results_file_with_a_record_per_provider(tmp_path):
+def test_infer_light_model_writes_a_schema_valid_results_file_with_a_record_per_provider(tmp_path, in_process):
     """One run for both checks: the CPU record's fields, and an unavailable provider as a skipped record."""
     out = tmp_path / "r.json"
-    proc = xbench("infer", str(light("squeezenet")), "--provider", "cpu,cuda", "--budget", "0.3", "--json", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, _, stderr = in_process("infer", str(light("squeezenet")), "--provider", "cpu,cuda", "--budget", "0.3",
+                                 "--json", str(out))
+    assert code == 0, stderr[-3000:]
     doc = read_results(out)  # validates against the results schema
     recs = {r["provider"]: r for r in doc["records"]}
     assert set(recs) == {"CPUExecutionProvider", "CUDAExecutionProvider"}
@@ -204,7 +246,7 @@ def test_infer_light_model_writes_a_schema_valid_results_file_with_a_record_per_
         assert cuda["status"] == "skipped" and "CUDAExecutionProvider" in cuda["reason"]
 
 
-def test_infer_symbolic_batch_runs_each_batch(tmp_path):
+def test_infer_symbolic_batch_runs_each_batch(tmp_path, in_process):
     from xbench import frameworks
     from xbench.spec import load_spec
 
@@ -213,8 +255,8 @@ def test_infer_symbolic_batch_runs_each_batch(tmp_path):
     path = tmp_path / "seed.onnx"
     fw.export_onnx(fw.build(spec, 0), spec, path, 18)
     out = tmp_path / "r.json"
-    proc = xbench("infer", str(path), "--batch-size", "1", "16", "--budget", "0.1", "--json", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, _, stderr = in_process("infer", str(path), "--batch-size", "1", "16", "--budget", "0.1", "--json", str(out))
+    assert code == 0, stderr[-3000:]
     recs = read_results(out)["records"]
     assert [r["batch_size"] for r in recs] == [1, 16]
     assert [r["cost"]["flops_per_batch"] for r in recs] == [2 * 248_768, 16 * 2 * 248_768]
@@ -277,24 +319,3 @@ def test_sweep_fit_and_plot(tmp_path):
     assert fits["a"]["slope"] == pytest.approx(1.0) and fits["b"]["slope"] == pytest.approx(0.0, abs=1e-9)
     sweep.plot(rows, fits, tmp_path / "s.png", peak_gflops=100, batch=32)
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.mark.slow
-def test_benchmark_records_carry_roofline_fields(tmp_path, ceiling_env):
-    out = tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "xbench/bench/suite", "--benchmark-only", "--xbench-json", str(out),
-                           "--xbench-frameworks", "torch", "--xbench-models", "seed_cnn", "--xbench-providers", "cpu",
-                           "-k", "b32 and (eager or onnxruntime)",
-                           "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:cacheprovider", "-q"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **ceiling_env})  # measured once per session
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    doc = read_results(out)
-    assert doc["env"]["ceiling"]["cpu"]["matmul_gflops"] > 0
-    ok = [r for r in doc["records"] if r["status"] == "ok"]
-    assert {r["task"] for r in ok} == {"train_step", "inference"}
-    for r in ok:
-        assert "roofline_error" not in r, r["roofline_error"]
-        assert r["achieved_gflops"] > 0 and 0 < r["fraction_of_peak"] and r["verdict"]
-        per_sample = 248_768 + (194_688 + 2 * 54_080 if r["task"] == "train_step" else 0)
-        assert r["cost"]["flops_per_batch"] == 2 * 32 * per_sample

@@ -167,22 +167,19 @@ def test_keras_cpu_rows_without_tensorflow_are_skipped_with_the_reason(task, ctx
 
 # -- item 4: TensorFlow's GPU memory growth, Keras "cpu" rows on the CPU -----------------------------------------------
 
-def test_tensorflow_memory_growth_is_set_before_first_use():
-    pytest.importorskip("tensorflow")
-    code = ("import os; from xbench.frameworks.keras_tf import _keras; tf, _ = _keras(); "
-            "assert os.environ['TF_FORCE_GPU_ALLOW_GROWTH'] == 'true', os.environ.get('TF_FORCE_GPU_ALLOW_GROWTH'); "
-            "assert all(tf.config.experimental.get_memory_growth(g) for g in tf.config.list_physical_devices('GPU'))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-
-
-def test_keras_cpu_rows_build_and_train_on_the_cpu_whatever_the_default_device():
-    """On a GPU box TensorFlow places new variables on GPU:0. Here a second logical CPU plays that
-    default device: a "cpu" row's weights and optimizer state must still land on CPU:0."""
-    pytest.importorskip("tensorflow")
-    code = textwrap.dedent('''
-        import numpy as np
+TF_CHECKS = textwrap.dedent('''
+    import json, os, traceback
+    import numpy as np
+    results = {}
+    try:  # 1: the first use of TensorFlow through xbench sets memory growth
+        from xbench.frameworks.keras_tf import _keras
+        tf, _ = _keras()
+        assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true", os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH")
+        assert all(tf.config.experimental.get_memory_growth(g) for g in tf.config.list_physical_devices("GPU"))
+        results["growth"] = "ok"
+    except BaseException:
+        results["growth"] = traceback.format_exc()
+    try:  # 2: a second logical CPU plays the GPU's default device (set before TensorFlow's runtime starts)
         from xbench.frameworks.keras_tf import FRAMEWORK as fw, _keras
         from xbench.spec import load_spec
         tf, _ = _keras()
@@ -197,9 +194,32 @@ def test_keras_cpu_rows_build_and_train_on_the_cpu_whatever_the_default_device()
         where = {v.path: v.value.device for v in model.weights + model.optimizer.variables}
         wrong = {k: d for k, d in where.items() if not d.endswith("CPU:0")}
         assert not wrong, wrong
-    ''')
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        results["placement"] = "ok"
+    except BaseException:
+        results["placement"] = traceback.format_exc()
+    print(json.dumps(results))
+''')
+
+
+@pytest.fixture(scope="module")
+def tf_checks() -> dict:
+    """Both TensorFlow checks in one fresh process (each needs TensorFlow not yet started; one import of it, not
+    two), without TF_FORCE_GPU_ALLOW_GROWTH in its environment: {check: "ok" or its traceback}."""
+    pytest.importorskip("tensorflow")
+    proc = subprocess.run([sys.executable, "-c", TF_CHECKS], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_tensorflow_memory_growth_is_set_before_first_use(tf_checks):
+    assert tf_checks["growth"] == "ok", tf_checks["growth"][-2000:]
+
+
+def test_keras_cpu_rows_build_and_train_on_the_cpu_whatever_the_default_device(tf_checks):
+    """On a GPU box TensorFlow places new variables on GPU:0. Here a second logical CPU plays that
+    default device: a "cpu" row's weights and optimizer state must still land on CPU:0."""
+    assert tf_checks["placement"] == "ok", tf_checks["placement"][-3000:]
 
 
 # -- item 5: every inference row returns NumPy on the host, and the record says so --------------------------------------
@@ -334,9 +354,14 @@ def test_cuda_provider_options_are_read_back_from_the_session(ctx):
 
 # -- item 9: explain --device cuda without TensorFlow ----------------------------------------------------------------------
 
-def test_explain_on_cuda_without_tensorflow_skips_keras_with_the_reason(no_tensorflow, mnist):
+def test_explain_on_cuda_without_tensorflow_skips_keras_with_the_reason(no_tensorflow, mnist, monkeypatch,
+                                                                       ceiling_env):
+    from test_explain import use_session_ceiling
+
     from xbench import explain
     from xbench.spec import load_spec
+
+    use_session_ceiling(monkeypatch, ceiling_env)  # the ceiling is not under test here
 
     report = explain.explain_spec(load_spec("seed_cnn"), 8, explain.RUNTIMES, "cuda", mnist, budget_s=0.05)
     keras = [s for s in report["skipped"] if s["runtime"] == "keras"]
