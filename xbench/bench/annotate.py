@@ -9,7 +9,6 @@ record is annotated.
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 
@@ -54,11 +53,10 @@ def record_fields(case, context, seconds: float) -> dict:
 
 
 def epoch_fields(case, context, seconds: float) -> dict:
-    """An epoch's throughput in images per second (``xbench.records.rates``, which pooling uses too). Its place
-    against the steps is ``xbench explain --results``'s."""
+    """An epoch's throughput in images per second (``xbench.records.rates``, which pooling uses too), over the
+    images the epoch ran (``cases.epoch_size``; the record's ``samples_per_epoch`` and ``steps_per_epoch`` are the
+    prepared epoch's own). Its place against the steps is ``xbench explain --results``'s."""
+    from xbench.bench.cases import epoch_size
     from xbench.records import rates
-    from xbench.bench.cases import EPOCH_SAMPLES
 
-    n = min(EPOCH_SAMPLES, len(context.data.x_train))
-    return {**rates(case.task, case.batch_size, seconds, n), "samples_per_epoch": n,
-            "steps_per_epoch": math.ceil(n / case.batch_size)}
+    return rates(case.task, case.batch_size, seconds, epoch_size(context.data))

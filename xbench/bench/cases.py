@@ -448,10 +448,14 @@ def _runtime_predictor(case: Case, spec: ModelSpec, path: Path) -> Callable:
     return lambda x: session.predict(onnx_input(fw, x))
 
 
+def epoch_size(data) -> int:
+    """How many images one ``train_epoch`` runs over: the first ``EPOCH_SAMPLES`` (fewer if the data has fewer)."""
+    return min(EPOCH_SAMPLES, len(data.x_train))
+
+
 def epoch_data(data, spec: ModelSpec):
-    """The images one ``train_epoch`` runs over: the first ``EPOCH_SAMPLES`` training images (fewer if the
-    data has fewer), as (x, y) in the spec's input shape."""
-    return mnist.batch(data, spec.input_shape, min(EPOCH_SAMPLES, len(data.x_train)), split="train")
+    """The images one ``train_epoch`` runs over (``epoch_size``), as (x, y) in the spec's input shape."""
+    return mnist.batch(data, spec.input_shape, epoch_size(data), split="train")
 
 
 def _prepare_epoch(case: Case, spec: ModelSpec, ctx: Context) -> Prepared:
