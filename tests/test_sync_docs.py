@@ -50,14 +50,14 @@ def run(script, capsys):
 
 @pytest.fixture(scope="module")
 def check_in_a_child() -> SimpleNamespace:
-    """``sync_docs.py --check`` on this checkout, in a fresh interpreter: its exit code and the ML framework
-    modules it left in ``sys.modules``."""
-    code = (f"import sys, runpy; sys.argv = ['sync_docs', '--check']\n"
-            f"ns = runpy.run_path({str(SCRIPT)!r}, run_name='sync_docs')\n"
-            f"rc = ns['main'](['--check'])\n"
+    """``python scripts/sync_docs.py --check`` on this checkout, in a fresh interpreter: its exit code and the ML
+    framework modules it left in ``sys.modules``."""
+    code = (f"import sys, runpy; sys.argv = [{str(SCRIPT)!r}, '--check']; rc = None\n"
+            f"try:\n    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+            f"except SystemExit as exc:\n    rc = exc.code\n"
             f"print(rc, sorted(m for m in sys.modules if m.split('.')[0] in {ML!r}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    rc, _, modules = proc.stdout.strip().partition(" ")
+    rc, _, modules = (proc.stdout.strip().splitlines() or [""])[-1].partition(" ")
     return SimpleNamespace(returncode=int(rc) if rc.lstrip("-").isdigit() else None, modules=modules,
                            output=proc.stdout + proc.stderr)
 
