@@ -375,15 +375,31 @@ def _blocks_do_not_add_up() -> str:
 ], ids=["nan", "inf", "zero", "duplicate-id", "blocks-mismatch",
         "malformed", "empty", "major-version", "missing-field", "pytest-benchmark", "bad-block"])
 @pytest.mark.parametrize("command", ["compare", "report"])
-def test_bad_input_is_one_line_exit_2(tmp_path, content, expected, command):
+def test_bad_input_is_one_line_exit_2(tmp_path, content, expected, command, capsys):
+    """Every defect through ``xbench.cli.main`` in this process; the child below runs the real command once."""
     bad = _write(tmp_path, "bad.json", content)
+    args = [str(FIXTURE), bad] if command == "compare" else [bad, "--out", str(tmp_path / "r.md")]
+    capsys.readouterr()
+    assert main([command, *args]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"xbench {command}: error: ") and bad in lines[0] and expected in lines[0]
+    assert out == ""
+    assert not (tmp_path / "r.md").exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_bad_input_in_a_child_is_one_line_exit_2_and_no_traceback(tmp_path, command):
+    bad = _write(tmp_path, "bad.json", _bad_sample(0.0))
     args = [str(FIXTURE), bad] if command == "compare" else [bad, "--out", str(tmp_path / "r.md")]
     proc = subprocess.run([sys.executable, "-m", "xbench.cli", command, *args],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith(f"xbench {command}: error: ") and bad in lines[0] and expected in lines[0]
+    assert lines[0].startswith(f"xbench {command}: error: ") and bad in lines[0]
+    assert "samples_s/2: 0.0 is less than or equal to the minimum of 0" in lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert not (tmp_path / "r.md").exists()
 

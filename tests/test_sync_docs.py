@@ -1,15 +1,19 @@
 """scripts/sync_docs.py: the README and docs/ say what the committed results files say.
 
 The README and docs are copied with the results into a temporary checkout for every test that edits or
-removes something; the repository itself is only read."""
+removes something; the repository itself is only read. The script runs in a child process once (the check of this
+checkout, which is also the check that it imports no ML framework); the tests on a copied checkout call its
+``main`` in this process, which reads each results file of a checkout once for all the calls of a test."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,9 +22,44 @@ SCRIPT = ROOT / "scripts" / "sync_docs.py"
 ML = ("tensorflow", "keras", "torch", "onnxruntime", "onnx", "jax")
 
 
-def _run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("sync_docs_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture
+def run(script, capsys):
+    """``run(*args)``: the script's ``main(args)`` in this process -> returncode, stdout, stderr. Its cache of read
+    results files is emptied first, so nothing read by another test is reused."""
+    script._load.cache_clear()
+
+    def call(*args) -> SimpleNamespace:
+        capsys.readouterr()
+        rc = script.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
+
+    yield call
+    script._load.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def check_in_a_child() -> SimpleNamespace:
+    """``python scripts/sync_docs.py --check`` on this checkout, in a fresh interpreter: its exit code and the ML
+    framework modules it left in ``sys.modules``."""
+    code = (f"import sys, runpy; sys.argv = [{str(SCRIPT)!r}, '--check']; rc = None\n"
+            f"try:\n    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+            f"except SystemExit as exc:\n    rc = exc.code\n"
+            f"print(rc, sorted(m for m in sys.modules if m.split('.')[0] in {ML!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    rc, _, modules = (proc.stdout.strip().splitlines() or [""])[-1].partition(" ")
+    return SimpleNamespace(returncode=int(rc) if rc.lstrip("-").isdigit() else None, modules=modules,
+                           output=proc.stdout + proc.stderr)
 
 
 @pytest.fixture
@@ -33,21 +72,15 @@ def checkout(tmp_path) -> Path:
     return tmp_path
 
 
-def test_docs_are_in_sync_with_the_results():
-    proc = _run("--check")
-    assert proc.returncode == 0, proc.stderr
+def test_docs_are_in_sync_with_the_results(check_in_a_child):
+    assert check_in_a_child.returncode == 0, check_in_a_child.output
 
 
-def test_generators_import_no_ml_framework():
-    code = (f"import sys, runpy; sys.argv = ['sync_docs', '--check']\n"
-            f"ns = runpy.run_path({str(SCRIPT)!r}, run_name='sync_docs')\n"
-            f"rc = ns['main'](['--check'])\n"
-            f"print(rc, sorted(m for m in sys.modules if m.split('.')[0] in {ML!r}))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert proc.stdout.split() == ["0", "[]"], proc.stdout + proc.stderr
+def test_generators_import_no_ml_framework(check_in_a_child):
+    assert check_in_a_child.returncode is not None and check_in_a_child.modules == "[]", check_in_a_child.output
 
 
-def test_one_edited_number_is_named(checkout):
+def test_one_edited_number_is_named(checkout, run):
     readme = checkout / "README.md"
     text = readme.read_text()
     start = text.index("<!-- xbench:begin baseline-train -->")
@@ -56,16 +89,16 @@ def test_one_edited_number_is_named(checkout):
     edited = text[:start] + text[start:].replace(number, other, 1)
     assert edited != text
     readme.write_text(edited)
-    proc = _run("--check", "--root", checkout)
+    proc = run("--check", "--root", checkout)
     assert proc.returncode == 1
     assert [line for line in proc.stderr.splitlines() if line.startswith("out of date")] == [
         "out of date: README.md: baseline-train"]
     assert readme.read_text() == edited  # --check writes nothing
-    assert _run("--root", checkout).returncode == 0 and readme.read_text() == text
-    assert _run("--check", "--root", checkout).returncode == 0
+    assert run("--root", checkout).returncode == 0 and readme.read_text() == text
+    assert run("--check", "--root", checkout).returncode == 0
 
 
-def test_a_block_follows_its_results_file(checkout):
+def test_a_block_follows_its_results_file(checkout, run):
     """A regenerated results file makes the block stale: the check cannot pass with the old numbers."""
     check = checkout / "results" / "ab" / "check.md"
     text = check.read_text()
@@ -73,14 +106,14 @@ def test_a_block_follows_its_results_file(checkout):
     edited = text[:row.start(1)] + str(int(row[1]) + 1) + text[row.end(1):]
     assert edited != text
     check.write_text(edited)
-    proc = _run("--check", "--root", checkout)
+    proc = run("--check", "--root", checkout)
     assert proc.returncode == 1
     assert "out of date: docs/statistics.md: ab-check" in proc.stderr
     assert "out of date: docs/statistics.md: ab-runs" in proc.stderr
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
-def test_missing_or_unreadable_results_file_is_one_line(checkout, damage):
+def test_missing_or_unreadable_results_file_is_one_line(checkout, run, damage):
     target = checkout / "results" / "tta" / "keras-0.98.json"
     if damage == "missing":
         target.unlink()
@@ -88,7 +121,7 @@ def test_missing_or_unreadable_results_file_is_one_line(checkout, damage):
         target.write_text('{"schema_version": "1.2.0", "records": [')
     before = {p: p.read_text() for p in [checkout / "README.md", *(checkout / "docs").glob("*.md")]}
     for args in (["--check"], []):
-        proc = _run(*args, "--root", checkout)
+        proc = run(*args, "--root", checkout)
         assert proc.returncode == 2 and proc.stdout == ""
         (line,) = proc.stderr.strip().splitlines()
         assert line.startswith("sync_docs: error: docs/training.md: marker tta: ")
@@ -96,10 +129,10 @@ def test_missing_or_unreadable_results_file_is_one_line(checkout, damage):
     assert before == {p: p.read_text() for p in before}  # nothing written
 
 
-def test_unknown_block_name_is_one_line(checkout):
+def test_unknown_block_name_is_one_line(checkout, run):
     doc = checkout / "docs" / "noise.md"
     doc.write_text(doc.read_text() + "\n<!-- xbench:begin no-such-block -->\n<!-- xbench:end -->\n")
-    proc = _run("--check", "--root", checkout)
+    proc = run("--check", "--root", checkout)
     assert proc.returncode == 2 and "docs/noise.md: marker no-such-block: no such block" in proc.stderr
 
 

@@ -25,6 +25,48 @@ def _validator():
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
+_SAMPLE = {"type": "number", "exclusiveMinimum": 0}
+
+
+@cache
+def _samples_shortcut() -> bool:
+    """Whether a record's ``samples_s`` is valid exactly when each sample is a number above 0 and (status ok) one
+    at least: true while every rule the schema gives ``samples_s`` says only that. Then ``validate`` checks the
+    samples here and hands JSON Schema one of them, not all: a baseline holds a million, and JSON Schema takes
+    seconds over them."""
+    rules = []
+
+    def find(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("samples_s"), dict):
+                rules.append(node["samples_s"])
+            for v in node.values():
+                find(v)
+        elif isinstance(node, list):
+            for v in node:
+                find(v)
+
+    find(json.loads(SCHEMA_PATH.read_text())["$defs"]["record"])
+    return bool(rules) and all(set(r) <= {"type", "items", "minItems", "description"} and r.get("minItems", 1) <= 1
+                               and r.get("type", "array") == "array"
+                               and r.get("items", _SAMPLE) == _SAMPLE for r in rules)
+
+
+def _one_sample_each(doc: dict) -> dict:
+    """``doc`` with each record's ``samples_s`` cut to its first sample where every sample is a number above 0 (the
+    schema's rule, checked here); any other list is kept whole for JSON Schema to judge. The copy is shallow."""
+    records = doc.get("records")
+    if not isinstance(records, list):
+        return doc
+    out = []
+    for rec in records:
+        s = rec.get("samples_s") if isinstance(rec, dict) else None
+        if isinstance(s, list) and len(s) > 1 and all(type(x) in (int, float) for x in s) and min(s) > 0:
+            rec = {**rec, "samples_s": s[:1]}
+        out.append(rec)
+    return {**doc, "records": out}
+
+
 def validate(doc, source: str = "<results>") -> None:
     if not isinstance(doc, dict):
         raise UserError(f"{source}: not an xbench results file (top level is {type(doc).__name__}, expected an object)")
@@ -38,6 +80,9 @@ def validate(doc, source: str = "<results>") -> None:
     if major != str(MAJOR):
         raise UserError(f"{source}: schema_version {version} has major version {major}; "
                         f"this xbench reads {MAJOR}.x files only")
+    if _samples_shortcut() and not any(True for _ in _validator().iter_errors(_one_sample_each(doc))):
+        check_values(doc, source)  # valid: the samples cut away were checked in _one_sample_each
+        return
     # Report the first problem in document order; the key keeps ints and strings from being compared.
     errors = sorted(_validator().iter_errors(doc),
                     key=lambda e: [(isinstance(p, str), p) for p in e.absolute_path])
