@@ -119,7 +119,6 @@ def test_shared_weights_are_canonical_and_seeded(seed_spec):
 def test_shared_init_starts_both_frameworks_from_the_same_weights(seed_spec, mnist):
     """One step at a learning rate too small to move the weights: with shared init, Keras and PyTorch predict the
     same probabilities; with their own initialisers they do not."""
-    import dataclasses
 
     from xbench import frameworks
     from xbench.data import images
