@@ -69,7 +69,7 @@ def pytest_addoption(parser):
                      f"(default: {DEFAULT_BLOCKS}; 1 = one contiguous block; a plain `pytest` smoke run uses 1)")
     g.addoption("--xbench-smoke", choices=SMOKE_CHOICES, default="one",
                 help="what a plain `pytest` (benchmarks disabled) smoke-runs once: 'one' case per framework x task x "
-                     "runtime family (runtime, device, precision) at its cheapest batch, or 'all' of them; "
+                     "runtime family (runtime and device) at its cheapest case (fp32, smallest batch), or 'all' of them; "
                      "--benchmark-only always times every case (default: %(default)s)")
 
 

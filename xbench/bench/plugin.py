@@ -164,14 +164,17 @@ def pytest_generate_tests(metafunc):
 
 
 def smoke_cases(cases: list) -> list:
-    """One case per framework x task x runtime family (runtime, device, precision): a plain `pytest` proves
-    each family runs; `--benchmark-only` (and .ci/run's benchmark stage) runs every case. Within a family the
-    cheapest case: the first model and variant at the smallest batch (an epoch: the largest, fewest steps)."""
+    """One case per framework x task x runtime family (runtime and device): a plain `pytest` proves each family
+    runs; `--benchmark-only` (and .ci/run's benchmark stage) runs every case, every precision included. Within a
+    family the cheapest case: fp32 where the family has it, the first model and variant, the smallest batch (an
+    epoch: the largest, fewest steps)."""
+    from xbench.precision import FLOAT32
+
     def family(c):
-        return c.framework, c.task, c.runtime, c.device, c.dtype
+        return c.framework, c.task, c.runtime, c.device
 
     def cost(c):
-        return -c.batch_size if c.task == "train_epoch" else c.batch_size
+        return c.dtype != FLOAT32, -c.batch_size if c.task == "train_epoch" else c.batch_size
 
     chosen: dict = {}
     for c in cases:
