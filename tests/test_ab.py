@@ -261,15 +261,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(fake, tmp_path, case):
 
 @pytest.mark.slow
 def test_two_real_blocks_of_the_suite(tmp_path):
-    """Two A and two B blocks of the real suite (ONNX Runtime on the PyTorch export, default session, batch 1 and
-    128): the plumbing."""
+    """Two A and two B blocks of the real suite (PyTorch eager inference at batch 1: no export, so each block
+    process costs its imports, not a conversion): the plumbing."""
     ceiling = tmp_path / "ceiling.json"
     ceiling.write_text(json.dumps(CEILING))
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "xbench.cli", "ab", "--blocks", "2", "--alpha", "0.3",
                            "--b-args", "--xbench-threads 1", "--out", str(out), "--",
                            "--xbench-models", "seed_cnn", "--xbench-frameworks", "torch", "--xbench-providers", "cpu",
-                           "--xbench-dtypes", "float32", "-k", "onnxruntime and default and b1",
+                           "--xbench-dtypes", "float32", "-k", "torch-cpu-eager and b1 and not b128",
                            "--benchmark-min-rounds=3", "--benchmark-max-time=0.05"],
                           cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "XBENCH_CEILING_FILE": str(ceiling)})

@@ -14,7 +14,7 @@ def test_run_merges_one_process_per_framework_and_pools_runs(tmp_path):
     out = tmp_path / "merged.json"
     proc = subprocess.run([sys.executable, "-m", "xbench.cli", "run", "--runs", "2", "--json", str(out), "--",
                            "-q", "--xbench-models", "seed_cnn", "--xbench-dtypes", "float32",
-                           "-k", "onnxruntime and cpu and default and b1 and not b128", "--benchmark-max-time=0.05",
+                           "-k", "(keras-cpu-default or torch-cpu-eager) and b1 and not b128 and not onnxruntime and not openvino", "--benchmark-max-time=0.05",
                            "--benchmark-min-rounds=3", "--xbench-blocks", "2"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
