@@ -77,3 +77,14 @@ def ceiling_env(tmp_path_factory) -> dict:
     path = tmp_path_factory.getbasetemp() / "ceiling.json"
     path.write_text(json.dumps(ceil))
     return {"XBENCH_CEILING_FILE": str(path)}
+
+
+@pytest.fixture
+def thread_env(monkeypatch):
+    """Restore the thread variables after the test: ``xbench.cli.main`` run in this process sets them."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS", "XBENCH_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
+        if var in os.environ:
+            monkeypatch.setenv(var, os.environ[var])
+        else:
+            monkeypatch.delenv(var, raising=False)

@@ -18,15 +18,10 @@ def xbench(*args, env=None, timeout=600):
 
 def _in_process(monkeypatch, capsys, *args):
     """``xbench ARGS`` in this process: the interpreter start and the framework's import are paid once per session,
-    not per command (the entry point itself is run as a user runs it by the tests below). Returns (code, out, err)."""
+    not per command (the entry point itself is run as a user runs it by the tests below); its caller asks for the
+    ``thread_env`` fixture. Returns (code, out, err)."""
     from xbench.cli import main
 
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                "TF_NUM_INTEROP_THREADS", "XBENCH_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
-        if var in os.environ:  # the CLI sets the thread variables: restored after the test
-            monkeypatch.setenv(var, os.environ[var])
-        else:
-            monkeypatch.delenv(var, raising=False)
     capsys.readouterr()
     try:
         code = main(list(args))
@@ -37,7 +32,7 @@ def _in_process(monkeypatch, capsys, *args):
 
 
 @pytest.mark.parametrize("framework", ["keras", "torch"])
-def test_train_then_export_on_the_embedded_subset(framework, tmp_path, monkeypatch, capsys):
+def test_train_then_export_on_the_embedded_subset(framework, tmp_path, monkeypatch, capsys, thread_env):
     summary = tmp_path / "s.json"
     monkeypatch.setenv("XBENCH_CACHE", str(tmp_path / "cache"))  # its saved weights stay out of the session's cache
     code, out, err = _in_process(monkeypatch, capsys, "train", "--framework", framework, "--epochs", "2",

@@ -38,16 +38,10 @@ def use_session_ceiling(monkeypatch, ceiling_env: dict) -> None:
 
 
 @pytest.fixture
-def in_process(monkeypatch, capsys, ceiling_env):
+def in_process(monkeypatch, capsys, ceiling_env, thread_env):
     """``xbench ARGS`` in this process (no interpreter start, no second import of ONNX Runtime), with the machine's
     ceiling this session measured in a subprocess (``ceiling_env``) instead of a fresh 5 s measurement per command:
     for the tests whose subject is not the ceiling. Returns (exit code, stdout, stderr)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                "TF_NUM_INTEROP_THREADS", "XBENCH_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
-        if var in os.environ:  # the CLI sets the thread variables: restored after the test
-            monkeypatch.setenv(var, os.environ[var])
-        else:
-            monkeypatch.delenv(var, raising=False)
     use_session_ceiling(monkeypatch, ceiling_env)
 
     def run(*args):
