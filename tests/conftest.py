@@ -9,6 +9,17 @@ import pytest
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
+# Markers whose tests run only when the marker expression asks for them (``pytest -m NAME``), with the reason.
+OPT_IN = {"e2e": "a whole xbench command end to end (several framework processes): .ci/run runs these with "
+                 "pytest -m e2e; opt in the same way"}
+
+
+def pytest_runtest_setup(item):
+    expr = item.config.getoption("markexpr") or ""
+    for name, why in OPT_IN.items():
+        if item.get_closest_marker(name) and (name not in expr or f"not {name}" in expr):
+            pytest.skip(why)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _trained_once(tmp_path_factory):

@@ -259,6 +259,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(fake, tmp_path, case):
 
 # ---- two real blocks ---------------------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_two_real_blocks_of_the_suite(tmp_path):
     """Two A and two B blocks of the real suite (PyTorch eager inference at batch 1: no export, so each block

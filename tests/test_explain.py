@@ -70,6 +70,7 @@ def doc_samples(doc: dict) -> int:
     return min(EPOCH_SAMPLES, round(e["images_per_s"] * e["epoch_s"]))
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_explain_seed_cnn_json_has_total_macs_a_layer_table_and_a_checkable_verdict(tmp_path):
     from test_verdict import check_rules

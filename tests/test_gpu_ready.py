@@ -79,6 +79,7 @@ def _copy_of_tracked_files(dest: Path) -> Path:
 
 # -- items 1, 2, 3: scripts/gpu_check.sh from a copied tree, xbench not installed, no TensorFlow ---------------------
 
+@pytest.mark.e2e
 def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path, hide_dir, ceiling_env):
     tree = _copy_of_tracked_files(tmp_path / "tree")
     out = tmp_path / "out"

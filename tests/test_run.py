@@ -4,12 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from xbench.commands.run import merge
 from xbench.schema import read_results, validate
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.e2e
 def test_run_merges_one_process_per_framework_and_pools_runs(tmp_path):
     out = tmp_path / "merged.json"
     proc = subprocess.run([sys.executable, "-m", "xbench.cli", "run", "--runs", "2", "--json", str(out), "--",
