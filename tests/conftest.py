@@ -40,6 +40,25 @@ def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("XBENCH_MNIST", raising=False)
 
 
+@pytest.fixture
+def tracked_tree(tmp_path) -> Path:
+    """A copy of the checkout as `git archive` of the working tree would give it (tracked and new, not ignored
+    files), in ``tmp_path / "tree"``: what a clean clone holds, and a place to build or break things."""
+    import shutil
+    import subprocess
+
+    repo, dest = Path(__file__).resolve().parents[1], tmp_path / "tree"
+    if not (repo / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (repo / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / name, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """The embedded subset: real MNIST, always present."""

@@ -7,7 +7,6 @@ hides it from the import system (importlib.util.find_spec returns None, as when 
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -63,25 +62,11 @@ def _env(hide_dir, modules=NO_TF, distributions="xbench"):
             "HIDE_DISTRIBUTIONS": distributions}
 
 
-def _copy_of_tracked_files(dest: Path) -> Path:
-    """What `git archive` of the working tree would give: tracked and new (not ignored) files."""
-    if not (REPO / ".git").exists() or shutil.which("git") is None:
-        pytest.skip("not a git checkout")
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        src = REPO / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    return dest
-
-
 # -- items 1, 2, 3: scripts/gpu_check.sh from a copied tree, xbench not installed, no TensorFlow ---------------------
 
 @pytest.mark.e2e
-def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path, hide_dir, ceiling_env):
-    tree = _copy_of_tracked_files(tmp_path / "tree")
+def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path, tracked_tree, hide_dir, ceiling_env):
+    tree = tracked_tree
     out = tmp_path / "out"
     env = {**_env(hide_dir), "GPU_CHECK_TESTS": "", **ceiling_env,
            "GPU_CHECK_SELECT": "seed_cnn and b1 and (onnxruntime-torch-cpu or keras-cpu-default or torch-cuda-eager)",
@@ -108,12 +93,12 @@ def test_gpu_check_runs_from_a_copied_tree_without_xbench_or_tensorflow(tmp_path
     assert "records: " in proc.stdout and " 0 error" in proc.stdout
 
 
-def test_gpu_check_prints_the_report_and_fails_when_rows_fail(tmp_path, hide_dir, ceiling_env):
+def test_gpu_check_prints_the_report_and_fails_when_rows_fail(tmp_path, tracked_tree, hide_dir, ceiling_env):
     """A spec PyTorch cannot build ('same' padding with stride 2) makes its rows real errors: the report is
     still written and printed, the errors are named, and the script exits non-zero."""
     import re
 
-    tree = _copy_of_tracked_files(tmp_path / "tree")
+    tree = tracked_tree
     spec = json.loads((tree / "models/seed_conv64.json").read_text())
     spec["layers"][0].update(padding="same", strides=2)
     (tree / "models/seed_conv64.json").write_text(json.dumps(spec))

@@ -2,7 +2,6 @@
 the pytest11 entry point; `xbench bench --help` says how it runs."""
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,23 +12,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _tracked_copy(dest: Path) -> Path:
-    """The working tree's tracked and new (not ignored) files: a build here leaves nothing in the checkout."""
-    if not (REPO / ".git").exists() or shutil.which("git") is None:
-        pytest.skip("not a git checkout")
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    return dest
-
-
-def test_the_wheel_ships_the_suite_the_specs_and_the_entry_point(tmp_path):
+def test_the_wheel_ships_the_suite_the_specs_and_the_entry_point(tmp_path, tracked_tree):
     if importlib.util.find_spec("setuptools") is None:
         pytest.skip("setuptools is not installed here (the wheel is built without build isolation: offline)")
-    tree = _tracked_copy(tmp_path / "tree")
+    tree = tracked_tree
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(tmp_path / "dist"), str(tree)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
