@@ -99,9 +99,9 @@ def known_providers() -> list[str]:
     return sorted(set(rt.get_all_providers()))
 
 
-def provider_option(values: list[str] | None, default: str = "cpu") -> list[str]:
-    """``--provider`` of the CLI (repeatable or comma-separated, long or short names) as long names; an unknown
-    name is a UserError that lists the known ones."""
+def provider_option(values: list[str] | None, default: str = "cpu", option: str = "--provider") -> list[str]:
+    """``--provider`` of the CLI and ``--xbench-providers`` of the suite (repeatable or comma-separated, long or
+    short names) as long names; an unknown name is one UserError that lists what this build has and knows."""
     from xbench.errors import UserError
 
     known = known_providers()
@@ -109,8 +109,9 @@ def provider_option(values: list[str] | None, default: str = "cpu") -> list[str]
     for item in values or [default]:
         for p in (v.strip() for v in item.split(",") if v.strip()):
             if long_name(p) not in known:
-                raise UserError(f"--provider: unknown provider {p!r}; known to this ONNX Runtime: {', '.join(known)} "
-                                "(short names: cpu, cuda)")
+                raise UserError(f"{option}: unknown provider {p!r}; available in this build: "
+                                f"{', '.join(ort().get_available_providers())} (short names: cpu, cuda); "
+                                f"all ONNX Runtime providers: {', '.join(known)}")
             out.append(long_name(p))
     return out
 
