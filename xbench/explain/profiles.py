@@ -97,26 +97,12 @@ def ort_profile(path, feeds: dict, provider: str = "CPUExecutionProvider", runs:
 
 # ---- PyTorch ------------------------------------------------------------------------------------------------------
 
-def torch_module_groups(spec, model) -> list[list[int]] | None:
-    """Indices of ``model``'s (nn.Sequential) modules per spec layer, as the torch builder lays them out."""
-    groups, i = [], 0
-    for layer in spec.layers:
-        n = {"globalavgpool2d": 2}.get(layer.type, 1)
-        if layer.params.get("activation") in ("relu", "tanh", "sigmoid"):
-            n += 1
-        groups.append(list(range(i, i + n)))
-        i += n
-    return groups if i == len(model) else None
-
-
 def torch_train_profile(model, spec, step, x, y, steps: int = 3, device: str = "cpu") -> dict:
     """Per spec layer forward and backward seconds of a torch train step (``step(x, y)``), plus loss,
     optimizer and the rest, averaged over ``steps`` profiled steps."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    groups = torch_module_groups(spec, model)
-    if groups is None:
-        groups = [[i] for i in range(len(model))]
+    groups = getattr(model, "xbench_layer_groups", None) or [[i] for i in range(len(model))]  # as built
     open_ranges: dict[int, object] = {}
     handles = []
     for li, mods in enumerate(groups):

@@ -180,7 +180,9 @@ class TorchFramework:
         self.seed(seed)
         acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
         mods: list = []
+        groups: list[list[int]] = []  # the modules each spec layer became, in order
         for i, layer in enumerate(spec.layers):
+            start = len(mods)
             p, cin = layer.params, layer.in_shape[-1]
             if layer.type == "conv2d":
                 if p["padding"] == "same" and p["strides"] != 1:
@@ -204,7 +206,10 @@ class TorchFramework:
             act = p.get("activation", "linear")
             if act in acts:
                 mods.append(acts[act]())
-        return nn.Sequential(*mods)  # ends in logits when the spec ends in softmax
+            groups.append(list(range(start, len(mods))))
+        model = nn.Sequential(*mods)  # ends in logits when the spec ends in softmax
+        model.xbench_layer_groups = groups  # read by explain's per-layer profile
+        return model
 
     def _inference_module(self, model, spec: ModelSpec):
         torch = _torch()
