@@ -278,7 +278,7 @@ def _overhead_line(fits: list[dict], why: str) -> str:
     bound = (f" By the upper ends of the intervals the fixed cost is at most {100 * max(highs):.0f} % of the step at batch "
              "128: the step" if len(highs) == len(fits) and max(highs) < 0.5 else " The step")
     return (f"- **Not per-step overhead**: t = fixed + per sample × batch through the block medians at batch 32 "
-            f"and 128, with 95 % bootstrap intervals over blocks: " + "; ".join(one(f) for f in fits) + "."
+            "and 128, with 95 % bootstrap intervals over blocks: " + "; ".join(one(f) for f in fits) + "."
             f"{bound} is per-sample work that moves unfused activations ([why]({why})).")
 
 

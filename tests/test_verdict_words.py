@@ -7,7 +7,6 @@ rule under test: ``unchanged`` only when the change's interval lies inside ±thr
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 
 import pytest

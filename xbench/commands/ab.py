@@ -57,7 +57,7 @@ import os
 import sys
 from pathlib import Path
 
-from xbench.commands._common import alpha as _alpha, percent, positive_float, positive_int
+from xbench.commands._common import alpha as _alpha, percent, positive_int
 
 DEFAULT_BLOCKS = 6
 HELP = "A/B: two environments or checkouts in alternating blocks on one machine; exit 1 if B regresses"
