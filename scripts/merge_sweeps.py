@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     doc["records"] = [r for d in docs for r in d["records"]]
     out.mkdir(parents=True, exist_ok=True)
     write_results(out / "sweep.json", doc)
-    from xbench.training.tta import markdown_table
+    from xbench.report.tta import markdown_table
 
     for fw in dict.fromkeys(r["framework"] for r in doc["records"]):
         atomic_write_text(out / f"sweep_{fw}.md", markdown_table(doc["records"], fw))

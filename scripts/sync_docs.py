@@ -290,7 +290,7 @@ def epoch_loop(src: Source) -> str:
 
 
 def _sweep(src: Source, framework: str) -> str:
-    from xbench.training.tta import markdown_table
+    from xbench.report.tta import markdown_table
 
     return markdown_table(_doc(src)["records"], framework).rstrip("\n") + "\n\n" + src.cite()
 
@@ -307,7 +307,7 @@ def sweep_torch(src: Source) -> str:
 
 @block("tta", *(f"results/tta/{fw}-{t}.json" for fw in ("keras", "torch") for t in ("0.98", "0.99")))
 def tta(src: Source) -> str:
-    from xbench.training.tta import summary_line
+    from xbench.report.tta import summary_line
 
     lines = [f"- {summary_line(rec)}" for i in range(len(src.files)) for rec in _doc(src, i)["records"]]
     return "\n".join(lines) + "\n\n" + src.cite()

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from xbench import cli
+from xbench.report import tta as tta_text
 from xbench.training import tta
 from xbench.schema import read_results
 from xbench.training.train import TrainResult, train
@@ -218,13 +219,13 @@ def test_interval_is_the_records_median_ci95_when_every_seed_reached(mnist):
 def test_markdown_table_shows_intervals_and_marks_unreached_and_unstable_cells(mnist):
     ok = _record(mnist, [[0.975, 0.981], [0.972, 0.983], [0.979, 0.985]])
     unreached = _record(mnist, [[0.96, 0.95], [0.97, 0.95], [0.972, 0.981]], lr=1e-2)
-    table = tta.markdown_table([ok, unreached], "keras")
+    table = tta_text.markdown_table([ok, unreached], "keras")
     lines = table.splitlines()
     assert "| 32 | 2.0 s [2.0, 2.0] · 3/3 | not reached · 1/3 (best 97.03 ± 1.05%) ⚠ unstable |" in lines  # 98 %
     assert "| 32 | 1.0 s [1.0, 1.0] · 3/3 | 1.0 s [1.0, ∞] · 2/3 ⚠ unstable |" in lines  # 97 %
     assert "coverage 75.0%" in table and "capped at 2 epochs per cell" in table
     assert "| 32 | 97.53 ± 0.35 / 98.30 ± 0.20 | 96.73 ± 0.64 / 96.03 ± 1.79 |" in lines  # plateau, epochs 1 / 2
-    assert tta.markdown_table([], "keras") == ""
+    assert tta_text.markdown_table([], "keras") == ""
 
 
 def test_no_nan_in_results(subset_path, tmp_path):

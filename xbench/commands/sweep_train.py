@@ -76,6 +76,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from xbench import frameworks, machine
+    from xbench.report import tta as tta_text
     from xbench.training import tta
     from xbench.data import load_mnist
     from xbench.records import Record, results_document, write_results
@@ -134,7 +135,7 @@ def run(args) -> int:
             doc["sweep"] = settings
             write_results(json_path, doc)  # atomic: an interruption keeps every finished cell
             cell_s = time.perf_counter() - t_cell
-            say(f"[{i}/{len(cells)}] {tta.summary_line(rec.to_dict())}  (cell {cell_s:.0f} s for {args.repeats} "
+            say(f"[{i}/{len(cells)}] {tta_text.summary_line(rec.to_dict())}  (cell {cell_s:.0f} s for {args.repeats} "
                 f"seed(s); {time.perf_counter() - t0:.0f} s so far)")
     finally:
         if records:  # also after an interruption: tables and plots of what finished
@@ -177,7 +178,7 @@ def _resumable(path: Path, settings: dict) -> dict:
 
 def _report(out: Path, records: list[dict], fws: list[str]) -> None:
     from xbench.paths import atomic_write_text
-    from xbench.training.tta import markdown_table
+    from xbench.report.tta import markdown_table
 
     for fw in fws:
         table = markdown_table(records, fw)

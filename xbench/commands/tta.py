@@ -73,6 +73,7 @@ def run_options(p, check_every: int | None, also_targets: str = "") -> None:
 
 def run(args) -> int:
     from xbench import machine
+    from xbench.report import tta as tta_text
     from xbench.training import tta
     from xbench.data import load_mnist
     from xbench.records import results_document, write_results
@@ -100,7 +101,7 @@ def run(args) -> int:
                        init=args.init, all_epochs=args.all_epochs)
     record = tta.make_record(args.framework, spec, data, runs, args.batch_size, lr, args.max_epochs,
                              args.eval_every, args.all_epochs)
-    print(tta.summary_line(record.to_dict()))
+    print(tta_text.summary_line(record.to_dict()))
     if args.json:
         write_results(args.json, results_document(machine.collect(), [record]))
         say(f"wrote {args.json}")
