@@ -283,21 +283,7 @@ class Recorder:
         blocks.append(block)
         record = Record.measured([b["samples"] for b in blocks], blocks[0]["iterations"], **identity)
         record.first_call_s = blocks[0]["first_call_s"]  # the cold start; later blocks' first calls are in blocks
-        memory = dict(blocks[-1]["memory"])
-        for k in ("peak_rss_mb", "peak_device_mb"):
-            if any(k in b["memory"] for b in blocks):
-                memory[k] = max(b["memory"].get(k, 0) for b in blocks)
-        if all("minor_page_faults_per_call" in b["memory"] for b in blocks):
-            n = sum(len(b["samples"]) for b in blocks)
-            memory["minor_page_faults_per_call"] = round(
-                sum(b["memory"]["minor_page_faults_per_call"] * len(b["samples"]) for b in blocks) / n, 1)
-        record.extra = {**record.extra, **extra, "memory": memory,
-                        "blocks": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
-                                     "median_s": statistics.median(b["samples"]), "first_call_s": b["first_call_s"],
-                                     "started_at": b["started_at"], **({"load_s": b["load_s"]} if "load_s" in b else {})}
-                                   for b in blocks]}
-        if all("load_s" in b for b in blocks):
-            record.extra["load_s"] = statistics.median(b["load_s"] for b in blocks)
+        record.extra = {**record.extra, **extra, **block_fields(blocks)}
         record.extra.update(annotate(record.stats.median))
         self.add(record)
 
@@ -402,10 +388,38 @@ class Bench:
             block["load_s"] = prepared.load_s + first_call
         extra = {**prepared.extra, "warmup_calls": WARMUP_CALLS}
         if prepared.runtime_latency is not None:  # the runtime's own time, paired with the call's, after the rounds
-            extra["runtime_latency"] = prepared.runtime_latency()
+            block["runtime_latency"] = prepared.runtime_latency()
         self.recorder.add_block(identity, block, extra,
                                 lambda median: record_fields(case, self.context, median))
         self.node._xbench_recorded = True
+
+
+def block_fields(blocks: list[dict]) -> dict:
+    """A record's fields that come from its blocks so far: memory (peaks over blocks, page faults per call
+    weighted by rounds), one summary per block, and medians over blocks of ``load_s`` and of the runtime's own
+    latency (each block's calls paired after its rounds), where every block has them."""
+    memory = dict(blocks[-1]["memory"])
+    for k in ("peak_rss_mb", "peak_device_mb"):
+        if any(k in b["memory"] for b in blocks):
+            memory[k] = max(b["memory"].get(k, 0) for b in blocks)
+    if all("minor_page_faults_per_call" in b["memory"] for b in blocks):
+        n = sum(len(b["samples"]) for b in blocks)
+        memory["minor_page_faults_per_call"] = round(
+            sum(b["memory"]["minor_page_faults_per_call"] * len(b["samples"]) for b in blocks) / n, 1)
+    out = {"memory": memory,
+           "blocks": [{"rounds": len(b["samples"]), "iterations": b["iterations"],
+                       "median_s": statistics.median(b["samples"]), "first_call_s": b["first_call_s"],
+                       "started_at": b["started_at"], **({"load_s": b["load_s"]} if "load_s" in b else {}),
+                       **({"runtime_latency_s": b["runtime_latency"]["median_s"]} if "runtime_latency" in b else {})}
+                      for b in blocks]}
+    if all("load_s" in b for b in blocks):
+        out["load_s"] = statistics.median(b["load_s"] for b in blocks)
+    if all("runtime_latency" in b for b in blocks):
+        lat = [b["runtime_latency"] for b in blocks]
+        out["runtime_latency"] = {"median_s": statistics.median(x["median_s"] for x in lat),
+                                  "call_median_s": statistics.median(x["call_median_s"] for x in lat),
+                                  "calls": sum(x["calls"] for x in lat), "blocks": len(lat)}
+    return out
 
 
 def _minor_faults() -> int:
