@@ -126,6 +126,21 @@ def test_several_machines_side_by_side(tmp_path):
     assert [r[1:] for r in env if r[0] == "Host"] == [["vm", "vm"]]
 
 
+def test_the_environment_table_tells_masked_cpus_apart(tmp_path):
+    """Two VMs whose CPU name is masked alike: the table shows family, model and stepping, and the ISA flags."""
+    paths = []
+    for name, model, flags in (("a", 143, ["avx2", "avx512f"]), ("b", 207, ["amx_tile", "avx2", "avx512f"])):
+        doc = _doc()
+        doc["env"]["cpu"].update(model="Intel(R) Xeon(R) Processor", vendor="intel", family=6, model_number=model,
+                                 stepping=2, flags=flags)
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(doc))
+    env = _tables(render(load_runs(paths), "md"))[-1]
+    rows = {r[0]: r[1:] for r in env}
+    assert rows["CPU"] == [f"Intel(R) Xeon(R) Processor (family 6, model {m}, stepping 2)" for m in (143, 207)]
+    assert rows["ISA flags"] == ["avx2, avx512f", "amx_tile, avx2, avx512f"]
+
+
 def test_same_host_twice_gets_distinct_columns(tmp_path):
     (tmp_path / "before.json").write_text(FIXTURE.read_text())
     (tmp_path / "after.json").write_text(FIXTURE.read_text())

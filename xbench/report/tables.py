@@ -246,6 +246,14 @@ def gpu_text(env: dict) -> str:
     return "; ".join(g.get("name", fmt.value(g)) if isinstance(g, dict) else str(g) for g in gpus)
 
 
+def cpu_text(cpu: dict) -> str:
+    """The CPU's name and, where recorded, its family, model and stepping: names are masked on many VMs
+    ("Intel(R) Xeon(R) Processor"), the numbers tell generations apart."""
+    ids = [f"{k} {cpu[f]}" for k, f in (("family", "family"), ("model", "model_number"), ("stepping", "stepping"))
+           if cpu.get(f) is not None]
+    return (cpu.get("model") or "—") + (f" ({', '.join(ids)})" if ids else "")
+
+
 def env_table(runs: list[Run]) -> Table:
     def commit(env):
         git = env.get("git") or {}
@@ -255,7 +263,7 @@ def env_table(runs: list[Run]) -> Table:
     fields = [
         ("Machine id", lambda e, r: machine_id(e)),
         ("Host", lambda e, r: e.get("hostname") or "—"),
-        ("CPU", lambda e, r: (e.get("cpu") or {}).get("model") or "—"),
+        ("CPU", lambda e, r: cpu_text(e.get("cpu") or {})),
         ("Cores (physical / logical)", lambda e, r: "{} / {}".format((e.get("cpu") or {}).get("physical_cores", "?"),
                                                                     (e.get("cpu") or {}).get("logical_cores", "?"))),
         ("Memory", lambda e, r: f"{e['memory_gb']:.1f} GB" if e.get("memory_gb") else "—"),
@@ -263,6 +271,8 @@ def env_table(runs: list[Run]) -> Table:
         ("OS", lambda e, r: e.get("os") or "—"),
         ("Python", lambda e, r: e.get("python") or "—"),
     ]
+    if any((r.env.get("cpu") or {}).get("flags") for r in runs):  # the ISA that picks the kernels
+        fields.insert(4, ("ISA flags", lambda e, r: ", ".join((e.get("cpu") or {}).get("flags") or []) or "—"))
     if any("ceiling" in r.env for r in runs):
         fields.append(("Machine peak (ceiling)", lambda e, r: fmt.value(e.get("ceiling"))))
     versions = sorted({k for r in runs for k, v in (r.env.get("versions") or {}).items() if v})
