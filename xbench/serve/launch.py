@@ -70,7 +70,7 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
                     run_env.setdefault(k, v)
         logs_name = Path(json_path).stem + ".loadgen" if json_path else None
         env_block = machine.collect({**run_env, "serve": {
-            "logs": logs_name, "processes": "one per row (xbench.serve.worker); weights and ONNX files made first "
+            "logs": logs_name, "loadgen": _version("mlcommons-loadgen"), "processes": "one per row (xbench.serve.worker); weights and ONNX files made first "
                                             "in a separate process", "options": options_to_dict(opts)}})
         doc = results_document(env_block, [Record.from_dict(r) for r in records], created)
         if json_path:
@@ -78,6 +78,15 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
             write_results(json_path, doc)
             progress(f"wrote {json_path} (LoadGen logs in {logs_name}/)")
     return doc
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _keep_logs(src: Path, dest: Path) -> None:
