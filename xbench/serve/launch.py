@@ -23,7 +23,7 @@ def rows(model: str, framework: str, runtimes: tuple[str, ...], dtypes: tuple[st
     names = list(dict.fromkeys([framework] + [r for r in runtimes if r in frameworks.names()]))
     sel = cases.Selection(runtimes=runtimes, dtypes=dtypes, where_models=None, where_batches=(1,))
     found = cases.inference_cases([model], names, ["CPUExecutionProvider"], batch_sizes=(1,), sel=sel)
-    keep = [c for c in found if c.device == "cpu" and (c.runtime == c.framework or c.framework == framework)]
+    keep = [c for c in found if c.device.lower() == "cpu" and (c.runtime == c.framework or c.framework == framework)]
     return list(dict.fromkeys(keep))
 
 
