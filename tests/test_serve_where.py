@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from xbench.report.data import Run
 from xbench.report.where import where_tables
 
@@ -44,3 +46,16 @@ def test_the_load_answer_skips_a_row_that_lost_accuracy():
 def test_a_row_that_misses_the_bound_at_the_lowest_qps_says_so():
     table, answer = _table([_rec("onnxruntime", "float32", "default", "server", qps=None)])
     assert table.rows[0][-2] == "bound missed at the lowest QPS" and "none within the p99 bound" in answer
+
+
+def test_single_stream_is_set_against_the_closed_loop_and_the_noop():
+    from xbench.serve.launch import against_noop
+
+    row = _rec("onnxruntime", "float32", "default", "single-stream", p90=50e-6, loop=40e-6)
+    far = _rec("onnxruntime", "int8", "dynamic", "single-stream", p90=90e-6, loop=40e-6)
+    noop = {**_rec("noop", "float32", "noop", "single-stream", p90=12e-6), "runtime": "noop"}
+    against_noop([row, far, noop])
+    got = row["serve"]["vs_closed_loop"]
+    assert got["difference_s"] == pytest.approx(10e-6) and got["noop_p90_s"] == 12e-6 and got["explained_by_noop"] is True
+    assert far["serve"]["vs_closed_loop"]["explained_by_noop"] is False
+    assert "vs_closed_loop" not in noop["serve"]

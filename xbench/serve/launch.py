@@ -68,6 +68,7 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
                         run_env.setdefault("weights", {}).setdefault(fw, {}).update(by_model)
                 else:
                     run_env.setdefault(k, v)
+        against_noop(records)
         logs_name = Path(json_path).stem + ".loadgen" if json_path else None
         env_block = machine.collect({**run_env, "serve": {
             "logs": logs_name, "loadgen": _version("mlcommons-loadgen"), "processes": "one per row (xbench.serve.worker); weights and ONNX files made first "
@@ -78,6 +79,25 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
             write_results(json_path, doc)
             progress(f"wrote {json_path} (LoadGen logs in {logs_name}/)")
     return doc
+
+
+def against_noop(records: list[dict]) -> None:
+    """Each SingleStream record's p90 against the closed loop's p90 of the same callable, and whether the no-op
+    SUT's p90 under the same settings covers the difference (``serve.vs_closed_loop``)."""
+    def p90(rec):
+        return (((rec.get("serve") or {}).get("loadgen") or {}).get("latency_s") or {}).get("p90")
+
+    noop = next((r for r in records if r.get("runtime") == "noop" and r.get("variant") == "noop:single-stream"
+                 and r.get("status") == "ok"), None)
+    for r in records:
+        s = r.get("serve") or {}
+        loop = (s.get("closed_loop") or {}).get("p90_s")
+        if s.get("scenario") != "single-stream" or loop is None or p90(r) is None:
+            continue
+        diff = p90(r) - loop
+        s["vs_closed_loop"] = {"loadgen_p90_s": p90(r), "closed_loop_p90_s": loop, "difference_s": diff,
+                               "noop_p90_s": p90(noop) if noop else None,
+                               "explained_by_noop": None if noop is None else diff <= p90(noop)}
 
 
 def _version(dist: str) -> str | None:
