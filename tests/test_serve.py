@@ -137,3 +137,19 @@ def test_record_names_are_file_names():
     ident = {"model": "m", "framework": "torch", "runtime": "onnxruntime", "provider": "CPUExecutionProvider",
              "variant": "a/b c", "dtype": "int8"}
     assert records.row_name(ident) == "m.torch.onnxruntime.CPUExecutionProvider.a_b_c.int8"
+
+
+def test_a_rows_process_reads_the_files_the_prepare_process_wrote(tmp_path, mnist):
+    """``FilesContext`` (one process per row) takes an ONNX file and its derivation info from the folder instead of
+    exporting again; the job's options survive the trip through JSON."""
+    from types import SimpleNamespace
+
+    from xbench.serve import worker
+
+    (tmp_path / "m.torch.int8_dynamic.onnx").write_bytes(b"onnx")
+    (tmp_path / "m.torch.int8_dynamic.onnx.info.json").write_text('{"quantized": "dynamic"}')
+    ctx = worker.FilesContext(mnist, tmp_path)
+    path, info = ctx.onnx_entry("torch", SimpleNamespace(name="m"), "int8_dynamic")
+    assert path == tmp_path / "m.torch.int8_dynamic.onnx" and info == {"quantized": "dynamic"}
+    opts = rows.Options(scenarios=("server",), settings=TINY, bound_s=0.004)
+    assert worker.options_from_dict(json.loads(json.dumps(worker.options_to_dict(opts)))) == opts
