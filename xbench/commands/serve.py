@@ -11,7 +11,7 @@ accuracy: LoadGen's AccuracyOnly run over the test set; its top-1 must equal the
 A no-op SUT under the same settings states what LoadGen and the Python SUT cost on their own.
 
 CI-sized by default: each run >= --min-duration-ms (1000) and a per-scenario minimum query count (SingleStream
-256, Server 512, Offline 1); --mlperf-defaults takes LoadGen's mlperf.conf instead (600 s per run).
+256, Server 2048, Offline 1); --mlperf-defaults takes LoadGen's mlperf.conf instead (600 s per run).
 LoadGen's summary and detail logs are kept beside the results file, in <results name>.loadgen/.
 """
 
@@ -50,8 +50,8 @@ def add_arguments(p) -> None:
                    help="the dynamic batcher's wait after a batch's first sample (default: 2)")
     p.add_argument("--no-batcher", action="store_true", help="Server without the dynamic batcher variant")
     p.add_argument("--no-noop", action="store_true", help="skip the no-op SUT (LoadGen's own overhead)")
-    p.add_argument("--start-qps", type=positive_float, default=250.0, metavar="Q",
-                   help="Server search: the lowest QPS, probed first (default: 250)")
+    p.add_argument("--start-qps", type=positive_float, default=500.0, metavar="Q",
+                   help="Server search: the lowest QPS, probed first (default: 500)")
     p.add_argument("--max-qps", type=positive_float, default=32000.0, metavar="Q",
                    help="Server search: the highest QPS probed (default: 32000)")
     p.add_argument("--min-duration-ms", type=positive_int, default=1000, metavar="MS",

@@ -1,8 +1,8 @@
 """MLPerf LoadGen: the settings of one run, the run itself, and what its logs say.
 
 CI-sized by default (``Settings()``): every run at least ``min_duration_ms`` = 1 s and ``min_query_count``
-queries (256 for SingleStream, whose early-stopping estimate of the p90 needs 64; 1024 for Server: the early-stopping
-estimate of the p99 needs about 460 queries on a run without a late one and more for each late one, so 1024 lets a
+queries (256 for SingleStream, whose early-stopping estimate of the p90 needs 64; 2048 for Server: the early-stopping
+estimate of the p99 needs about 460 queries on a run without a late one and more for each late one, so 2048 lets a
 probe with a few late queries still prove its p99; 1 for Offline, one query of all samples).
 ``Settings.mlperf()`` takes MLPerf's own values instead (LoadGen's built-in ``mlperf.conf``: 600 s and 100
 queries for a model it does not know; ``--mlperf-defaults``).
@@ -25,7 +25,7 @@ SCENARIOS = {"single-stream": "SingleStream", "offline": "Offline", "server": "S
 ACCURACY = "accuracy"  # not a LoadGen scenario: an AccuracyOnly run (Offline, every sample once)
 CHOICES = (*SCENARIOS, ACCURACY)
 PERCENTILES = ("50.00", "90.00", "99.00", "99.90")
-MIN_QUERIES = {"single-stream": 256, "offline": 1, "server": 1024}
+MIN_QUERIES = {"single-stream": 256, "offline": 1, "server": 2048}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class Options:
     max_batch: int = 32  # the dynamic batcher's
     max_wait_s: float = 0.002
     batcher: bool = True  # Server also with the dynamic batcher
-    start_qps: float = 250.0
+    start_qps: float = 500.0
     max_qps: float = 32_000.0
     rel_tol: float = 0.1
     max_probes: int = 10
