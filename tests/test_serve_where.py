@@ -59,3 +59,19 @@ def test_single_stream_is_set_against_the_closed_loop_and_the_noop():
     assert got["difference_s"] == pytest.approx(10e-6) and got["noop_p90_s"] == 12e-6 and got["explained_by_noop"] is True
     assert far["serve"]["vs_closed_loop"]["explained_by_noop"] is False
     assert "vs_closed_loop" not in noop["serve"]
+
+
+def test_beside_the_suites_rows_the_load_columns_are_added_and_the_noop_is_a_note_not_a_row():
+    suite = {"task": "inference", "status": "ok", "framework": "torch", "runtime": "onnxruntime",
+             "provider": "CPUExecutionProvider", "model": "seed_cnn", "dtype": "float32", "variant": "default",
+             "batch_size": 1, "stats": {"median": 30e-6, "p90": 38e-6}, "throughput": 33_000, "accuracy": 0.95,
+             "accuracy_delta": 0.0}
+    noop = {**_rec("noop", "float32", "noop", "server", qps=32_000), "runtime": "noop", "framework": None,
+            "accuracy": None, "accuracy_delta": None}
+    table, answer = _table([suite, _rec("onnxruntime", "float32", "default", "server", qps=4000),
+                            _rec("onnxruntime", "float32", "default", "single-stream", p90=45e-6, loop=40e-6), noop])
+    assert table.headers[3:5] == ["Batch 1 median", "Batch 1 p90"] and table.headers[-2] == "Server QPS (LoadGen)"
+    assert len(table.rows) == 1  # the suite's row and its serve records are one row; the no-op is not a row
+    row = table.rows[0]
+    assert "0.038" in str(row[4]) and "0.045" in row[-1] and "4,000" in str(row[-2]).replace("\u202f", ",")
+    assert "under load: ORT CPU (PyTorch export) float32 `default`" in answer and "The no-op SUT" in answer

@@ -14,6 +14,7 @@ from xbench.report.data import Run, column, median_s
 from xbench.report.doc import Strong, Table
 
 SMALL = 1  # the latency column's batch
+NOOP = "noop"  # xbench serve's no-op SUT: LoadGen's and the Python SUT's own cost, stated beside the answer
 
 
 def _groups(run: Run) -> dict[str, dict[tuple, dict[int, dict]]]:
@@ -29,7 +30,7 @@ def _serve_groups(run: Run) -> dict[str, dict[tuple, dict[str, dict]]]:
     """model -> (runs on, dtype, the row's variant) -> scenario -> ok serve record (``xbench serve``)."""
     out: dict = defaultdict(lambda: defaultdict(dict))
     for r in run.records:
-        if r["task"] == "serve" and r["status"] == "ok" and ":" in r["variant"]:
+        if r["task"] == "serve" and r["status"] == "ok" and ":" in r["variant"] and r["runtime"] != NOOP:
             variant, scenario = r["variant"].rsplit(":", 1)
             out[r["model"]][(column(r), r.get("dtype", "float32"), variant)][scenario] = r
     return out
@@ -59,6 +60,38 @@ def _single_stream_cell(scenarios: dict[str, dict]) -> str:
     return fmt.duration(p90, **fmt.TABLE) + (f" (closed loop {fmt.duration(loop, **fmt.TABLE)})" if loop else "")
 
 
+def _noop_note(run: Run, model: str) -> str:
+    recs = {r["variant"].rsplit(":", 1)[1]: r for r in run.records if r["task"] == "serve" and r["status"] == "ok"
+            and r["runtime"] == NOOP and r["model"] == model}
+    if not recs:
+        return ""
+    qps, server = _server_best(recs)
+    return f" The no-op SUT (LoadGen and the Python SUT alone): Server {server}, SingleStream p90 {_single_stream_cell(recs)}."
+
+
+def _load_only(run: Run, model: str, serving: dict, heading: str) -> tuple[str, Table, str]:
+    """A model with ``xbench serve`` records and no suite rows: accuracy and the load columns only."""
+    recs = [r for scen in serving.values() for r in scen.values()]
+    graded = any(r.get("accuracy") is not None for r in recs)
+    body, busy = [], []
+    for (col, dtype, variant), scen in serving.items():
+        any_rec = next(iter(scen.values()))
+        qps, server_cell = _server_best(scen)
+        cells = [col.label, dtype, f"`{variant}`", *_accuracy_cells(any_rec), server_cell, _single_stream_cell(scen)]
+        body.append((-(qps or 0), cells))
+        if qps and (_within(any_rec) if graded else dtype == "float32"):
+            busy.append((-qps, f"{col.label} {dtype} `{variant}`", cells))
+    if busy:
+        min(busy)[2][5] = Strong(min(busy)[2][5])
+    body.sort(key=lambda t: t[0])
+    condition = f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else "in fp32"
+    best = f"{min(busy)[1]} ({fmt.rate(-min(busy)[0])} within the p99 bound)" if busy else "none within the p99 bound"
+    headers = ["Runs on", "Precision", "Variant", "Accuracy", "Δ vs fp32", "Server QPS (LoadGen)",
+               "SingleStream p90 (LoadGen)"]
+    return heading, Table(headers, [c for _, c in body], "lll" + "r" * 4), (
+        f"**{run.label}, {model}**: highest Server QPS {condition} — {best}." + _noop_note(run, model))
+
+
 def _within(rec: dict) -> bool:
     delta = rec.get("accuracy_delta")
     return delta is not None and delta * 100 >= -ACCURACY_POINTS
@@ -81,11 +114,15 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
         served = _serve_groups(run)
         groups = _groups(run)
         for model in sorted(set(groups) | set(served)):
-            rows = groups.get(model, {})
+            heading = f"{model} · {run.label}" if len(runs) > 1 else model
             serving = served.get(model, {})
+            if model not in groups:
+                out.append(_load_only(run, model, serving, heading))
+                continue
+            rows = groups[model]
             for key in serving:
                 rows.setdefault(key, {})
-            big = max((b for batches in rows.values() for b in batches), default=SMALL)
+            big = max(b for batches in rows.values() for b in batches)
             body, fast, thru, busy = [], [], [], []
             recs = [r for batches in rows.values() for r in batches.values()]
             recs += [r for scen in serving.values() for r in scen.values()]
@@ -97,6 +134,7 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                 small, large = batches.get(SMALL), batches.get(big)
                 scen = serving.get((col, dtype, variant), {})
                 any_rec = small or large or next(iter(batches.values()), None) or next(iter(scen.values()))
+                # a row served but absent from the suite's records has the suite's columns empty
                 med = median_s(small) if small else None
                 p90 = (small.get("stats") or {}).get("p90") if small else None
                 rate = large.get("throughput") if large else None
@@ -127,19 +165,12 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                 headers += ["Server QPS (LoadGen)", "SingleStream p90 (LoadGen)"]
             condition = (f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else
                          f"in fp32 ({why}, so lower precisions are not ranked)")
-            best_load = (f"{min(busy)[1]} ({fmt.rate(-min(busy)[0])} within the p99 bound)" if busy
-                         else "none within the p99 bound")
-            under_load = f"under load: {best_load}" if serving else ""
-            if not groups.get(model):  # xbench serve's records alone
-                out.append((f"{model} · {run.label}" if len(runs) > 1 else model,
-                            Table(headers, [c for _, c in body], "lll" + "r" * (len(headers) - 3)),
-                            f"**{run.label}, {model}**: highest Server QPS {condition} — {best_load}."))
-                continue
+            under_load = "" if not serving else "under load: " + (
+                f"{min(busy)[1]} ({fmt.rate(-min(busy)[0])} within the p99 bound)" if busy else "none within the p99 bound")
             answer = (f"**{run.label}, {model}**: fastest {condition} — "
                       f"batch {SMALL}: "
                       + (f"{fast and min(fast)[1]} ({fmt.duration(min(fast)[0], **fmt.TABLE)})" if fast else "none")
                       + f"; batch {big}: " + (f"{min(thru)[1]} ({fmt.rate(-min(thru)[0])})" if thru else "none")
-                      + (f"; {under_load}" if under_load else "") + ".")
-            out.append((f"{model} · {run.label}" if len(runs) > 1 else model,
-                        Table(headers, [c for _, c in body], "lll" + "r" * (len(headers) - 3)), answer))
+                      + (f"; {under_load}" if under_load else "") + "." + (_noop_note(run, model) if serving else ""))
+            out.append((heading, Table(headers, [c for _, c in body], "lll" + "r" * (len(headers) - 3)), answer))
     return out
