@@ -153,3 +153,18 @@ def test_a_rows_process_reads_the_files_the_prepare_process_wrote(tmp_path, mnis
     assert path == tmp_path / "m.torch.int8_dynamic.onnx" and info == {"quantized": "dynamic"}
     opts = rows.Options(scenarios=("server",), settings=TINY, bound_s=0.004)
     assert worker.options_from_dict(json.loads(json.dumps(worker.options_to_dict(opts)))) == opts
+
+
+def test_mlperf_defaults_are_loadgens_own_and_the_ci_sizes_are_stated():
+    """--mlperf-defaults hands LoadGen's built-in mlperf.conf the decision (600 s per run); the CI-sized settings set
+    the stated minimum duration and per-scenario query counts, and Server's bound and QPS reach LoadGen."""
+    mlperf = loadgen.lg_settings("server", loadgen.Settings.mlperf(), target_qps=800, bound_s=0.01)
+    assert mlperf.min_duration_ms == 600_000 and mlperf.server_target_qps == 800
+    assert mlperf.server_target_latency_ns == 10_000_000 and mlperf.server_target_latency_percentile == 0.99
+    ci = loadgen.Settings()
+    for scenario, queries in (("single-stream", 256), ("server", 2048), ("offline", 1)):
+        s = loadgen.lg_settings(scenario, ci)
+        assert (s.min_duration_ms, s.min_query_count) == (1000, queries)
+        assert ci.recorded(scenario) == {"source": "xbench CI-sized defaults", "min_duration_ms": 1000,
+                                         "min_query_count": queries}
+    assert "mlperf.conf" in loadgen.Settings.mlperf().recorded("server")["source"]

@@ -112,14 +112,12 @@ def _reason_from_flags(log: dict) -> str:
     return "; ".join(said) or f"LoadGen said {log.get('result_validity')!r}"
 
 
-def run(issue: Callable, flush: Callable, *, samples: int, scenario: str, settings: Settings, logdir: Path,
-        prefix: str, accuracy: bool = False, target_qps: float | None = None, bound_s: float | None = None,
-        expected_latency_s: float | None = None, expected_qps: float | None = None,
-        performance_samples: int | None = None) -> tuple[Result, dict]:
-    """One LoadGen test of the SUT callbacks ``issue(query_samples)`` / ``flush()`` over ``samples`` samples
-    (all in memory). Returns the parsed result and the raw log entries; the summary and detail logs are kept in
-    ``logdir`` as ``<prefix>.summary.txt`` / ``<prefix>.detail.txt`` (an accuracy run also keeps
-    ``<prefix>.accuracy.json``)."""
+def lg_settings(scenario: str, settings: Settings, *, accuracy: bool = False, target_qps: float | None = None,
+                  bound_s: float | None = None, expected_latency_s: float | None = None,
+                  expected_qps: float | None = None):
+    """LoadGen's ``TestSettings`` for one run: ``settings`` (CI-sized, or LoadGen's mlperf.conf), the scenario and
+    mode, and what this run needs (Server's QPS and bound; the expected latency / QPS that size the queries LoadGen
+    pre-generates)."""
     import mlperf_loadgen as lg
 
     lg_scenario = SCENARIOS["offline" if scenario == ACCURACY else scenario]
@@ -140,6 +138,21 @@ def run(issue: Callable, flush: Callable, *, samples: int, scenario: str, settin
         s.server_target_qps = float(target_qps)
     if bound_s:
         s.server_target_latency_ns = int(bound_s * 1e9)
+    return s
+
+
+def run(issue: Callable, flush: Callable, *, samples: int, scenario: str, settings: Settings, logdir: Path,
+        prefix: str, accuracy: bool = False, target_qps: float | None = None, bound_s: float | None = None,
+        expected_latency_s: float | None = None, expected_qps: float | None = None,
+        performance_samples: int | None = None) -> tuple[Result, dict]:
+    """One LoadGen test of the SUT callbacks ``issue(query_samples)`` / ``flush()`` over ``samples`` samples
+    (all in memory). Returns the parsed result and the raw log entries; the summary and detail logs are kept in
+    ``logdir`` as ``<prefix>.summary.txt`` / ``<prefix>.detail.txt`` (an accuracy run also keeps
+    ``<prefix>.accuracy.json``)."""
+    import mlperf_loadgen as lg
+
+    s = lg_settings(scenario, settings, accuracy=accuracy, target_qps=target_qps, bound_s=bound_s,
+                      expected_latency_s=expected_latency_s, expected_qps=expected_qps)
     with tempfile.TemporaryDirectory(prefix="xbench-loadgen-") as tmp:
         log_settings = lg.LogSettings()
         log_settings.log_output.outdir = tmp
