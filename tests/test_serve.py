@@ -168,3 +168,24 @@ def test_mlperf_defaults_are_loadgens_own_and_the_ci_sizes_are_stated():
         assert ci.recorded(scenario) == {"source": "xbench CI-sized defaults", "min_duration_ms": 1000,
                                          "min_query_count": queries}
     assert "mlperf.conf" in loadgen.Settings.mlperf().recorded("server")["source"]
+
+
+def test_the_run_writes_its_results_and_keeps_the_logs_beside_them(tmp_path):
+    """``launch.serve`` end to end on the no-op SUT (one child process): the results file validates, every log a
+    record names is in ``<stem>.loadgen/`` beside it, and a second run replaces that folder whole."""
+    from xbench.schema import read_results
+    from xbench.serve import launch
+
+    opts = _opts(scenarios=("single-stream", "server"), start_qps=2000, max_qps=2000, batcher=False)
+    out = tmp_path / "s.json"
+    (tmp_path / "s.loadgen").mkdir()
+    (tmp_path / "s.loadgen" / "stale.txt").write_text("from an earlier run")
+    launch.serve([], opts, model="seed_cnn", data=None, noop=True, json_path=str(out))
+    doc = read_results(str(out))
+    assert doc["env"]["serve"]["logs"] == "s.loadgen" and doc["env"]["serve"]["loadgen"]
+    assert [r["variant"] for r in doc["records"]] == ["noop:single-stream", "noop:server"]
+    named = {n for r in doc["records"] for n in r["serve"]["loadgen"]["logs"].values()}
+    named |= {n for r in doc["records"] for p in (r["serve"].get("search") or {}).get("probes", [])
+              for n in p["logs"].values()}
+    assert named == {p.name for p in (tmp_path / "s.loadgen").iterdir()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.loadgen"]  # no temporary left behind

@@ -45,10 +45,11 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
         base = {"options": options_to_dict(opts), "logdir": str(logdir), "workdir": str(workdir), "data": data,
                 "model": model}
         row_dicts = [dataclasses.asdict(c) for c in row_cases]
-        progress(f"serve: preparing {len(row_cases)} rows (weights, ONNX files) in a separate process")
-        _, why = launch({**base, "rows": row_dicts, "prepare": True}, tmp, "prepare", env)
-        if why:
-            progress(f"serve: preparing failed ({why}); each row reports its own reason")
+        if row_dicts:
+            progress(f"serve: preparing {len(row_cases)} rows (weights, ONNX files) in a separate process")
+            _, why = launch({**base, "rows": row_dicts, "prepare": True}, tmp, "prepare", env)
+            if why:
+                progress(f"serve: preparing failed ({why}); each row reports its own reason")
         records, run_env = [], {}
         jobs = [({**base, "rows": [d]}, rec_mod.row_name({**d, "task": "serve"})) for d in row_dicts]
         if noop:
