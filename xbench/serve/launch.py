@@ -58,8 +58,9 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
             progress(f"serve: {name}")
             got, why = launch(job, tmp, name, env)
             if got is None:
-                ident = job["rows"][0] if job.get("rows") else {"framework": None, "runtime": "noop", "provider": "cpu",
-                                                                 "model": model, "dtype": "float32", "variant": "noop"}
+                ident = job["rows"][0] if job.get("rows") else {
+                    "framework": None, "runtime": "noop", "provider": "cpu", "model": model, "dtype": "float32",
+                    "variant": "noop"}
                 records.append(rec_mod.failed(ident, "error", f"the row's process failed: {why}").to_dict())
                 continue
             records += got["records"]

@@ -13,12 +13,15 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from xbench.bench import timing
 from xbench.serve import loadgen, records, sut
 from xbench.serve.search import Probe, search
 
 EVAL_BATCH = 1000  # an accuracy run's batches (as the suite's accuracy)
 CALIBRATE_S = 0.3  # closed-loop timing that sizes LoadGen's expected latency / QPS
+PERFORMANCE_SAMPLES = 1024  # the QSL of a performance run (the prepared calls hold their own images)
 MIN_EXPECTED_S = 5e-6  # LoadGen pre-generates min_duration / expected latency SingleStream queries
 
 
@@ -74,7 +77,7 @@ class Served:
         loop = closed_loop(b1_fn) if b1_fn is not None else None
         s = sut.Inline(run_b1, 1)
         expected = max(loop["median_s"] / 2 if loop else 0.0, MIN_EXPECTED_S)
-        result, _ = loadgen.run(s.issue, s.flush, samples=1024, scenario="single-stream", settings=self.opts.settings,
+        result, _ = loadgen.run(s.issue, s.flush, samples=PERFORMANCE_SAMPLES, scenario="single-stream", settings=self.opts.settings,
                                 logdir=self.logdir, prefix=f"{self.prefix}.single-stream", expected_latency_s=expected)
         return self._record("single-stream", 1, result, s, closed_loop=loop)
 
@@ -82,7 +85,7 @@ class Served:
         loop = closed_loop(b_fn) if b_fn is not None else None
         expected = 2 * batch / loop["median_s"] if loop else 1e6
         s = sut.Inline(run_b, batch)
-        result, _ = loadgen.run(s.issue, s.flush, samples=1024, scenario="offline", settings=self.opts.settings,
+        result, _ = loadgen.run(s.issue, s.flush, samples=PERFORMANCE_SAMPLES, scenario="offline", settings=self.opts.settings,
                                 logdir=self.logdir, prefix=f"{self.prefix}.offline", expected_qps=expected)
         return self._record("offline", batch, result, s, closed_loop=loop)
 
@@ -93,7 +96,7 @@ class Served:
         def run(qps: float) -> Probe:
             s = make_sut()
             try:
-                result, _ = loadgen.run(s.issue, s.flush, samples=1024, scenario="server", settings=o.settings,
+                result, _ = loadgen.run(s.issue, s.flush, samples=PERFORMANCE_SAMPLES, scenario="server", settings=o.settings,
                                         logdir=self.logdir, prefix=f"{self.prefix}.{label}.qps{qps:g}",
                                         target_qps=qps, bound_s=o.bound_s)
             finally:
@@ -115,8 +118,6 @@ class Served:
                                 logdir=self.logdir, prefix=f"{self.prefix}.accuracy", accuracy=True,
                                 expected_qps=1e9)
         entries = loadgen.accuracy_entries(self.logdir / result.logs["accuracy"])
-        import numpy as np
-
         got = {idx: int(np.frombuffer(data, dtype=np.int32)[0]) for idx, data in entries}
         correct = sum(int(got.get(i, -1) == int(labels[i])) for i in range(n))
         acc = correct / n
