@@ -356,6 +356,17 @@ def _native_predictor(case: Case, spec: ModelSpec, ctx: Context) -> Callable:
     return lambda x: fw.to_numpy(predict(fw.to_native(model, x, None, case.device, case.variant)[0]))
 
 
+def predictor(case: Case, ctx: Context) -> Callable:
+    """Channels-last images -> class scores, of what an inference case runs (runtime, precision, variant): the
+    predict function its accuracy is measured with. ``xbench serve``'s accuracy mode runs it on LoadGen's queries."""
+    spec = ctx.spec(case.model)
+    if case.runtime == case.framework:
+        return _native_predictor(case, spec, ctx)
+    path = ctx.onnx_file(case.framework, spec, runtimes.get(case.runtime).transform(case.provider, case.dtype,
+                                                                                    case.variant))
+    return _runtime_predictor(case, spec, path)
+
+
 def reference_case(case: Case) -> Case:
     """The fp32 framework model a row came from: its framework, on the CPU, default variant."""
     fw = frameworks.get(case.framework)

@@ -14,6 +14,7 @@ from xbench.report.data import Run, column, median_s
 from xbench.report.doc import Strong, Table
 
 SMALL = 1  # the latency column's batch
+NOOP = "noop"  # xbench serve's no-op SUT: LoadGen's and the Python SUT's own cost, stated beside the answer
 
 
 def _groups(run: Run) -> dict[str, dict[tuple, dict[int, dict]]]:
@@ -23,6 +24,72 @@ def _groups(run: Run) -> dict[str, dict[tuple, dict[int, dict]]]:
         if r["task"] == "inference" and r["status"] == "ok":
             out[r["model"]][(column(r), r.get("dtype", "float32"), r["variant"])][r["batch_size"]] = r
     return out
+
+
+def _serve_groups(run: Run) -> dict[str, dict[tuple, dict[str, dict]]]:
+    """model -> (runs on, dtype, the row's variant) -> scenario -> ok serve record (``xbench serve``)."""
+    out: dict = defaultdict(lambda: defaultdict(dict))
+    for r in run.records:
+        if r["task"] == "serve" and r["status"] == "ok" and ":" in r["variant"] and r["runtime"] != NOOP:
+            variant, scenario = r["variant"].rsplit(":", 1)
+            out[r["model"]][(column(r), r.get("dtype", "float32"), variant)][scenario] = r
+    return out
+
+
+def _server_best(scenarios: dict[str, dict]) -> tuple[float | None, str]:
+    """The highest Server QPS within the bound of a row (with or without the batcher), and its cell."""
+    found = [((r.get("serve") or {}).get("search") or {}, name) for name, r in scenarios.items()
+             if name.startswith("server")]
+    best = max(((s["qps"], name) for s, name in found if s.get("qps")), default=None)
+    if best is None:
+        return None, "bound missed at the lowest QPS" if found else "—"
+    bound = next(s["latency_bound_s"] for s, _ in found)
+    how = " (batcher)" if "batcher" in best[1] else ""
+    return best[0], f"{fmt.rate(best[0])}{how} at p99 ≤ {fmt.duration(bound, **fmt.TABLE)}"
+
+
+def _single_stream_cell(scenarios: dict[str, dict]) -> str:
+    rec = scenarios.get("single-stream")
+    if not rec:
+        return "—"
+    s = rec.get("serve") or {}
+    p90 = ((s.get("loadgen") or {}).get("latency_s") or {}).get("p90")
+    loop = (s.get("closed_loop") or {}).get("p90_s")
+    if p90 is None:
+        return "—"
+    return fmt.duration(p90, **fmt.TABLE) + (f" (closed loop {fmt.duration(loop, **fmt.TABLE)})" if loop else "")
+
+
+def _noop_note(run: Run, model: str) -> str:
+    recs = {r["variant"].rsplit(":", 1)[1]: r for r in run.records if r["task"] == "serve" and r["status"] == "ok"
+            and r["runtime"] == NOOP and r["model"] == model}
+    if not recs:
+        return ""
+    qps, server = _server_best(recs)
+    return f" The no-op SUT (LoadGen and the Python SUT alone): Server {server}, SingleStream p90 {_single_stream_cell(recs)}."
+
+
+def _load_only(run: Run, model: str, serving: dict, heading: str) -> tuple[str, Table, str]:
+    """A model with ``xbench serve`` records and no suite rows: accuracy and the load columns only."""
+    recs = [r for scen in serving.values() for r in scen.values()]
+    graded = any(r.get("accuracy") is not None for r in recs)
+    body, busy = [], []
+    for (col, dtype, variant), scen in serving.items():
+        any_rec = next(iter(scen.values()))
+        qps, server_cell = _server_best(scen)
+        cells = [col.label, dtype, f"`{variant}`", *_accuracy_cells(any_rec), server_cell, _single_stream_cell(scen)]
+        body.append((-(qps or 0), cells))
+        if qps and (_within(any_rec) if graded else dtype == "float32"):
+            busy.append((-qps, f"{col.label} {dtype} `{variant}`", cells))
+    if busy:
+        min(busy)[2][5] = Strong(min(busy)[2][5])
+    body.sort(key=lambda t: t[0])
+    condition = f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else "in fp32"
+    best = f"{min(busy)[1]} ({fmt.rate(-min(busy)[0])} within the p99 bound)" if busy else "none within the p99 bound"
+    headers = ["Runs on", "Precision", "Variant", "Accuracy", "Δ vs fp32", "Server QPS (LoadGen)",
+               "SingleStream p90 (LoadGen)"]
+    return heading, Table(headers, [c for _, c in body], "lll" + "r" * 4), (
+        f"**{run.label}, {model}**: highest Server QPS {condition} — {best}." + _noop_note(run, model))
 
 
 def _within(rec: dict) -> bool:
@@ -44,17 +111,30 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
     for run in runs:
         if not any("accuracy" in r for r in run.records):
             continue
-        for model, rows in sorted(_groups(run).items()):
+        served = _serve_groups(run)
+        groups = _groups(run)
+        for model in sorted(set(groups) | set(served)):
+            heading = f"{model} · {run.label}" if len(runs) > 1 else model
+            serving = served.get(model, {})
+            if model not in groups:
+                out.append(_load_only(run, model, serving, heading))
+                continue
+            rows = groups[model]
+            for key in serving:
+                rows.setdefault(key, {})
             big = max(b for batches in rows.values() for b in batches)
-            body, fast, thru = [], [], []
+            body, fast, thru, busy = [], [], [], []
             recs = [r for batches in rows.values() for r in batches.values()]
+            recs += [r for scen in serving.values() for r in scen.values()]
             # A model without accuracy (no classifier head) is ranked on speed among its fp32 rows only: nothing
             # vouches for a lower precision's answers, and "none" would read as if every row had failed the check.
             graded = any(r.get("accuracy") is not None for r in recs)
             why = next((r["accuracy_note"] for r in recs if r.get("accuracy_note")), "no accuracy was measured")
             for (col, dtype, variant), batches in rows.items():
                 small, large = batches.get(SMALL), batches.get(big)
-                any_rec = small or large or next(iter(batches.values()))
+                scen = serving.get((col, dtype, variant), {})
+                any_rec = small or large or next(iter(batches.values()), None) or next(iter(scen.values()))
+                # a row served but absent from the suite's records has the suite's columns empty
                 med = median_s(small) if small else None
                 p90 = (small.get("stats") or {}).get("p90") if small else None
                 rate = large.get("throughput") if large else None
@@ -62,6 +142,10 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                 cells = [col.label, dtype, f"`{variant}`", fmt.duration(med, **fmt.TABLE) if med else "—",
                          fmt.duration(p90, **fmt.TABLE) if p90 else "—", fmt.rate(rate) if rate else "—",
                          fmt.duration(load, **fmt.TABLE) if load else "—", *_accuracy_cells(any_rec)]
+                qps = None
+                if serving:
+                    qps, server_cell = _server_best(scen)
+                    cells += [server_cell, _single_stream_cell(scen)]
                 body.append((med if med is not None else float("inf"), cells))
                 label = f"{col.label} {dtype} `{variant}`"
                 if _within(any_rec) if graded else dtype == "float32":
@@ -69,18 +153,24 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                         fast.append((med, label, cells))
                     if rate:
                         thru.append((-rate, label, cells))
-            for best, idx in ((min(fast, default=None), 3), (min(thru, default=None), 5)):
+                    if qps:
+                        busy.append((-qps, label, cells))
+            for best, idx in ((min(fast, default=None), 3), (min(thru, default=None), 5), (min(busy, default=None), 9)):
                 if best:
                     best[2][idx] = Strong(best[2][idx])
             body.sort(key=lambda t: t[0])
             headers = ["Runs on", "Precision", "Variant", f"Batch {SMALL} median", f"Batch {SMALL} p90",
                        f"Batch {big} throughput", "Load (file → first result)", "Accuracy", "Δ vs fp32"]
+            if serving:  # xbench serve's records: the load answer (docs/serve.md)
+                headers += ["Server QPS (LoadGen)", "SingleStream p90 (LoadGen)"]
             condition = (f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else
                          f"in fp32 ({why}, so lower precisions are not ranked)")
+            under_load = "" if not serving else "under load: " + (
+                f"{min(busy)[1]} ({fmt.rate(-min(busy)[0])} within the p99 bound)" if busy else "none within the p99 bound")
             answer = (f"**{run.label}, {model}**: fastest {condition} — "
                       f"batch {SMALL}: "
                       + (f"{fast and min(fast)[1]} ({fmt.duration(min(fast)[0], **fmt.TABLE)})" if fast else "none")
-                      + f"; batch {big}: " + (f"{min(thru)[1]} ({fmt.rate(-min(thru)[0])})" if thru else "none") + ".")
-            out.append((f"{model} · {run.label}" if len(runs) > 1 else model,
-                        Table(headers, [c for _, c in body], "lll" + "r" * 6), answer))
+                      + f"; batch {big}: " + (f"{min(thru)[1]} ({fmt.rate(-min(thru)[0])})" if thru else "none")
+                      + (f"; {under_load}" if under_load else "") + "." + (_noop_note(run, model) if serving else ""))
+            out.append((heading, Table(headers, [c for _, c in body], "lll" + "r" * (len(headers) - 3)), answer))
     return out

@@ -1,0 +1,77 @@
+"""The where table's load answer from ``xbench serve`` records: the highest Server QPS within the bound among the
+rows within 1 point of fp32 accuracy, and the SingleStream p90 beside the closed loop's (pure: records as dicts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xbench.report.data import Run
+from xbench.report.where import where_tables
+
+
+def _rec(runtime, dtype, variant, scenario, *, delta=0.0, qps=None, p90=None, loop=None):
+    serve = {"scenario": scenario, "loadgen": {"valid": True, "latency_s": {"p90": p90}, "logs": {}}}
+    if scenario.startswith("server"):
+        serve["search"] = {"status": "found" if qps else "bound not met at the lowest QPS", "qps": qps,
+                           "latency_bound_s": 0.01, "probes": []}
+    if loop:
+        serve["closed_loop"] = {"p90_s": loop}
+    return {"task": "serve", "status": "ok", "framework": "torch", "runtime": runtime, "provider": "CPUExecutionProvider"
+            if runtime == "onnxruntime" else "CPU", "model": "seed_cnn", "dtype": dtype,
+            "variant": f"{variant}:{scenario}", "batch_size": 1, "accuracy": 0.95 + delta, "accuracy_delta": delta,
+            "serve": serve}
+
+
+def _table(records):
+    (title, table, answer), = where_tables([Run(Path("serve.json"), {"env": {}, "records": records}, "m")])
+    return table, answer
+
+
+def test_the_load_answer_skips_a_row_that_lost_accuracy():
+    table, answer = _table([
+        _rec("onnxruntime", "float32", "default", "server", qps=4000),
+        _rec("onnxruntime", "float32", "default", "server+batcher", qps=6000),
+        _rec("onnxruntime", "float32", "default", "single-stream", p90=50e-6, loop=40e-6),
+        _rec("onnxruntime", "int8", "dynamic", "server", qps=9000, delta=-0.02),  # faster, but 2 points down
+        _rec("openvino", "float32", "default", "server", qps=5000),
+    ])
+    assert table.headers[-2:] == ["Server QPS (LoadGen)", "SingleStream p90 (LoadGen)"]
+    assert "ORT CPU (PyTorch export) float32 `default`" in answer and "6,000" in answer.replace("\u202f", ",")
+    row = next(r for r in table.rows if r[1] == "float32" and "ORT" in r[0])
+    assert "(batcher)" in str(row[-2]) and "closed loop" in row[-1]
+
+
+def test_a_row_that_misses_the_bound_at_the_lowest_qps_says_so():
+    table, answer = _table([_rec("onnxruntime", "float32", "default", "server", qps=None)])
+    assert table.rows[0][-2] == "bound missed at the lowest QPS" and "none within the p99 bound" in answer
+
+
+def test_single_stream_is_set_against_the_closed_loop_and_the_noop():
+    from xbench.serve.launch import against_noop
+
+    row = _rec("onnxruntime", "float32", "default", "single-stream", p90=50e-6, loop=40e-6)
+    far = _rec("onnxruntime", "int8", "dynamic", "single-stream", p90=90e-6, loop=40e-6)
+    noop = {**_rec("noop", "float32", "noop", "single-stream", p90=12e-6), "runtime": "noop"}
+    against_noop([row, far, noop])
+    got = row["serve"]["vs_closed_loop"]
+    assert got["difference_s"] == pytest.approx(10e-6) and got["noop_p90_s"] == 12e-6 and got["explained_by_noop"] is True
+    assert far["serve"]["vs_closed_loop"]["explained_by_noop"] is False
+    assert "vs_closed_loop" not in noop["serve"]
+
+
+def test_beside_the_suites_rows_the_load_columns_are_added_and_the_noop_is_a_note_not_a_row():
+    suite = {"task": "inference", "status": "ok", "framework": "torch", "runtime": "onnxruntime",
+             "provider": "CPUExecutionProvider", "model": "seed_cnn", "dtype": "float32", "variant": "default",
+             "batch_size": 1, "stats": {"median": 30e-6, "p90": 38e-6}, "throughput": 33_000, "accuracy": 0.95,
+             "accuracy_delta": 0.0}
+    noop = {**_rec("noop", "float32", "noop", "server", qps=32_000), "runtime": "noop", "framework": None,
+            "accuracy": None, "accuracy_delta": None}
+    table, answer = _table([suite, _rec("onnxruntime", "float32", "default", "server", qps=4000),
+                            _rec("onnxruntime", "float32", "default", "single-stream", p90=45e-6, loop=40e-6), noop])
+    assert table.headers[3:5] == ["Batch 1 median", "Batch 1 p90"] and table.headers[-2] == "Server QPS (LoadGen)"
+    assert len(table.rows) == 1  # the suite's row and its serve records are one row; the no-op is not a row
+    row = table.rows[0]
+    assert "0.038" in str(row[4]) and "0.045" in row[-1] and "4,000" in str(row[-2]).replace("\u202f", ",")
+    assert "under load: ORT CPU (PyTorch export) float32 `default`" in answer and "The no-op SUT" in answer

@@ -1,0 +1,125 @@
+"""The serve run: which rows, one process per row (``xbench.serve.worker``), and the results file with LoadGen's
+logs kept beside it (``<results stem>.loadgen/``; records name the files, ``env.serve.logs`` the folder)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from xbench.serve.rows import Options
+
+
+def rows(model: str, framework: str, runtimes: tuple[str, ...], dtypes: tuple[str, ...]) -> list:
+    """The suite's inference rows of ``model`` on the CPU (batch 1 stands for the row): the native frameworks
+    named in ``runtimes``, and the ONNX runtimes on ``framework``'s export."""
+    from xbench import frameworks
+    from xbench.bench import cases
+
+    names = list(dict.fromkeys([framework] + [r for r in runtimes if r in frameworks.names()]))
+    sel = cases.Selection(runtimes=runtimes, dtypes=dtypes, where_models=None, where_batches=(1,))
+    found = cases.inference_cases([model], names, ["CPUExecutionProvider"], batch_sizes=(1,), sel=sel)
+    keep = [c for c in found if c.device.lower() == "cpu" and (c.runtime == c.framework or c.framework == framework)]
+    return list(dict.fromkeys(keep))
+
+
+def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop: bool, json_path: str | None,
+          progress: Callable[[str], None] = lambda line: None) -> dict:
+    from xbench import machine
+    from xbench.records import Record, results_document, write_results
+    from xbench.serve import records as rec_mod
+    from xbench.serve.worker import launch, options_to_dict
+    from xbench.training.weights import REUSE_ENV
+
+    created = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    with tempfile.TemporaryDirectory(prefix="xbench-serve-") as tmp:
+        tmp = Path(tmp)
+        logdir, workdir = tmp / "logs", tmp / "files"
+        logdir.mkdir()
+        workdir.mkdir()
+        env = {REUSE_ENV: os.environ.get(REUSE_ENV) or str(tmp / "weights")}  # weights trained once, for all rows
+        base = {"options": options_to_dict(opts), "logdir": str(logdir), "workdir": str(workdir), "data": data,
+                "model": model}
+        row_dicts = [dataclasses.asdict(c) for c in row_cases]
+        if row_dicts:
+            progress(f"serve: preparing {len(row_cases)} rows (weights, ONNX files) in a separate process")
+            _, why = launch({**base, "rows": row_dicts, "prepare": True}, tmp, "prepare", env)
+            if why:
+                progress(f"serve: preparing failed ({why}); each row reports its own reason")
+        records, run_env = [], {}
+        jobs = [({**base, "rows": [d]}, rec_mod.row_name({**d, "task": "serve"})) for d in row_dicts]
+        if noop:
+            jobs.append(({**base, "noop": True}, "noop"))
+        for job, name in jobs:
+            progress(f"serve: {name}")
+            got, why = launch(job, tmp, name, env)
+            if got is None:
+                ident = job["rows"][0] if job.get("rows") else {
+                    "framework": None, "runtime": "noop", "provider": "cpu", "model": model, "dtype": "float32",
+                    "variant": "noop"}
+                records.append(rec_mod.failed(ident, "error", f"the row's process failed: {why}").to_dict())
+                continue
+            records += got["records"]
+            for k, v in got["env"].items():
+                if k == "weights":
+                    for fw, by_model in v.items():
+                        run_env.setdefault("weights", {}).setdefault(fw, {}).update(by_model)
+                else:
+                    run_env.setdefault(k, v)
+        against_noop(records)
+        logs_name = Path(json_path).stem + ".loadgen" if json_path else None
+        env_block = machine.collect({**run_env, "serve": {
+            "logs": logs_name, "loadgen": _version("mlcommons-loadgen"), "processes": "one per row (xbench.serve.worker); weights and ONNX files made first "
+                                            "in a separate process", "options": options_to_dict(opts)}})
+        doc = results_document(env_block, [Record.from_dict(r) for r in records], created)
+        if json_path:
+            _keep_logs(logdir, Path(json_path).with_name(logs_name))
+            write_results(json_path, doc)
+            progress(f"wrote {json_path} (LoadGen logs in {logs_name}/)")
+    return doc
+
+
+def against_noop(records: list[dict]) -> None:
+    """Each SingleStream record's p90 against the closed loop's p90 of the same callable, and whether the no-op
+    SUT's p90 under the same settings covers the difference (``serve.vs_closed_loop``)."""
+    def p90(rec):
+        return (((rec.get("serve") or {}).get("loadgen") or {}).get("latency_s") or {}).get("p90")
+
+    noop = next((r for r in records if r.get("runtime") == "noop" and r.get("variant") == "noop:single-stream"
+                 and r.get("status") == "ok"), None)
+    for r in records:
+        s = r.get("serve") or {}
+        loop = (s.get("closed_loop") or {}).get("p90_s")
+        if s.get("scenario") != "single-stream" or loop is None or p90(r) is None:
+            continue
+        diff = p90(r) - loop
+        s["vs_closed_loop"] = {"loadgen_p90_s": p90(r), "closed_loop_p90_s": loop, "difference_s": diff,
+                               "noop_p90_s": p90(noop) if noop else None,
+                               "explained_by_noop": None if noop is None else diff <= p90(noop)}
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _keep_logs(src: Path, dest: Path) -> None:
+    """Move the run's logs into ``dest`` whole: a folder of the same name from an earlier run is replaced."""
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        for f in src.iterdir():
+            shutil.move(str(f), staging / f.name)
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
