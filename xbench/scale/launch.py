@@ -136,3 +136,33 @@ def run_group(commands: list[list[str]], envs: list[dict], timeout_s: float) -> 
         log.close()
     code = next((p.returncode for p in procs if p.returncode), 0)
     return Finished(124 if timed_out else code, output, timed_out)
+
+
+WORKERS = {"torch": "xbench.scale.torch_ddp", "keras": "xbench.scale.tf_multiworker"}
+
+
+def worker_env(threads: int, extra: dict | None = None) -> dict:
+    """The parent's environment with the worker's thread count (read before any framework is imported)."""
+    env = dict(os.environ)
+    env.update({"XBENCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), **(extra or {})})
+    return env
+
+
+def workers(framework: str, world_size: int, threads: int, args: list[str], out, timeout_s: float,
+            port: int | None = None, env: dict | None = None) -> Finished:
+    """Run ``framework``'s worker module on ``world_size`` local processes with its own launcher; rank 0 writes
+    ``out``. ``port``: the rendezvous port (torchrun) or the first worker's (TF_CONFIG); None picks free ones."""
+    module = WORKERS[framework]
+    args = [*args, "--threads", str(threads), "--out", str(out)]
+    if framework == "torch":
+        cmd = torchrun_command(world_size, port or free_port(), module, args)
+        return run_group([cmd], [worker_env(threads, env)], timeout_s)
+    ports = [port] if port else []
+    while len(ports) < world_size:
+        p = free_port()
+        if p not in ports:
+            ports.append(p)
+    cmds = [[sys.executable, "-m", module, *args] for _ in range(world_size)]
+    envs = [worker_env(threads, {**(env or {}), "TF_CONFIG": tf_config(world_size, ports, i)})
+            for i in range(world_size)]
+    return run_group(cmds, envs, timeout_s)
