@@ -26,6 +26,7 @@ import os
 
 FAULTS = ("drop", "split")
 OPTIMIZERS = ("sgd", "adam")
+PID_DIR_ENV = "XBENCH_SCALE_PID_DIR"  # when set, each worker writes rank<N>.pid there once its group is up
 
 
 def parse(argv=None):
@@ -40,7 +41,6 @@ def parse(argv=None):
     p.add_argument("--scaling", default="strong:128", help="time: MODE:GLOBAL_BATCH,... (strong:128,weak:256)")
     p.add_argument("--blocks", type=int, default=3)
     p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--pid-dir", default=None, help="write this worker's pid here (tests kill one)")
     return p.parse_args(argv)
 
 
@@ -149,8 +149,9 @@ def main(argv=None) -> None:
 
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    if args.pid_dir:
-        with open(os.path.join(args.pid_dir, f"rank{rank}.pid"), "w") as f:
+    pid_dir = os.environ.get(PID_DIR_ENV)
+    if pid_dir:  # tests kill one worker mid-run
+        with open(os.path.join(pid_dir, f"rank{rank}.pid"), "w") as f:
             f.write(str(os.getpid()))
     try:
         fw, spec = frameworks.get("torch"), load_spec(args.model)

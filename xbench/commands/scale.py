@@ -1,0 +1,122 @@
+"""Data-parallel training on one machine, timed as scaling: the framework's own launcher starts W worker
+processes (PyTorch: torchrun + DistributedDataParallel over gloo; Keras on TensorFlow: TF_CONFIG +
+MultiWorkerMirroredStrategy), each stepping on its share of the batch, for each world size.
+
+Strong scaling keeps the global batch (--batch-size) fixed; weak scaling keeps the batch per worker fixed at
+--batch-size / max(world size). Unless --threads-per-worker is given, every world size uses the same total threads
+(--threads, default the cores): on 2 cores, 1 worker x 2 threads against 2 workers x 1 thread. Each record keeps
+the step's rounds in blocks, the all-reduce's share of the step (the same step without synchronisation) and the
+scaling efficiency against world size 1 with the same total threads.
+
+Example:  xbench scale --model seed_cnn --frameworks torch,keras --world-sizes 1,2 --json scale.json
+"""
+
+from __future__ import annotations
+
+import sys
+
+from xbench.commands._common import check_json_out, data_arg, model_arg, positive_int
+from xbench.errors import UserError
+
+HELP = "data-parallel training (torchrun/DDP, tf.distribute): step time, all-reduce share, scaling efficiency"
+ORDER = 44
+FRAMEWORKS = ("torch", "keras")
+
+
+def _list(text: str, what: str, valid=None) -> list[str]:
+    items = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in items if valid is not None and v not in valid]
+    if not items or bad:
+        raise UserError(f"{what}: {'unknown ' + ', '.join(bad) if bad else 'empty'}; valid: {', '.join(valid)}"
+                        if valid else f"{what}: expected a comma-separated list, got {text!r}")
+    return list(dict.fromkeys(items))
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(v) for v in _list(text, "--world-sizes")})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise UserError(f"--world-sizes: expected comma-separated positive integers, e.g. 1,2, got {text!r}")
+    return sizes
+
+
+def add_arguments(p) -> None:
+    from xbench.scale.plan import MODES
+
+    model_arg(p)
+    p.add_argument("--frameworks", default="torch", metavar="LIST", help="torch, keras or both (default: torch)")
+    p.add_argument("--world-sizes", default="1,2", metavar="LIST", help="worker processes to try (default: 1,2)")
+    p.add_argument("--threads-per-worker", type=positive_int, metavar="N",
+                   help="intra-op threads per worker (default: the total threads divided by the world size)")
+    p.add_argument("--batch-size", type=positive_int, default=128, metavar="B",
+                   help="global batch of strong scaling; weak scaling gives each worker B / max(world size) (default: 128)")
+    p.add_argument("--scaling", default=",".join(MODES), metavar="LIST", help="strong, weak or both (default: both)")
+    p.add_argument("--blocks", type=positive_int, default=3, help="blocks per record, a fresh model each (default: 3)")
+    p.add_argument("--rounds", type=positive_int, default=10, help="timed steps per block (default: 10)")
+    p.add_argument("--port", type=positive_int, metavar="P",
+                   help="rendezvous port on localhost (torchrun), first worker's port (TF_CONFIG); default: a free one")
+    p.add_argument("--timeout", type=positive_int, default=600, metavar="S",
+                   help="seconds per launch before its whole process group is ended (default: 600)")
+    data_arg(p)
+    p.add_argument("--json", required=True, metavar="PATH", help="write the results file (xbench results schema) here")
+
+
+def _reason(done) -> str:
+    if done.timed_out:
+        return "the launch ran past --timeout and its process group was ended"
+    lines = [ln.strip() for ln in done.output.splitlines() if ln.strip()]
+    last = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "")
+    return f"a worker failed (exit {done.returncode}): {last[:300]}"
+
+
+def run(args) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from xbench import machine
+    from xbench.bench import threads
+    from xbench.records import results_document, write_results
+    from xbench.scale import efficiency, launch, plan, records
+
+    check_json_out(args.json)
+    frameworks = _list(args.frameworks, "--frameworks", FRAMEWORKS)
+    modes = _list(args.scaling, "--scaling", plan.MODES)
+    cores = len(os.sched_getaffinity(0))
+    launches = plan.plan(frameworks, _sizes(args.world_sizes), args.batch_size, cores,
+                         total_threads=threads.count(), threads_per_worker=args.threads_per_worker, modes=modes)
+    if args.port:
+        launch.check_port(args.port)
+    out: list = []
+    with tempfile.TemporaryDirectory(prefix="xbench-scale-") as tmp:
+        for i, item in enumerate(launches):
+            print(f"[scale] {i + 1}/{len(launches)} {item.framework}: {item.world_size} worker(s) x "
+                  f"{item.threads_per_worker} thread(s)", file=sys.stderr)
+            path = Path(tmp) / f"{i}.json"
+            worker_args = ["time", "--model", args.model, "--blocks", str(args.blocks), "--rounds", str(args.rounds),
+                           "--scaling", ",".join(f"{m}:{b}" for m, b in item.batches),
+                           *(["--data", args.data] if args.data else [])]
+            done = launch.workers(item.framework, item.world_size, item.threads_per_worker, worker_args, path,
+                                  args.timeout, port=args.port)
+            if done.returncode == 0 and path.is_file():
+                import json
+
+                out += records.measured(item, args.model, json.loads(path.read_text()))
+            else:
+                reason = _reason(done)
+                print(f"[scale] error: {reason}", file=sys.stderr)
+                out += records.failed(item, args.model, reason)
+    docs = efficiency.annotate([r.to_dict() for r in out])
+    doc = results_document(machine.collect({"scale": {"cores": cores}}), [])
+    doc["records"] = docs
+    write_results(args.json, doc)
+    print(f"wrote {args.json}", file=sys.stderr)
+    from xbench.report.doc import to_markdown
+    from xbench.report.scaling import scaling_table
+
+    table = scaling_table(docs)
+    if table:
+        print(to_markdown([table]))
+    return 1 if any(r["status"] != "ok" for r in docs) else 0
