@@ -73,6 +73,25 @@ def descendants(pid: int) -> list:
         return []
 
 
+def _running(family: list, wait_s: float) -> list:
+    """Those of ``family`` still running after up to ``wait_s`` (a zombie, dead but not yet reaped by whoever
+    adopted it, does not count)."""
+    import psutil
+
+    def alive(q) -> bool:
+        try:
+            return q.is_running() and q.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    end = time.monotonic() + wait_s
+    left = [q for q in family if alive(q)]
+    while left and time.monotonic() < end:
+        time.sleep(0.05)
+        left = [q for q in left if alive(q)]
+    return left
+
+
 def _end(procs: list[subprocess.Popen], pgid: int) -> None:
     """SIGTERM to every process of the launch and everything below it, SIGKILL to what is left after ``GRACE_S``."""
     import psutil
@@ -89,8 +108,7 @@ def _end(procs: list[subprocess.Popen], pgid: int) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-    _, alive = psutil.wait_procs(below, timeout=GRACE_S)
-    for q in alive:
+    for q in _running(below, GRACE_S):
         try:
             q.kill()
         except psutil.NoSuchProcess:

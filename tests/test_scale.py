@@ -1,0 +1,112 @@
+"""xbench scale's pure parts: the plan and its bad options, scaling efficiency, the all-reduce share, the scaling
+table, and the launcher's timeout ending a whole process family. No ML framework, no worker launch (those are in
+test_scale_torch.py / test_scale_tf.py)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+
+from xbench.errors import UserError
+from xbench.scale import efficiency, launch, plan
+
+
+def test_same_total_threads_by_default_1x2_against_2x1():
+    launches = plan.plan(["torch"], [1, 2], 128, cores=2)
+    assert [(x.world_size, x.threads_per_worker) for x in launches] == [(1, 2), (2, 1)]
+    assert launches[1].batches == (("strong", 128), ("weak", 128))
+    assert launches[0].batches == (("strong", 128), ("weak", 64))
+
+
+def test_fixed_threads_per_worker_adds_the_world_size_1_baseline_at_the_same_total():
+    launches = plan.plan(["torch", "keras"], [2], 64, cores=4, threads_per_worker=2)
+    assert [(x.framework, x.world_size, x.threads_per_worker) for x in launches] == [
+        ("torch", 1, 4), ("torch", 2, 2), ("keras", 1, 4), ("keras", 2, 2)]
+
+
+@pytest.mark.parametrize("sizes, batch, tpw, words", [
+    ([1, 3], 96, None, "3 workers on 2 cores"),
+    ([1, 2], 127, None, "not divisible by world size 2"),
+    ([2], 128, 2, "4 threads on 2 cores"),
+])
+def test_bad_plans_are_one_user_error(sizes, batch, tpw, words):
+    with pytest.raises(UserError, match=words):
+        plan.plan(["torch"], sizes, batch, cores=2, threads_per_worker=tpw)
+
+
+def _rec(w, t, median, scaling="strong", batch=128, status="ok"):
+    return {"id": f"{scaling}-w{w}x{t}", "task": "train_step_dp", "framework": "torch", "model": "m",
+            "scaling": scaling, "world_size": w, "threads_per_worker": t, "status": status,
+            "throughput": batch / median if status == "ok" else None}
+
+
+def test_efficiency_is_throughput_against_one_worker_with_the_same_total_threads():
+    recs = efficiency.annotate([_rec(1, 2, 0.010), _rec(2, 1, 0.020), _rec(1, 1, 0.004), _rec(2, 2, 0.005),
+                                _rec(2, 1, 0.010, "weak", batch=128), _rec(1, 2, 0.010, "weak", batch=64)])
+    eff = {(r["scaling"], r["world_size"], r["threads_per_worker"]): r["scaling_efficiency"] for r in recs}
+    assert eff[("strong", 1, 2)] == pytest.approx(1.0)
+    assert eff[("strong", 2, 1)] == pytest.approx(0.5)  # against 1 x 2 threads, not 1 x 1
+    assert eff[("strong", 2, 2)] is None  # no 1 x 4 record
+    assert "4 threads" in recs[3]["efficiency_note"]
+    assert eff[("weak", 2, 1)] == pytest.approx(2.0)  # twice the samples in the same time
+
+
+def test_allreduce_share_is_the_synchronisation_s_part_of_the_step_unclamped():
+    assert efficiency.allreduce_share(0.010, 0.007) == pytest.approx(0.3)
+    assert efficiency.allreduce_share(0.010, 0.011) == pytest.approx(-0.1)
+
+
+def test_scaling_table_rows():
+    from xbench.report.scaling import scaling_table
+
+    ok = {**_rec(2, 1, 0.02), "batch_size": 128, "stats": {"median": 0.02}, "allreduce_share": 0.25,
+          "scaling_efficiency": 0.8}
+    err = {**_rec(1, 2, 1, status="error"), "batch_size": 128, "stats": None}
+    table = scaling_table([ok, err, {"task": "train_step"}])
+    assert table.rows == [["torch", "m", "strong", "1 × 2", "128", "error", "—", "—", "—"],
+                          ["torch", "m", "strong", "2 × 1", "128", "20 ms", "6,400/s", "25.0%", "0.80"]]
+
+
+def test_timeout_ends_the_group_and_what_left_it(tmp_path):
+    """A child that starts a grandchild in a session of its own (as torchrun starts its workers), both sleeping:
+    the timeout ends both."""
+    import psutil
+
+    pid_file = tmp_path / "grandchild.pid"
+    code = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+            "time.sleep(60)'], start_new_session=True); open(sys.argv[1], 'w').write(str(p.pid)); time.sleep(60)")
+    done = launch.run_group([[sys.executable, "-c", code, str(pid_file)]], [None], timeout_s=1.5)
+    assert done.timed_out and done.returncode == 124
+    grandchild = int(pid_file.read_text())
+    assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+
+
+def _cli(capsys, *argv):
+    from xbench.cli import main
+
+    code = main(["scale", *argv])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--world-sizes", "1,64"], "64 workers on"),
+    (["--world-sizes", "1,2", "--batch-size", "127"], "not divisible"),
+    (["--frameworks", "torch,mxnet"], "unknown mxnet; valid: torch, keras"),
+    (["--world-sizes", "0,x"], "--world-sizes: expected"),
+])
+def test_bad_options_exit_2_with_one_line_and_write_nothing(capsys, tmp_path, argv, words, thread_env):
+    out = tmp_path / "s.json"
+    code, err = _cli(capsys, *argv, "--json", str(out))
+    assert code == 2 and len(err) == 1 and words in err[0], err
+    assert not out.exists()
+
+
+def test_a_port_in_use_exits_2(capsys, tmp_path, thread_env):
+    with socket.socket() as s:
+        s.bind((launch.HOST, 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, err = _cli(capsys, "--world-sizes", "1", "--port", str(port), "--json", str(tmp_path / "s.json"))
+    assert code == 2 and len(err) == 1 and f"--port {port}: cannot listen" in err[0], err
