@@ -2,16 +2,15 @@
 
 PyTorch: ``python -m torch.distributed.run`` (torchrun: its elastic agent starts the workers and hosts the c10d
 rendezvous at ``--rdzv-endpoint``; across machines, the same command with ``--nnodes N`` and one node's address
-as the endpoint). TensorFlow: one process per worker, each told the whole cluster and its own index by
-``TF_CONFIG`` (``MultiWorkerMirroredStrategy`` reads it).
+as the endpoint). TensorFlow: one process whose ``MirroredStrategy`` runs W replicas (``xbench.scale.tf_mirrored``
+says why not ``TF_CONFIG`` and ``MultiWorkerMirroredStrategy``).
 
-Every process of a launch shares one process group, started in a new session: a timeout or an interrupt kills
+Every process of a launch shares one new process group: a timeout or an interrupt kills
 the group, so no worker outlives its launch. Imports no ML framework.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -55,11 +54,6 @@ def torchrun_command(world_size: int, port: int, module: str, args: list[str]) -
     return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(world_size),
             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{HOST}:{port}", "--max-restarts", "0",
             "--monitor-interval", "0.2", "-m", module, *args]
-
-
-def tf_config(world_size: int, ports: list[int], index: int) -> str:
-    return json.dumps({"cluster": {"worker": [f"{HOST}:{p}" for p in ports[:world_size]]},
-                       "task": {"type": "worker", "index": index}})
 
 
 def descendants(pid: int) -> list:
@@ -131,7 +125,7 @@ def run_group(commands: list[list[str]], envs: list[dict], timeout_s: float) -> 
         for cmd, env in zip(commands, envs):
             log = tempfile.TemporaryFile(mode="w+")
             logs.append(log)
-            kw = {"start_new_session": True} if pgid is None else {"process_group": pgid}
+            kw = {"process_group": 0 if pgid is None else pgid}  # one new group; an interrupt here ends it
             procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, **kw))
             pgid = pgid or procs[0].pid
@@ -156,7 +150,7 @@ def run_group(commands: list[list[str]], envs: list[dict], timeout_s: float) -> 
     return Finished(124 if timed_out else code, output, timed_out)
 
 
-WORKERS = {"torch": "xbench.scale.torch_ddp", "keras": "xbench.scale.tf_multiworker"}
+WORKERS = {"torch": "xbench.scale.torch_ddp", "keras": "xbench.scale.tf_mirrored"}
 
 
 def worker_env(threads: int, extra: dict | None = None) -> dict:
@@ -168,19 +162,13 @@ def worker_env(threads: int, extra: dict | None = None) -> dict:
 
 def workers(framework: str, world_size: int, threads: int, args: list[str], out, timeout_s: float,
             port: int | None = None, env: dict | None = None) -> Finished:
-    """Run ``framework``'s worker module on ``world_size`` local processes with its own launcher; rank 0 writes
-    ``out``. ``port``: the rendezvous port (torchrun) or the first worker's (TF_CONFIG); None picks free ones."""
+    """Run ``framework``'s worker at ``world_size`` with ``threads`` intra-op threads per worker; rank 0 writes
+    ``out``. PyTorch: torchrun starts ``world_size`` processes (``port``: the rendezvous port, None picks a free
+    one). TensorFlow: one process with ``world_size`` replicas (``xbench.scale.tf_mirrored`` says why)."""
     module = WORKERS[framework]
     args = [*args, "--threads", str(threads), "--out", str(out)]
     if framework == "torch":
         cmd = torchrun_command(world_size, port or free_port(), module, args)
         return run_group([cmd], [worker_env(threads, env)], timeout_s)
-    ports = [port] if port else []
-    while len(ports) < world_size:
-        p = free_port()
-        if p not in ports:
-            ports.append(p)
-    cmds = [[sys.executable, "-m", module, *args] for _ in range(world_size)]
-    envs = [worker_env(threads, {**(env or {}), "TF_CONFIG": tf_config(world_size, ports, i)})
-            for i in range(world_size)]
-    return run_group(cmds, envs, timeout_s)
+    cmd = [sys.executable, "-m", module, *args, "--world-size", str(world_size)]
+    return run_group([cmd], [worker_env(threads * world_size, env)], timeout_s)

@@ -9,7 +9,7 @@ Two tasks:
 
 * ``equivalence``: one step per optimizer (SGD and Adam) from the same initial weights, on rank 0 also the
   single-process step with the whole batch; rank 0 writes all weights to ``--out`` (npz). ``--faults`` adds the
-  same step with a planted fault, so a test sees the comparison catch it: ``drop`` (rank 1's gradient is zeroed
+  same SGD step with a planted fault, so a test sees the comparison catch it: ``drop`` (rank 1's gradient is zeroed
   before the all-reduce: a worker's gradient is lost), ``split`` (every rank steps on the first slice: the batch
   split wrongly).
 * ``time``: blocks (a fresh model each) of the synchronised step and of the same step under ``no_sync()`` (no
@@ -26,16 +26,20 @@ import os
 
 FAULTS = ("drop", "split")
 OPTIMIZERS = ("sgd", "adam")
+# The planted faults run with SGD only: its update is linear in the gradient, so a lost or mis-split share shows in
+# every weight; Adam's first step is about lr * sign(gradient) per weight and hides a gradient scaled by 1/2.
+FAULTS_ON = "sgd"
 PID_DIR_ENV = "XBENCH_SCALE_PID_DIR"  # when set, each worker writes rank<N>.pid there once its group is up
 
 
 def parse(argv=None):
     p = argparse.ArgumentParser(prog="xbench.scale.torch_ddp")
-    p.add_argument("task", choices=("equivalence", "time"))
+    p.add_argument("task", choices=("equivalence", "time", "both"), help="both: equivalence, then time")
     p.add_argument("--model", default="seed_cnn")
     p.add_argument("--data", default=None)
     p.add_argument("--global-batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="intra-op threads of this worker")
+    p.add_argument("--world-size", type=int, default=1, help="replicas in this process (TensorFlow only)")
     p.add_argument("--out", required=True)
     p.add_argument("--faults", default="", help="equivalence: comma-separated planted faults to add (drop, split)")
     p.add_argument("--scaling", default="strong:128", help="time: MODE:GLOBAL_BATCH,... (strong:128,weak:256)")
@@ -85,7 +89,7 @@ def equivalence(args, fw, spec, x, y, rank: int, world: int) -> None:
     faults = [f for f in args.faults.split(",") if f]
     out = {}
     for opt in OPTIMIZERS:
-        for fault in [None, *faults]:
+        for fault in [None, *(faults if opt == FAULTS_ON else ())]:
             ddp = _ddp(fw, spec, fault)
             _, step = train_step(fw, spec, model=ddp, optimizer=opt)
             xn, yn = fw.to_native(ddp.module, *shard(x, y, rank, world, fault))
@@ -98,7 +102,7 @@ def equivalence(args, fw, spec, x, y, rank: int, world: int) -> None:
             for i, w in enumerate(fw.get_weights(model, spec)):
                 out[f"{opt}/single/{i}"] = w
     if rank == 0:
-        np.savez(args.out, **out)
+        np.savez(args.out + ".npz" if args.task == "both" else args.out, **out)
 
 
 def timing(args, fw, spec, data, rank: int, world: int) -> None:
@@ -156,10 +160,10 @@ def main(argv=None) -> None:
     try:
         fw, spec = frameworks.get("torch"), load_spec(args.model)
         data = mnist.load_mnist(args.data, allow_download=False)
-        if args.task == "equivalence":
+        if args.task in ("equivalence", "both"):
             x, y = mnist.batch(data, spec.input_shape, args.global_batch, split="train")
             equivalence(args, fw, spec, x, y, rank, world)
-        else:
+        if args.task in ("time", "both"):
             timing(args, fw, spec, data, rank, world)
     finally:
         dist.destroy_process_group()
