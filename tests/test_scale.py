@@ -36,6 +36,14 @@ def test_bad_plans_are_one_user_error(sizes, batch, tpw, words):
         plan.plan(["torch"], sizes, batch, cores=2, threads_per_worker=tpw)
 
 
+def test_cuda_needs_a_gpu_per_worker_and_torch():
+    assert plan.plan(["torch"], [1, 2], 64, cores=8, device="cuda", gpus=2)[1].device == "cuda"
+    with pytest.raises(UserError, match="2 workers need 2 GPUs; this machine has 1"):
+        plan.plan(["torch"], [1, 2], 64, cores=8, device="cuda", gpus=1)
+    with pytest.raises(UserError, match="torch only"):
+        plan.plan(["torch", "keras"], [1, 2], 64, cores=8, device="cuda", gpus=2)
+
+
 def _rec(w, t, median, scaling="strong", batch=128, status="ok"):
     return {"id": f"{scaling}-w{w}x{t}", "task": "train_step_dp", "framework": "torch", "model": "m",
             "scaling": scaling, "world_size": w, "threads_per_worker": t, "status": status,

@@ -53,6 +53,8 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=positive_int, default=128, metavar="B",
                    help="global batch of strong scaling; weak scaling gives each worker B / max(world size) (default: 128)")
     p.add_argument("--scaling", default=",".join(MODES), metavar="LIST", help="strong, weak or both (default: both)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda: one GPU per worker, PyTorch's NCCL backend (default: cpu, gloo)")
     p.add_argument("--blocks", type=positive_int, default=3, help="blocks per record, a fresh model each (default: 3)")
     p.add_argument("--rounds", type=positive_int, default=10, help="timed steps per block (default: 10)")
     p.add_argument("--port", type=positive_int, metavar="P",
@@ -85,8 +87,10 @@ def run(args) -> int:
     frameworks = _list(args.frameworks, "--frameworks", FRAMEWORKS)
     modes = _list(args.scaling, "--scaling", plan.MODES)
     cores = len(os.sched_getaffinity(0))
+    gpus = len(machine.gpus() or []) if args.device == "cuda" else 0
     launches = plan.plan(frameworks, _sizes(args.world_sizes), args.batch_size, cores,
-                         total_threads=threads.count(), threads_per_worker=args.threads_per_worker, modes=modes)
+                         total_threads=threads.count(), threads_per_worker=args.threads_per_worker, modes=modes,
+                         device=args.device, gpus=gpus)
     if args.port:
         launch.check_port(args.port)
     out: list = []
@@ -95,7 +99,7 @@ def run(args) -> int:
             print(f"[scale] {i + 1}/{len(launches)} {item.framework}: {item.world_size} worker(s) x "
                   f"{item.threads_per_worker} thread(s)", file=sys.stderr)
             path = Path(tmp) / f"{i}.json"
-            worker_args = ["time", "--model", args.model, "--blocks", str(args.blocks), "--rounds", str(args.rounds),
+            worker_args = ["time", "--model", args.model, "--device", item.device, "--blocks", str(args.blocks), "--rounds", str(args.rounds),
                            "--scaling", ",".join(f"{m}:{b}" for m, b in item.batches),
                            *(["--data", args.data] if args.data else [])]
             done = launch.workers(item.framework, item.world_size, item.threads_per_worker, worker_args, path,

@@ -26,14 +26,22 @@ class Launch:
     world_size: int
     threads_per_worker: int
     batches: tuple[tuple[str, int], ...]  # (mode, global batch)
+    device: str = "cpu"  # cuda: one GPU per worker (PyTorch, NCCL)
 
 
 def plan(frameworks: list[str], world_sizes: list[int], batch: int, cores: int, *, total_threads: int | None = None,
-         threads_per_worker: int | None = None, modes=MODES) -> list[Launch]:
-    """The launches, or one UserError naming what is wrong and what is valid."""
+         threads_per_worker: int | None = None, modes=MODES, device: str = "cpu",
+         gpus: int = 0) -> list[Launch]:
+    """The launches, or one UserError naming what is wrong and what is valid. ``device`` cuda: one GPU per worker,
+    PyTorch only."""
     top = max(world_sizes)
     if top > cores:
         raise UserError(f"--world-sizes: {top} workers on {cores} cores; the largest world size here is {cores}")
+    if device == "cuda" and top > gpus:
+        raise UserError(f"--world-sizes: {top} workers need {top} GPUs; this machine has {gpus}")
+    if device == "cuda" and set(frameworks) - {"torch"}:
+        raise UserError("--device cuda: data-parallel training on GPUs is measured for torch only (NCCL); "
+                        "leave keras out")
     for w in world_sizes:
         if batch % w:
             raise UserError(f"--batch-size {batch} is not divisible by world size {w}; "
@@ -54,5 +62,5 @@ def plan(frameworks: list[str], world_sizes: list[int], batch: int, cores: int, 
     for fw in frameworks:
         for w, t in configs:
             batches = tuple((m, batch if m == "strong" else per_worker * w) for m in modes)
-            out.append(Launch(fw, w, t, batches))
+            out.append(Launch(fw, w, t, batches, device))
     return out

@@ -24,7 +24,7 @@ def variant(mode: str, world_size: int, threads: int) -> str:
 
 
 def _identity(launch: Launch, model: str, mode: str, global_batch: int) -> dict:
-    return {"task": TASK, "framework": launch.framework, "runtime": launch.framework, "provider": "cpu",
+    return {"task": TASK, "framework": launch.framework, "runtime": launch.framework, "provider": launch.device,
             "model": model, "batch_size": global_batch,
             "variant": variant(mode, launch.world_size, launch.threads_per_worker)}
 

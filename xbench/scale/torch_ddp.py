@@ -40,6 +40,7 @@ def parse(argv=None):
     p.add_argument("--global-batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="intra-op threads of this worker")
     p.add_argument("--world-size", type=int, default=1, help="replicas in this process (TensorFlow only)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: one GPU per rank, NCCL")
     p.add_argument("--out", required=True)
     p.add_argument("--faults", default="", help="equivalence: comma-separated planted faults to add (drop, split)")
     p.add_argument("--scaling", default="strong:128", help="time: MODE:GLOBAL_BATCH,... (strong:128,weak:256)")
@@ -69,13 +70,19 @@ def _drop_hook(rank: int, world: int):
     return hook
 
 
-def _ddp(fw, spec, fault: str | None = None):
-    from torch.nn.parallel import DistributedDataParallel
+def _ddp(fw, spec, fault: str | None = None, device: str = "cpu"):
+    import torch
     import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
 
     from xbench.bench.cases import fresh_model
 
-    ddp = DistributedDataParallel(fresh_model(fw, spec, seed=0))  # broadcasts rank 0's weights
+    model = fresh_model(fw, spec, seed=0)
+    if device == "cuda":  # the rank's own GPU (torch.cuda.set_device in main)
+        model.to(torch.device("cuda", torch.cuda.current_device()))
+        ddp = DistributedDataParallel(model, device_ids=[torch.cuda.current_device()])
+    else:
+        ddp = DistributedDataParallel(model)  # broadcasts rank 0's weights
     if fault == "drop":
         ddp.register_comm_hook(None, _drop_hook(dist.get_rank(), dist.get_world_size()))
     return ddp
@@ -90,15 +97,15 @@ def equivalence(args, fw, spec, x, y, rank: int, world: int) -> None:
     out = {}
     for opt in OPTIMIZERS:
         for fault in [None, *(faults if opt == FAULTS_ON else ())]:
-            ddp = _ddp(fw, spec, fault)
-            _, step = train_step(fw, spec, model=ddp, optimizer=opt)
-            xn, yn = fw.to_native(ddp.module, *shard(x, y, rank, world, fault))
+            ddp = _ddp(fw, spec, fault, args.device)
+            _, step = train_step(fw, spec, model=ddp, optimizer=opt, device=args.device)
+            xn, yn = fw.to_native(ddp.module, *shard(x, y, rank, world, fault), device=args.device)
             step(xn, yn)
             for i, w in enumerate(fw.get_weights(ddp.module, spec)):
                 out[f"{opt}/{fault or 'ddp'}/{i}"] = w
         if rank == 0:
-            model, step = train_step(fw, spec, optimizer=opt)  # one process, the whole batch
-            step(*fw.to_native(model, x, y))
+            model, step = train_step(fw, spec, optimizer=opt, device=args.device)  # one process, the whole batch
+            step(*fw.to_native(model, x, y, device=args.device))
             for i, w in enumerate(fw.get_weights(model, spec)):
                 out[f"{opt}/single/{i}"] = w
     if rank == 0:
@@ -112,16 +119,16 @@ def timing(args, fw, spec, data, rank: int, world: int) -> None:
     from xbench.bench import timing as tm
     from xbench.bench.cases import train_step
 
-    doc = {"framework": "torch", "world_size": world, "threads_per_worker": args.threads,
+    doc = {"framework": "torch", "world_size": world, "threads_per_worker": args.threads, "device": args.device,
            "backend": dist.get_backend(), "launcher": "torchrun", "modes": {}}
     for item in args.scaling.split(","):
         mode, global_batch = item.split(":")
         x, y = mnist.batch(data, spec.input_shape, int(global_batch), split="train")
         blocks = []
         for _ in range(args.blocks):
-            ddp = _ddp(fw, spec)
-            _, step = train_step(fw, spec, model=ddp)
-            xn, yn = fw.to_native(ddp.module, *shard(x, y, rank, world))
+            ddp = _ddp(fw, spec, device=args.device)
+            _, step = train_step(fw, spec, model=ddp, device=args.device)  # loss.item(): synchronises the GPU
+            xn, yn = fw.to_native(ddp.module, *shard(x, y, rank, world), device=args.device)
 
             def unsynced():
                 with ddp.no_sync():  # gradients stay local: the step without its all-reduce
@@ -151,7 +158,11 @@ def main(argv=None) -> None:
     from xbench import frameworks
     from xbench.spec import load_spec
 
-    dist.init_process_group("gloo")
+    if args.device == "cuda":
+        import torch
+
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     pid_dir = os.environ.get(PID_DIR_ENV)
     if pid_dir:  # tests kill one worker mid-run
