@@ -560,6 +560,55 @@ def explain_why(src: Source) -> str:
             + " " + src.cite())
 
 
+SCALE = "results/scale/scale.json"
+
+
+@block("scaling-table", SCALE)
+def scaling_table(src: Source) -> str:
+    """xbench scale's records (docs/scaling.md): the scaling table, and the machine and its load."""
+    from xbench.report.scaling import scaling_table as table
+
+    doc = _doc(src)
+    env, load = doc["env"], (doc["env"].get("scale") or {}).get("loadavg") or {}
+    about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:10]}), commit "
+             f"`{(env.get('git') or {}).get('commit', '?')[:12]}`; load average before / after the run: "
+             f"{load.get('before', '?')} / {load.get('after', '?')} on {env['scale']['cores']} cores "
+             "(other work shared the machine: read ratios, not absolute times).")
+    return _md(table(doc["records"])) + "\n\n" + about + " " + src.cite()
+
+
+@block("scaling-prediction", SCALE)
+def scaling_prediction(src: Source) -> str:
+    """On paper: the step's fixed and per-sample cost (PyTorch, 1 worker, from the two global batches of
+    results/scale) with the ring all-reduce of the model's gradient over named links, for 1, 2, 4 and 8 devices."""
+    from xbench.report import fmt
+    from xbench.report.doc import Table
+    from xbench.scale.efficiency import LINKS, fit_step, predict
+    from xbench.spec import load_spec
+
+    ones = [r for r in _doc(src)["records"] if r["status"] == "ok" and r["framework"] == "torch"
+            and r["world_size"] == 1]
+    points = sorted({(r["batch_size"], r["stats"]["median"]) for r in ones})
+    fixed, per_sample = fit_step(points)
+    model = ones[0]["model"]
+    grad = 4 * sum(layer.num_params for layer in load_spec(model).layers)
+    batch = max(b for b, _ in points)
+    rows = []
+    for link in LINKS:
+        for p in predict(fixed, per_sample, grad, batch, (1, 2, 4, 8), link):
+            rows.append([link, str(p["world_size"]), fmt.duration(p["compute_s"], digits=3),
+                         fmt.duration(p["allreduce_s"], unit="µs", digits=3), fmt.percent(p["allreduce_share"], digits=1),
+                         fmt.number(p["efficiency"], digits=2, zeros=True)])
+    head = (f"Inputs: the step's fixed cost {fmt.duration(fixed, digits=3)} and "
+            f"{fmt.duration(per_sample, unit='µs', digits=3)} per sample (PyTorch, 1 worker, fitted through global "
+            f"batches {' and '.join(str(b) for b, _ in points)}); the gradient of `{model}`: {grad:,} bytes (fp32); "
+            f"global batch {batch}.")
+    table = Table(["Link (assumed bus bandwidth, latency per hop)", "Devices", "Compute", "All-reduce", "Share",
+                   "Efficiency"], rows, "lrrrrr")
+    links = "; ".join(f"{name}: {bw / 1e9:g} GB/s, {lat * 1e6:g} µs" for name, (bw, lat) in LINKS.items())
+    return head + "\n\n" + _md(table) + "\n\nAssumed links: " + links + ". " + src.cite()
+
+
 @block("schema", "xbench/schema/results.schema.json")
 def schema(src: Source) -> str:
     """Every field the results-file schema declares, with its type, whether required and its description."""

@@ -118,3 +118,19 @@ def test_a_port_in_use_exits_2(capsys, tmp_path, thread_env):
         port = s.getsockname()[1]
         code, err = _cli(capsys, "--world-sizes", "1", "--port", str(port), "--json", str(tmp_path / "s.json"))
     assert code == 2 and len(err) == 1 and f"--port {port}: cannot listen" in err[0], err
+
+
+def test_ring_allreduce_and_the_prediction_on_paper(monkeypatch):
+    # 2 devices: 2 hops of latency, each sends and receives the whole buffer once (2 x 1/2)
+    assert efficiency.ring_allreduce_s(1000, 2, bandwidth=1000.0, latency=0.5) == pytest.approx(2 * 0.5 + 1.0)
+    assert efficiency.ring_allreduce_s(1000, 1, 1.0, 1.0) == 0.0
+    assert efficiency.fit_step([(128, 0.030), (64, 0.020)]) == pytest.approx((0.010, 0.010 / 64))
+    monkeypatch.setitem(efficiency.LINKS, "ideal", (1e30, 0.0))
+    link = "ideal"
+    rows = efficiency.predict(0.0, 1e-3, 10**6, 64, [1, 2, 4], link)  # no fixed cost, free all-reduce: perfect
+    assert [r["efficiency"] for r in rows] == pytest.approx([1.0, 1.0, 1.0])
+    rows = efficiency.predict(0.010, 0.0, 0, 64, [1, 2], link)  # all fixed cost: W devices, one's speed
+    assert rows[1]["efficiency"] == pytest.approx(0.5)
+    nvlink = efficiency.predict(0.0, 1e-3, 10**6, 64, [2], next(iter(efficiency.LINKS)))[0]
+    assert nvlink["allreduce_s"] == pytest.approx(2 * 5e-6 + 1e6 / 400e9)
+    assert nvlink["efficiency"] == pytest.approx(0.064 / (2 * (0.032 + nvlink["allreduce_s"])))

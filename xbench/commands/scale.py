@@ -94,6 +94,7 @@ def run(args) -> int:
     if args.port:
         launch.check_port(args.port)
     out: list = []
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="xbench-scale-") as tmp:
         for i, item in enumerate(launches):
             print(f"[scale] {i + 1}/{len(launches)} {item.framework}: {item.world_size} worker(s) x "
@@ -113,7 +114,8 @@ def run(args) -> int:
                 print(f"[scale] error: {reason}", file=sys.stderr)
                 out += records.failed(item, args.model, reason)
     docs = efficiency.annotate([r.to_dict() for r in out])
-    doc = results_document(machine.collect({"scale": {"cores": cores}}), [])
+    load = {"before": load_before, "after": round(os.getloadavg()[0], 2)}  # 1-minute load average
+    doc = results_document(machine.collect({"scale": {"cores": cores, "loadavg": load}}), [])
     doc["records"] = docs
     write_results(args.json, doc)
     print(f"wrote {args.json}", file=sys.stderr)

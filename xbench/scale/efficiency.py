@@ -43,3 +43,43 @@ def annotate(records: list[dict]) -> list[dict]:
         rec["scaling_efficiency"] = rec["throughput"] / base["throughput"]
         rec["efficiency_baseline"] = base["id"]
     return records
+
+
+# ---- on paper: what the step's costs predict for more devices -------------------------------------------------------
+
+# Named assumptions for the all-reduce (NCCL's ring): bus bandwidth per device and latency per ring hop.
+LINKS = {
+    "NVLink 4 (8x H100 SXM in one machine)": (400e9, 5e-6),
+    "PCIe 4.0 x16 (GPUs without NVLink)": (20e9, 10e-6),
+    "100 Gb/s Ethernet (one GPU per machine)": (12.5e9, 25e-6),
+}
+
+
+def ring_allreduce_s(nbytes: int, world: int, bandwidth: float, latency: float) -> float:
+    """Ring all-reduce time: 2 (W - 1) hops of latency, and each device sends and receives 2 (W - 1) / W of the
+    buffer (reduce-scatter, then all-gather)."""
+    if world <= 1:
+        return 0.0
+    return 2 * (world - 1) * latency + 2 * (world - 1) / world * nbytes / bandwidth
+
+
+def fit_step(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(fixed seconds per step, seconds per sample) through two (batch, step seconds) points."""
+    (b1, t1), (b2, t2) = sorted(points)[:1] + sorted(points)[-1:]
+    per_sample = (t2 - t1) / (b2 - b1)
+    return t1 - per_sample * b1, per_sample
+
+
+def predict(fixed_s: float, per_sample_s: float, grad_bytes: int, global_batch: int, world_sizes, link: str) -> list[dict]:
+    """Strong scaling on paper, one device per worker: the step of global batch B over W devices takes
+    ``fixed + per_sample * B / W`` plus the ring all-reduce (no overlap with the backward pass: an upper bound;
+    DDP overlaps its buckets). Efficiency is the classic ``T(1) / (W x T(W))``: each device added adds compute."""
+    bandwidth, latency = LINKS[link]
+    one = fixed_s + per_sample_s * global_batch
+    out = []
+    for w in world_sizes:
+        compute = fixed_s + per_sample_s * global_batch / w
+        comm = ring_allreduce_s(grad_bytes, w, bandwidth, latency)
+        out.append({"world_size": w, "compute_s": compute, "allreduce_s": comm, "step_s": compute + comm,
+                    "allreduce_share": comm / (compute + comm), "efficiency": one / (w * (compute + comm))})
+    return out
