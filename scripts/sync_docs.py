@@ -577,35 +577,33 @@ def scaling_table(src: Source) -> str:
     return _md(table(doc["records"])) + "\n\n" + about + " " + src.cite()
 
 
-@block("scaling-prediction", SCALE)
+@block("scaling-prediction", "results/explain-seed_cnn-b128.json")
 def scaling_prediction(src: Source) -> str:
-    """On paper: the step's fixed and per-sample cost (PyTorch, 1 worker, from the two global batches of
-    results/scale) with the ring all-reduce of the model's gradient over named links, for 1, 2, 4 and 8 devices."""
+    """On paper: the PyTorch train step's fixed and per-sample cost (``xbench explain``'s fit over four batch sizes,
+    measured in one quiet session) with the ring all-reduce of the model's gradient over named links, for 1, 2, 4
+    and 8 devices at global batch 128."""
     from xbench.report import fmt
     from xbench.report.doc import Table
-    from xbench.scale.efficiency import LINKS, fit_step, predict
-    from xbench.spec import load_spec
+    from xbench.scale.efficiency import LINKS, predict
 
-    ones = [r for r in _doc(src)["records"] if r["status"] == "ok" and r["framework"] == "torch"
-            and r["world_size"] == 1]
-    points = sorted({(r["batch_size"], r["stats"]["median"]) for r in ones})
-    fixed, per_sample = fit_step(points)
-    model = ones[0]["model"]
-    grad = 4 * sum(layer.num_params for layer in load_spec(model).layers)
-    batch = max(b for b, _ in points)
+    doc = json.loads(src.path().read_text())
+    fit = next(m["fit"] for m in doc["measurements"] if m["runtime"] == "torch" and m["task"] == "train_step")
+    fixed, per_sample = fit["fixed_s"], fit["per_sample_s"]
+    grad = 4 * doc["params"]  # fp32
+    batch = 128
     rows = []
     for link in LINKS:
         for p in predict(fixed, per_sample, grad, batch, (1, 2, 4, 8), link):
             rows.append([link, str(p["world_size"]), fmt.duration(p["compute_s"], digits=3),
-                         fmt.duration(p["allreduce_s"], unit="µs", digits=3), fmt.percent(p["allreduce_share"], digits=1),
-                         fmt.number(p["efficiency"], digits=2, zeros=True)])
-    head = (f"Inputs: the step's fixed cost {fmt.duration(fixed, digits=3)} and "
-            f"{fmt.duration(per_sample, unit='µs', digits=3)} per sample (PyTorch, 1 worker, fitted through global "
-            f"batches {' and '.join(str(b) for b, _ in points)}); the gradient of `{model}`: {grad:,} bytes (fp32); "
-            f"global batch {batch}.")
-    table = Table(["Link (assumed bus bandwidth, latency per hop)", "Devices", "Compute", "All-reduce", "Share",
-                   "Efficiency"], rows, "lrrrrr")
-    links = "; ".join(f"{name}: {bw / 1e9:g} GB/s, {lat * 1e6:g} µs" for name, (bw, lat) in LINKS.items())
+                         fmt.duration(p["allreduce_s"], unit="µs", digits=3),
+                         fmt.percent(p["allreduce_share"], digits=1), fmt.number(p["efficiency"], digits=2, zeros=True)])
+    head = (f"Inputs: the PyTorch train step of `{doc['model']}` costs {fmt.duration(fixed, digits=3)} per step plus "
+            f"{fmt.duration(per_sample, unit='µs', digits=3)} per sample on this machine's CPU (`xbench explain`'s fit "
+            f"over batches {', '.join(map(str, doc['fit_batches']))}, R² {fit['r2']}); its fp32 gradient is "
+            f"{grad:,} bytes; global batch {batch}. Compute is what each device would take at this CPU's speed.")
+    table = Table(["Link", "Devices", "Compute", "All-reduce", "All-reduce share", "Efficiency"], rows, "lrrrrr")
+    links = "; ".join(f"{name}: {bw / 1e9:g} GB/s bus bandwidth, {lat * 1e6:g} µs per hop"
+                      for name, (bw, lat) in LINKS.items())
     return head + "\n\n" + _md(table) + "\n\nAssumed links: " + links + ". " + src.cite()
 
 
