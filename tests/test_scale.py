@@ -134,3 +134,28 @@ def test_ring_allreduce_and_the_prediction_on_paper(monkeypatch):
     nvlink = efficiency.predict(0.0, 1e-3, 10**6, 64, [2], next(iter(efficiency.LINKS)))[0]
     assert nvlink["allreduce_s"] == pytest.approx(2 * 5e-6 + 1e6 / 400e9)
     assert nvlink["efficiency"] == pytest.approx(0.064 / (2 * (0.032 + nvlink["allreduce_s"])))
+
+
+def test_records_from_a_worker_and_from_a_failed_launch_validate():
+    """What rank 0 writes becomes records with blocks, the all-reduce share and (after annotate) the efficiency; a
+    launch whose worker died becomes error records with the reason's line. The file validates."""
+    from xbench.commands.scale import _reason
+    from xbench.records import results_document
+    from xbench.scale import records
+    from xbench.schema import validate
+
+    one, two = plan.plan(["torch"], [1, 2], 64, cores=2, modes=("strong",))
+    block = {"first_call_s": 0.5, "synced_s": [0.010, 0.012, 0.011], "unsynced_s": [0.008, 0.008, 0.009]}
+    worker = {"backend": "gloo", "modes": {"strong": {"global_batch": 64, "blocks": [block, block]}}}
+    recs = records.measured(one, "seed_cnn", worker)
+    done = launch.Finished(1, "Traceback ...\nRuntimeError: Connection closed by peer\n[rank0]: exit\n")
+    recs += records.failed(two, "seed_cnn", _reason(done))
+    docs = efficiency.annotate([r.to_dict() for r in recs])
+    doc = results_document({"python": "3", "os": "x", "cpu": {}, "threads": {}, "versions": {}}, [])
+    doc["records"] = docs
+    validate(doc)
+    ok, err = docs
+    assert ok["variant"] == "strong-w1x2" and ok["stats"]["blocks"] == 2 and ok["throughput"] == pytest.approx(64 / 0.011)
+    assert ok["allreduce_share"] == pytest.approx(1 - 0.008 / 0.011) and ok["scaling_efficiency"] == pytest.approx(1.0)
+    assert err["status"] == "error" and "exit 1" in err["reason"] and "Connection closed" in err["reason"]
+    assert _reason(launch.Finished(124, "", timed_out=True)).startswith("the launch ran past --timeout")
