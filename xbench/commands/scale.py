@@ -1,6 +1,7 @@
-"""Data-parallel training on one machine, timed as scaling: the framework's own launcher starts W worker
-processes (PyTorch: torchrun + DistributedDataParallel over gloo; Keras on TensorFlow: TF_CONFIG +
-MultiWorkerMirroredStrategy), each stepping on its share of the batch, for each world size.
+"""Data-parallel training on one machine, timed as scaling: W workers each step on their share of the global
+batch and average their gradients, for each world size. PyTorch: torchrun starts W processes running
+DistributedDataParallel over gloo (NCCL with --device cuda). Keras on TensorFlow: one process, MirroredStrategy over
+W logical CPU devices (Keras 3 fails under MultiWorkerMirroredStrategy; docs/scaling.md says why).
 
 Strong scaling keeps the global batch (--batch-size) fixed; weak scaling keeps the batch per worker fixed at
 --batch-size / max(world size). Unless --threads-per-worker is given, every world size uses the same total threads
@@ -58,7 +59,7 @@ def add_arguments(p) -> None:
     p.add_argument("--blocks", type=positive_int, default=3, help="blocks per record, a fresh model each (default: 3)")
     p.add_argument("--rounds", type=positive_int, default=10, help="timed steps per block (default: 10)")
     p.add_argument("--port", type=positive_int, metavar="P",
-                   help="rendezvous port on localhost (torchrun), first worker's port (TF_CONFIG); default: a free one")
+                   help="torchrun's rendezvous port on localhost (default: a free one; Keras needs none)")
     p.add_argument("--timeout", type=positive_int, default=600, metavar="S",
                    help="seconds per launch before its whole process group is ended (default: 600)")
     data_arg(p)

@@ -15,8 +15,8 @@ from xbench.scale.plan import Launch
 TASK = "train_step_dp"
 HOW = {"torch": {"launcher": "torchrun (torch.distributed.run, c10d rendezvous on localhost)",
                  "strategy": "torch.nn.parallel.DistributedDataParallel"},
-       "keras": {"launcher": "TF_CONFIG, one process per worker",
-                 "strategy": "tf.distribute.MultiWorkerMirroredStrategy"}}
+       "keras": {"launcher": "one process, a replica per logical CPU device",
+                 "strategy": "tf.distribute.MirroredStrategy over logical CPU devices, Keras fit"}}
 
 
 def variant(mode: str, world_size: int, threads: int) -> str:
