@@ -159,3 +159,13 @@ def test_records_from_a_worker_and_from_a_failed_launch_validate():
     assert ok["allreduce_share"] == pytest.approx(1 - 0.008 / 0.011) and ok["scaling_efficiency"] == pytest.approx(1.0)
     assert err["status"] == "error" and "exit 1" in err["reason"] and "Connection closed" in err["reason"]
     assert _reason(launch.Finished(124, "", timed_out=True)).startswith("the launch ran past --timeout")
+
+
+def test_passes_alternate_the_order_and_share_the_blocks():
+    a, b = plan.plan(["torch"], [1, 2], 64, cores=2)
+    assert plan.schedule([a, b], blocks=5, passes=2) == [(a, 3), (b, 3), (b, 2), (a, 2)]
+    assert plan.schedule([a, b], blocks=1, passes=2) == [(a, 1), (b, 1)]
+    from xbench.scale.records import merge
+
+    doc = lambda *bl: {"backend": "gloo", "modes": {"strong": {"global_batch": 64, "blocks": list(bl)}}}  # noqa: E731
+    assert merge([doc(1, 2), doc(3)])["modes"]["strong"]["blocks"] == [1, 2, 3]

@@ -56,7 +56,10 @@ def add_arguments(p) -> None:
     p.add_argument("--scaling", default=",".join(MODES), metavar="LIST", help="strong, weak or both (default: both)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cuda: one GPU per worker, PyTorch's NCCL backend (default: cpu, gloo)")
-    p.add_argument("--blocks", type=positive_int, default=3, help="blocks per record, a fresh model each (default: 3)")
+    p.add_argument("--blocks", type=positive_int, default=4, help="blocks per record, a fresh model each (default: 4)")
+    p.add_argument("--passes", type=positive_int, default=2,
+                   help="passes over the launches, every other one in reverse order (A B B A), the blocks shared "
+                        "out over them (default: 2)")
     p.add_argument("--rounds", type=positive_int, default=10, help="timed steps per block (default: 10)")
     p.add_argument("--port", type=positive_int, metavar="P",
                    help="torchrun's rendezvous port on localhost (default: a free one; Keras needs none)")
@@ -94,26 +97,33 @@ def run(args) -> int:
                          device=args.device, gpus=gpus)
     if args.port:
         launch.check_port(args.port)
-    out: list = []
+    import json
+
+    runs = plan.schedule(launches, args.blocks, args.passes)
+    done_docs: dict = {launch_: [] for launch_ in launches}
+    failed: dict = {}
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="xbench-scale-") as tmp:
-        for i, item in enumerate(launches):
-            print(f"[scale] {i + 1}/{len(launches)} {item.framework}: {item.world_size} worker(s) x "
-                  f"{item.threads_per_worker} thread(s)", file=sys.stderr)
+        for i, (item, blocks) in enumerate(runs):
+            if item in failed:
+                continue
+            print(f"[scale] {i + 1}/{len(runs)} {item.framework}: {item.world_size} worker(s) x "
+                  f"{item.threads_per_worker} thread(s), {blocks} block(s)", file=sys.stderr)
             path = Path(tmp) / f"{i}.json"
-            worker_args = ["time", "--model", args.model, "--device", item.device, "--blocks", str(args.blocks), "--rounds", str(args.rounds),
-                           "--scaling", ",".join(f"{m}:{b}" for m, b in item.batches),
+            worker_args = ["time", "--model", args.model, "--device", item.device, "--blocks", str(blocks),
+                           "--rounds", str(args.rounds), "--scaling", ",".join(f"{m}:{b}" for m, b in item.batches),
                            *(["--data", args.data] if args.data else [])]
             done = launch.workers(item.framework, item.world_size, item.threads_per_worker, worker_args, path,
                                   args.timeout, port=args.port)
             if done.returncode == 0 and path.is_file():
-                import json
-
-                out += records.measured(item, args.model, json.loads(path.read_text()))
+                done_docs[item].append(json.loads(path.read_text()))
             else:
-                reason = _reason(done)
-                print(f"[scale] error: {reason}", file=sys.stderr)
-                out += records.failed(item, args.model, reason)
+                failed[item] = _reason(done)
+                print(f"[scale] error: {failed[item]}", file=sys.stderr)
+    out: list = []
+    for item in launches:
+        out += (records.failed(item, args.model, failed[item]) if item in failed
+                else records.measured(item, args.model, records.merge(done_docs[item])))
     docs = efficiency.annotate([r.to_dict() for r in out])
     load = {"before": load_before, "after": round(os.getloadavg()[0], 2)}  # 1-minute load average
     doc = results_document(machine.collect({"scale": {"cores": cores, "loadavg": load}}), [])

@@ -64,3 +64,14 @@ def plan(frameworks: list[str], world_sizes: list[int], batch: int, cores: int, 
             batches = tuple((m, batch if m == "strong" else per_worker * w) for m in modes)
             out.append(Launch(fw, w, t, batches, device))
     return out
+
+
+def schedule(launches: list[Launch], blocks: int, passes: int) -> list[tuple[Launch, int]]:
+    """(launch, blocks in it) in run order: ``passes`` passes over the launches, every other one reversed
+    (A B B A ...), the blocks shared out over the passes. A slow spell of a shared machine then falls on both sides
+    of a comparison instead of on whichever ran second."""
+    out = []
+    for p in range(min(passes, blocks)):
+        n = blocks // passes + (1 if p < blocks % passes else 0)
+        out += [(item, n) for item in (launches if p % 2 == 0 else launches[::-1])]
+    return out
