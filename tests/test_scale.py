@@ -169,3 +169,22 @@ def test_passes_alternate_the_order_and_share_the_blocks():
 
     doc = lambda *bl: {"backend": "gloo", "modes": {"strong": {"global_batch": 64, "blocks": list(bl)}}}  # noqa: E731
     assert merge([doc(1, 2), doc(3)])["modes"]["strong"]["blocks"] == [1, 2, 3]
+
+
+def test_a_crash_reason_names_the_signal_and_the_python_error_not_tensorflow_s_log_noise():
+    from xbench.commands.scale import _reason
+
+    out = ("E0000 cuda_platform.cc:52] failed call to cuInit: CUDA error: UNKNOWN ERROR (303)\n"
+           "Fatal Python error: Segmentation fault\n\nThread 0x7 (most recent call first):\n  File \"x.py\", line 1\n")
+    assert _reason(launch.Finished(-11, out)) == "a worker failed (killed by signal 11): Fatal Python error: Segmentation fault"
+
+
+def test_a_tensorflow_worker_killed_by_a_signal_is_started_once_more_and_the_restart_kept(monkeypatch):
+    ends = iter([launch.Finished(-11, "Fatal Python error: Segmentation fault"), launch.Finished(0, "")])
+    monkeypatch.setattr(launch, "_start", lambda *a: next(ends))
+    done = launch.workers("keras", 2, 1, [], "out", 10)
+    assert done.returncode == 0 and done.retried == ["killed by signal 11"]
+    ends = iter([launch.Finished(-11, ""), launch.Finished(-11, "")])
+    assert launch.workers("keras", 2, 1, [], "out", 10).returncode == -11  # once only
+    ends = iter([launch.Finished(-9, "")])
+    assert launch.workers("torch", 2, 1, [], "out", 10).retried == []  # torchrun's workers: never

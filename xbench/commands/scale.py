@@ -70,11 +70,16 @@ def add_arguments(p) -> None:
 
 
 def _reason(done) -> str:
+    """One line for an error record: how the launch ended and the last line that names an error."""
+    import re
+
     if done.timed_out:
         return "the launch ran past --timeout and its process group was ended"
+    how = f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
     lines = [ln.strip() for ln in done.output.splitlines() if ln.strip()]
-    last = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "")
-    return f"a worker failed (exit {done.returncode}): {last[:300]}"
+    named = re.compile(r"[A-Za-z]+Error\b|Exception\b|Fatal Python error|Segmentation fault")
+    last = next((ln for ln in reversed(lines) if named.search(ln)), lines[-1] if lines else "no output")
+    return f"a worker failed ({how}): {last[:300]}"
 
 
 def run(args) -> int:
@@ -102,6 +107,7 @@ def run(args) -> int:
     runs = plan.schedule(launches, args.blocks, args.passes)
     done_docs: dict = {launch_: [] for launch_ in launches}
     failed: dict = {}
+    restarts: dict = {}  # launch -> why its worker was started again (xbench.scale.launch.workers)
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="xbench-scale-") as tmp:
         for i, (item, blocks) in enumerate(runs):
@@ -115,6 +121,9 @@ def run(args) -> int:
                            *(["--data", args.data] if args.data else [])]
             done = launch.workers(item.framework, item.world_size, item.threads_per_worker, worker_args, path,
                                   args.timeout, port=args.port)
+            if done.retried:
+                print(f"[scale] {item.framework} worker restarted: {'; '.join(done.retried)}", file=sys.stderr)
+                restarts.setdefault(item, []).extend(done.retried)
             if done.returncode == 0 and path.is_file():
                 done_docs[item].append(json.loads(path.read_text()))
             else:
@@ -122,8 +131,12 @@ def run(args) -> int:
                 print(f"[scale] error: {failed[item]}", file=sys.stderr)
     out: list = []
     for item in launches:
-        out += (records.failed(item, args.model, failed[item]) if item in failed
+        recs = (records.failed(item, args.model, failed[item]) if item in failed
                 else records.measured(item, args.model, records.merge(done_docs[item])))
+        for rec in recs:
+            if item in restarts:
+                rec.extra["worker_restarts"] = restarts[item]
+        out += recs
     docs = efficiency.annotate([r.to_dict() for r in out])
     load = {"before": load_before, "after": round(os.getloadavg()[0], 2)}  # 1-minute load average
     doc = results_document(machine.collect({"scale": {"cores": cores, "loadavg": load}}), [])

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xbench.errors import UserError
 
@@ -30,6 +30,7 @@ class Finished:
     returncode: int
     output: str  # stdout and stderr together (the tail goes into an error record)
     timed_out: bool = False
+    retried: list[str] = field(default_factory=list)  # why each earlier attempt failed (see ``workers``)
 
 
 def free_port() -> int:
@@ -160,11 +161,28 @@ def worker_env(threads: int, extra: dict | None = None) -> dict:
     return env
 
 
+CRASH_RETRIES = {"torch": 0, "keras": 1}
+
+
 def workers(framework: str, world_size: int, threads: int, args: list[str], out, timeout_s: float,
             port: int | None = None, env: dict | None = None) -> Finished:
     """Run ``framework``'s worker at ``world_size`` with ``threads`` intra-op threads per worker; rank 0 writes
     ``out``. PyTorch: torchrun starts ``world_size`` processes (``port``: the rendezvous port, None picks a free
-    one). TensorFlow: one process with ``world_size`` replicas (``xbench.scale.tf_mirrored`` says why)."""
+    one). TensorFlow: one process with ``world_size`` replicas (``xbench.scale.tf_mirrored`` says why).
+
+    The TensorFlow worker is started once more when it dies by a signal (``CRASH_RETRIES``): seen here, a SIGSEGV
+    now and then inside Keras's ``fit`` (``epoch_iterator.reset``) under MirroredStrategy, in about one launch of
+    five of the 1-replica worker. The retry and its reason are kept (``retried``) and go into the records."""
+    retried: list[str] = []
+    while True:
+        done = _start(framework, world_size, threads, args, out, timeout_s, port, env)
+        if done.returncode >= 0 or done.timed_out or len(retried) >= CRASH_RETRIES[framework]:
+            done.retried = retried
+            return done
+        retried.append(f"killed by signal {-done.returncode}")
+
+
+def _start(framework, world_size, threads, args, out, timeout_s, port, env) -> Finished:
     module = WORKERS[framework]
     args = [*args, "--threads", str(threads), "--out", str(out)]
     if framework == "torch":
