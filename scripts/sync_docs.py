@@ -596,7 +596,7 @@ def scaling_prediction(src: Source) -> str:
         for p in predict(fixed, per_sample, grad, batch, (1, 2, 4, 8), link):
             rows.append([link, str(p["world_size"]), fmt.duration(p["compute_s"], digits=3),
                          fmt.duration(p["allreduce_s"], unit="µs", digits=3),
-                         fmt.percent(p["allreduce_share"], digits=1), fmt.number(p["efficiency"], digits=2, zeros=True)])
+                         fmt.percent(p["allreduce_share"], digits=1), fmt.number(p["efficiency"], decimals=2)])
     head = (f"Inputs: the PyTorch train step of `{doc['model']}` costs {fmt.duration(fixed, digits=3)} per step plus "
             f"{fmt.duration(per_sample, unit='µs', digits=3)} per sample on this machine's CPU (`xbench explain`'s fit "
             f"over batches {', '.join(map(str, doc['fit_batches']))}, R² {fit['r2']}); its fp32 gradient is "

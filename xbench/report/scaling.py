@@ -23,7 +23,7 @@ def _row(rec: dict) -> list[str]:
             f"{rec.get('world_size', '?')} × {rec.get('threads_per_worker', '?')}", str(rec["batch_size"]), step,
             fmt.rate(rec.get("throughput")) if ok else "—",
             fmt.percent(rec.get("allreduce_share"), digits=1) if ok else "—",
-            fmt.number(rec["scaling_efficiency"], digits=2, zeros=True)
+            fmt.number(rec["scaling_efficiency"], decimals=2)
             if ok and rec.get("scaling_efficiency") is not None else "—"]
 
 
