@@ -573,7 +573,7 @@ def scaling_table(src: Source) -> str:
     about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:10]}), commit "
              f"`{(env.get('git') or {}).get('commit', '?')[:12]}`; load average before / after the run: "
              f"{load.get('before', '?')} / {load.get('after', '?')} on {env['scale']['cores']} cores "
-             "(other work shared the machine: read ratios, not absolute times).")
+             "(above 0.5, other work shared the machine: see the note on load above the table).")
     return _md(table(doc["records"])) + "\n\n" + about + " " + src.cite()
 
 
