@@ -155,7 +155,8 @@ def test_records_from_a_worker_and_from_a_failed_launch_validate():
     doc["records"] = docs
     validate(doc)
     ok, err = docs
-    assert ok["variant"] == "strong-w1x2" and ok["stats"]["blocks"] == 2 and ok["throughput"] == pytest.approx(64 / 0.011)
+    assert ok["variant"] == "strong-w1x2" and ok["stats"]["blocks"] == 2
+    assert ok["throughput"] == pytest.approx(64 / 0.011)
     assert ok["allreduce_share"] == pytest.approx(1 - 0.008 / 0.011) and ok["scaling_efficiency"] == pytest.approx(1.0)
     assert err["status"] == "error" and "exit 1" in err["reason"] and "Connection closed" in err["reason"]
     assert _reason(launch.Finished(124, "", timed_out=True)).startswith("the launch ran past --timeout")
@@ -176,7 +177,8 @@ def test_a_crash_reason_names_the_signal_and_the_python_error_not_tensorflow_s_l
 
     out = ("E0000 cuda_platform.cc:52] failed call to cuInit: CUDA error: UNKNOWN ERROR (303)\n"
            "Fatal Python error: Segmentation fault\n\nThread 0x7 (most recent call first):\n  File \"x.py\", line 1\n")
-    assert _reason(launch.Finished(-11, out)) == "a worker failed (killed by signal 11): Fatal Python error: Segmentation fault"
+    assert _reason(launch.Finished(-11, out)) == ("a worker failed (killed by signal 11): "
+                                                  "Fatal Python error: Segmentation fault")
 
 
 def test_a_tensorflow_worker_killed_by_a_signal_is_started_once_more_and_the_restart_kept(monkeypatch):

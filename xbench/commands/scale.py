@@ -52,7 +52,8 @@ def add_arguments(p) -> None:
     p.add_argument("--threads-per-worker", type=positive_int, metavar="N",
                    help="intra-op threads per worker (default: the total threads divided by the world size)")
     p.add_argument("--batch-size", type=positive_int, default=128, metavar="B",
-                   help="global batch of strong scaling; weak scaling gives each worker B / max(world size) (default: 128)")
+                   help="global batch of strong scaling; weak scaling gives each worker B / max(world size) "
+                        "(default: 128)")
     p.add_argument("--scaling", default=",".join(MODES), metavar="LIST", help="strong, weak or both (default: both)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cuda: one GPU per worker, PyTorch's NCCL backend (default: cpu, gloo)")

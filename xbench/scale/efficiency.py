@@ -70,7 +70,8 @@ def fit_step(points: list[tuple[int, float]]) -> tuple[float, float]:
     return t1 - per_sample * b1, per_sample
 
 
-def predict(fixed_s: float, per_sample_s: float, grad_bytes: int, global_batch: int, world_sizes, link: str) -> list[dict]:
+def predict(fixed_s: float, per_sample_s: float, grad_bytes: int, global_batch: int, world_sizes,
+            link: str) -> list[dict]:
     """Strong scaling on paper, one device per worker: the step of global batch B over W devices takes
     ``fixed + per_sample * B / W`` plus the ring all-reduce (no overlap with the backward pass: an upper bound;
     DDP overlaps its buckets). Efficiency is the classic ``T(1) / (W x T(W))``: each device added adds compute."""

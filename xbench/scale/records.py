@@ -71,7 +71,8 @@ def failed(launch: Launch, model: str, reason: str) -> list[Record]:
 
 def merge(worker_docs: list[dict]) -> dict:
     """One worker document from several passes of the same launch: each mode's blocks in run order."""
-    out = {**worker_docs[0], "modes": {m: {**v, "blocks": list(v["blocks"])} for m, v in worker_docs[0]["modes"].items()}}
+    first = worker_docs[0]
+    out = {**first, "modes": {m: {**v, "blocks": list(v["blocks"])} for m, v in first["modes"].items()}}
     for doc in worker_docs[1:]:
         for mode, part in doc["modes"].items():
             out["modes"][mode]["blocks"] += part["blocks"]

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 
-FAULTS = ("drop", "split")
 OPTIMIZERS = ("sgd", "adam")
 # The planted faults run with SGD only: its update is linear in the gradient, so a lost or mis-split share shows in
 # every weight; Adam's first step is about lr * sign(gradient) per weight and hides a gradient scaled by 1/2.
