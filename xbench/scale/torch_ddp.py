@@ -14,6 +14,8 @@ Two tasks:
   split wrongly).
 * ``time``: blocks (a fresh model each) of the synchronised step and of the same step under ``no_sync()`` (no
   all-reduce), a fixed number of rounds each so the ranks' collectives pair up; rank 0 writes the rounds (JSON).
+* ``both``: ``equivalence`` (weights to ``--out``.npz), then ``time`` (one launch for a test that also kills a
+  worker mid-run).
 
 Run as ``python -m torch.distributed.run ... -m xbench.scale.torch_ddp ARGS``.
 """
