@@ -55,6 +55,10 @@ def measured(launch: Launch, model: str, worker_doc: dict) -> list[Record]:
                          "median_s": local, "samples_s": [round(s, 10) for b in unsynced for s in b]},
             "allreduce_share": allreduce_share(med, local),
         })
+        if worker_doc.get("steps_per_round"):  # Keras: a round is one fit call; samples are per step
+            rec.extra["steps_per_round"] = worker_doc["steps_per_round"]
+            rec.extra["first_call_note"] = (f"first_call_s is the first fit call: {worker_doc['steps_per_round']} "
+                                            "steps, tracing included")
         out.append(rec)
     return out
 
