@@ -2,14 +2,16 @@
 # GPU check for a Linux machine with an NVIDIA GPU, in three timed passes whose results land in OUTDIR:
 #   1. the GPU tests (tests/test_gpu.py, tests/test_providers.py);
 #   2. the benchmarks: CUDA rows, with the CPU rows at the same batch sizes beside them (2 blocks each);
-#   3. torch.compile on CUDA in its own pass (a cold compile per shape; its own timeout).
+#   3. torch.compile on CUDA in its own pass (a cold compile per shape; its own timeout);
+#   4. data-parallel training over NCCL (xbench scale --device cuda) when there are 2+ GPUs, else skipped with the
+#      reason (GPU_CHECK_SCALE set to an empty value leaves it out).
 # Runs from a copied source tree (xbench not installed: it registers its pytest plugin itself) and
 # needs no TensorFlow: what is missing here (TensorFlow, onnxruntime-gpu, a GPU) becomes `skipped`
 # rows with the reason. The report is printed even when some rows fail. docs/gpu.md: how to use it.
 #
 #   scripts/gpu_check.sh OUTDIR
 #
-# OUTDIR gets main.json, compile.json (xbench results), report.md, machine.txt and one log per pass.
+# OUTDIR gets main.json, compile.json, scale.json (xbench results), report.md, machine.txt and one log per pass.
 # Wheels installed by scripts/device_install.sh into .whl/site (onnxruntime-gpu, jsonschema) are used first.
 # GPU_CHECK_TESTS (test files of pass 1), GPU_CHECK_SELECT / GPU_CHECK_COMPILE_SELECT (pytest -k of
 # passes 2 and 3) narrow the run; set to an empty value, a pass is left out.
@@ -100,8 +102,20 @@ if [ -n "$select" ]; then
   rc=${PIPESTATUS[0]}; echo "compile exit $rc"; [ "$rc" -eq 0 ] || status=1
 fi
 
+# Data-parallel training over NCCL (xbench scale, docs/scaling.md): needs two GPUs or more.
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)
+if [ "${GPU_CHECK_SCALE-1}" != "" ] && [ "${ngpu:-0}" -ge 2 ]; then
+  echo "== data-parallel training, torchrun + DDP over NCCL on 1..$ngpu GPUs -> $out/scale.json"
+  sizes=1; n=2; while [ "$n" -le "$ngpu" ]; do sizes="$sizes,$n"; n=$((n * 2)); done
+  timeout 300 "$PY" -m xbench.cli scale --device cuda --frameworks torch --world-sizes "$sizes" \
+    --threads-per-worker 1 --timeout 240 --json "$out/scale.json" 2>&1 | tee "$out/scale.log"
+  rc=${PIPESTATUS[0]}; echo "scale exit $rc"; [ "$rc" -eq 0 ] || status=1
+elif [ "${GPU_CHECK_SCALE-1}" != "" ]; then
+  echo "== data-parallel training over NCCL: skipped: it needs 2 or more GPUs, this machine has ${ngpu:-0}"
+fi
+
 files=()
-for f in "$out/main.json" "$out/compile.json"; do [ -f "$f" ] && files+=("$f"); done
+for f in "$out/main.json" "$out/compile.json" "$out/scale.json"; do [ -f "$f" ] && files+=("$f"); done
 if [ ${#files[@]} -gt 0 ]; then
   echo "== report"
   { "$PY" -m xbench.cli report "${files[@]}" --format md 2>/dev/null || "$PY" - "${files[@]}" <<'PY'

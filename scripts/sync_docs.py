@@ -560,6 +560,53 @@ def explain_why(src: Source) -> str:
             + " " + src.cite())
 
 
+SCALE = "results/scale/scale.json"
+
+
+@block("scaling-table", SCALE)
+def scaling_table(src: Source) -> str:
+    """xbench scale's records (docs/scaling.md): the scaling table, and the machine and its load."""
+    from xbench.report.scaling import scaling_table as table
+
+    doc = _doc(src)
+    env, load = doc["env"], (doc["env"].get("scale") or {}).get("loadavg") or {}
+    about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:10]}), commit "
+             f"`{(env.get('git') or {}).get('commit', '?')[:12]}`; load average before / after the run: "
+             f"{load.get('before', '?')} / {load.get('after', '?')} on {env['scale']['cores']} cores "
+             "(above 0.5, other work shared the machine: see the note on load above the table).")
+    return _md(table(doc["records"])) + "\n\n" + about + " " + src.cite()
+
+
+@block("scaling-prediction", "results/explain-seed_cnn-b128.json")
+def scaling_prediction(src: Source) -> str:
+    """On paper: the PyTorch train step's fixed and per-sample cost (``xbench explain``'s fit over four batch sizes,
+    measured in one quiet session) with the ring all-reduce of the model's gradient over named links, for 1, 2, 4
+    and 8 devices at global batch 128."""
+    from xbench.report import fmt
+    from xbench.report.doc import Table
+    from xbench.scale.efficiency import LINKS, predict
+
+    doc = json.loads(src.path().read_text())
+    fit = next(m["fit"] for m in doc["measurements"] if m["runtime"] == "torch" and m["task"] == "train_step")
+    fixed, per_sample = fit["fixed_s"], fit["per_sample_s"]
+    grad = 4 * doc["params"]  # fp32
+    batch = 128
+    rows = []
+    for link in LINKS:
+        for p in predict(fixed, per_sample, grad, batch, (1, 2, 4, 8), link):
+            rows.append([link, str(p["world_size"]), fmt.duration(p["compute_s"], digits=3),
+                         fmt.duration(p["allreduce_s"], unit="µs", digits=3),
+                         fmt.percent(p["allreduce_share"], digits=1), fmt.number(p["efficiency"], decimals=2)])
+    head = (f"Inputs: the PyTorch train step of `{doc['model']}` costs {fmt.duration(fixed, digits=3)} per step plus "
+            f"{fmt.duration(per_sample, unit='µs', digits=3)} per sample on this machine's CPU (`xbench explain`'s fit "
+            f"over batches {', '.join(map(str, doc['fit_batches']))}, R² {fit['r2']}); its fp32 gradient is "
+            f"{grad:,} bytes; global batch {batch}. Compute is what each device would take at this CPU's speed.")
+    table = Table(["Link", "Devices", "Compute", "All-reduce", "All-reduce share", "Efficiency"], rows, "lrrrrr")
+    links = "; ".join(f"{name}: {bw / 1e9:g} GB/s bus bandwidth, {lat * 1e6:g} µs per hop"
+                      for name, (bw, lat) in LINKS.items())
+    return head + "\n\n" + _md(table) + "\n\nAssumed links: " + links + ". " + src.cite()
+
+
 @block("schema", "xbench/schema/results.schema.json")
 def schema(src: Source) -> str:
     """Every field the results-file schema declares, with its type, whether required and its description."""

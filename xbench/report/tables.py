@@ -15,6 +15,7 @@ from xbench.report import fmt
 from xbench.report.data import (DEFAULT_VARIANTS, NOISY_IQR, TASK_TITLES, Column, Run, column, default_variant, device,
                                 median_s, noisy)
 from xbench.report.doc import Heading, Image, Para, Strong, Table
+from xbench.report.scaling import EXPLAIN as SCALING_EXPLAIN, scaling_table
 from xbench.report.where import where_tables
 
 
@@ -363,6 +364,9 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
                         "its share of the epoch is given with its 95 % bootstrap interval over the epoch's and the "
                         "step's blocks, or as not resolved where that interval includes 0 or is wider than the share."),
                    epochs]
+    scaling = scaling_table([r for run in runs for r in run.records])
+    if scaling:
+        blocks += [Heading(2, "Scaling (data-parallel training)"), Para(SCALING_EXPLAIN), scaling]
     variants = [vt for task in ("train_step", "inference") for vt in variant_tables(runs, task)]
     if variants:
         blocks += [Heading(2, "Variants"),
