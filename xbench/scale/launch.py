@@ -161,7 +161,7 @@ def worker_env(threads: int, extra: dict | None = None) -> dict:
     return env
 
 
-CRASH_RETRIES = {"torch": 0, "keras": 1}
+CRASH_RETRIES = {"torch": 0, "keras": 2}
 
 
 def workers(framework: str, world_size: int, threads: int, args: list[str], out, timeout_s: float,
@@ -170,7 +170,7 @@ def workers(framework: str, world_size: int, threads: int, args: list[str], out,
     ``out``. PyTorch: torchrun starts ``world_size`` processes (``port``: the rendezvous port, None picks a free
     one). TensorFlow: one process with ``world_size`` replicas (``xbench.scale.tf_mirrored`` says why).
 
-    The TensorFlow worker is started once more when it dies by a signal (``CRASH_RETRIES``): seen here, a SIGSEGV
+    The TensorFlow worker is started again (up to twice) when it dies by a signal (``CRASH_RETRIES``): seen here, a SIGSEGV
     now and then inside Keras's ``fit`` (``epoch_iterator.reset``) under MirroredStrategy, in about one launch of
     five of the 1-replica worker. The retry and its reason are kept (``retried``) and go into the records."""
     retried: list[str] = []
