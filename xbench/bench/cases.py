@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from xbench import data as mnist
-from xbench import frameworks, precision, runtimes
+from xbench import frameworks, precision, runtimes, usermodel
 from xbench.bench.accuracy import test_set_top1
 from xbench.precision import DTYPES, FLOAT32, SUM_TOLERANCE
 from xbench.runtimes import DEVICE_OUTPUT, HOST_OUTPUT, Unavailable  # noqa: F401 (re-exported for tests)
@@ -83,7 +83,7 @@ class Case:
 
     @property
     def test_id(self) -> str:
-        src = f"{self.framework}-" if self.runtime != self.framework else ""
+        src = f"{self.framework}-" if self.framework and self.runtime != self.framework else ""
         dtype = f"-{self.dtype}" if self.dtype != FLOAT32 else ""
         return f"{self.model}-{self.runtime}-{src}{self.device}-{self.variant}-b{self.batch_size}{dtype}"
 
@@ -168,12 +168,28 @@ def inference_cases(models, framework_names, providers, batch_sizes=INFER_BATCHE
     return native + onnx
 
 
+def user_cases(task, model: usermodel.UserModel, providers, batch_sizes=INFER_BATCHES,
+               sel: Selection = Selection()) -> list[Case]:
+    """The cases of a user's model file (``xbench.usermodel``): an ONNX file gets the ONNX runtimes' inference
+    rows, every precision they offer (a user model always gets the "where should it run" rows), at its fixed
+    batch if the file has one."""
+    if model.kind != "onnx" or task != "inference":
+        return []
+    batches = [model.fixed_batch] if model.fixed_batch else list(batch_sizes)
+    return [Case("inference", None, rt.name, row.device, model.identity, b, row.variant, row.dtype)
+            for rt in runtimes.registry().values() if sel.runs(rt.name)
+            for row in rt.rows(list(providers)) if row.dtype in sel.dtypes
+            for b in (batches if model.fixed_batch else sel.batches(row.dtype, batches))]
+
+
 class Context:
     """What cases share within one run: the data, loaded specs, trained weights, ONNX files, accuracies."""
 
-    def __init__(self, data: mnist.Mnist, workdir: Path):
+    def __init__(self, data: mnist.Mnist, workdir: Path, user_data: str | None = None):
         self.data = data
         self.workdir = workdir
+        self.user_data_path = user_data  # --xbench-data of the user's model files (None: random inputs)
+        self._user_data: dict[str, usermodel.UserData] = {}
         self._exports: dict[tuple, tuple[Path, dict]] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._weights: dict[tuple[str, str], tuple[list, dict]] = {}
@@ -182,6 +198,9 @@ class Context:
         self._lock = threading.RLock()
 
     def spec(self, name: str) -> ModelSpec:
+        user = usermodel.lookup(name)
+        if user is not None:  # a user's model file: what a case needs of it has the spec's names
+            return user
         if name not in self._specs:
             self._specs[name] = load_spec(name)
         return self._specs[name]
@@ -237,6 +256,8 @@ class Context:
         the same file name, once per run."""
         from xbench.export import export
 
+        if isinstance(spec, usermodel.UserModel) and spec.kind == "onnx":
+            return spec.path
         key = (framework, spec.name)
         with self._lock:
             if (framework, spec.name, None) in self._exports:
@@ -247,6 +268,39 @@ class Context:
                 export(framework, spec, path, model=fresh_model(framework, spec), data=self.data)
                 self._counted[key] = path
             return self._counted[key]
+
+    def user_data(self, model: usermodel.UserModel) -> usermodel.UserData:
+        with self._lock:
+            if model.identity not in self._user_data:
+                self._user_data[model.identity] = usermodel.load_data(self.user_data_path, model)
+            return self._user_data[model.identity]
+
+    def user_onnx(self, model: usermodel.UserModel, transform: str | None) -> tuple[Path, dict]:
+        """A user's ONNX file as given, or a file derived from it, calibrated on the train split only."""
+        if transform is None:
+            return model.path, {}
+        from xbench.export.transform import CALIBRATION_IMAGES, derive
+
+        key = (None, model.identity, transform)
+        with self._lock:
+            if key not in self._exports:
+                path = self.workdir / f"{model.path.stem}.{model.identity[-usermodel.HASH_CHARS:]}.{transform}.onnx"
+                calib, source = usermodel.calibration(self.user_data(model), CALIBRATION_IMAGES)
+                info = derive(transform, model.path, path, calib)
+                if "calibration_images" in info:
+                    info["calibration"] = source
+                self._exports[key] = (path, info)
+            return self._exports[key]
+
+    def user_accuracy(self, key: tuple, model: usermodel.UserModel, predictor: Callable[[], Callable]) -> float:
+        """Top-1 on the user data's test split, once per ``key``."""
+        from xbench.bench.accuracy import top1
+
+        data = self.user_data(model)
+        with self._lock:
+            if key not in self._accuracy:
+                self._accuracy[key] = top1(predictor(), data.x_test, data.y_test)
+            return self._accuracy[key]
 
     def accuracy(self, key: tuple, predictor: Callable[[], Callable]) -> float:
         """Top-1 on the run's MNIST test set, once per ``key``; ``predictor()`` builds its own predict function
@@ -318,6 +372,9 @@ def _check_native(fw, case: Case) -> None:
 
 
 def prepare(case: Case, ctx: Context) -> Prepared:
+    user = usermodel.lookup(case.model)
+    if user is not None:
+        return _prepare_user_runtime(case, user, ctx)
     spec = ctx.spec(case.model)
     if case.task == "train_epoch":
         return _prepare_epoch(case, spec, ctx)
@@ -418,6 +475,51 @@ def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
     extra.update(_accuracy(case, spec, ctx, lambda: _runtime_predictor(case, spec, path)))
     own = session.latency
     return Prepared(fn, extra, lambda out: _check_probs(case.batch_size, spec.num_classes, dtype=case.dtype)(to_probs(out)),
+                    load_s=load_s, runtime_latency=None if own is None else lambda: runtime_latency(fn, own))
+
+
+def _prepare_user_runtime(case: Case, model: usermodel.UserModel, ctx: Context) -> Prepared:
+    """An ONNX runtime on a user's ONNX file (derived files: ``Context.user_onnx``), on the test split's inputs,
+    with accuracy on that split where the data has labels."""
+    from xbench.export.transform import TransformFailed
+
+    rt = runtimes.get(case.runtime)
+    data = ctx.user_data(model)
+    reason = rt.unavailable_reason(case.provider, case.dtype, lambda: model.path)
+    if reason:
+        raise Skip(reason)
+    try:
+        path, derived = ctx.user_onnx(model, rt.transform(case.provider, case.dtype, case.variant))
+    except TransformFailed as exc:
+        if isinstance(exc.__cause__, ImportError):
+            raise Skip(str(exc)) from None
+        raise
+    x, _ = usermodel.batch(data, case.batch_size, "test")
+    try:
+        t0 = time.perf_counter()
+        session = rt.load(path, case.provider, case.dtype, case.variant)
+        fn, to_probs = session.bind(x)
+        load_s = time.perf_counter() - t0
+    except Unavailable as exc:
+        raise Skip(str(exc)) from None
+    extra = {**session.info, "onnx_file": path.name, "data": data.label}
+    if derived:
+        extra["derived"] = derived
+    if not data.labelled or model.num_classes is None:
+        why = data.label if not data.labelled else f"the output is not (batch, classes) ({data.label})"
+        extra.update(accuracy=None, accuracy_note=f"no top-1 accuracy: {why}")
+    else:
+        def predictor(c: Case):
+            session_ = runtimes.get(c.runtime).load(ctx.user_onnx(model, runtimes.get(c.runtime).transform(
+                c.provider, c.dtype, c.variant))[0], c.provider, c.dtype, c.variant)
+            return session_.predict
+
+        ref = Case("inference", None, "onnxruntime", "CPUExecutionProvider", model.identity, 1, "default")
+        reference = ctx.user_accuracy(ref.accuracy_key(), model, lambda: predictor(ref))
+        acc = ctx.user_accuracy(case.accuracy_key(), model, lambda: predictor(case))
+        extra.update(accuracy=acc, accuracy_delta=round(acc - reference, 6), accuracy_images=len(data.x_test))
+    own = session.latency
+    return Prepared(fn, extra, lambda out: _check_probs(case.batch_size, None, dtype=case.dtype)(to_probs(out)),
                     load_s=load_s, runtime_latency=None if own is None else lambda: runtime_latency(fn, own))
 
 

@@ -1,0 +1,204 @@
+"""Your own model as a "model source": what a model name given to ``--xbench-models`` / ``--model`` resolves to.
+
+A name is a spec name (``models/*.json``, :mod:`xbench.spec`, unchanged), or a file: ``NAME.onnx`` (inference rows
+on the ONNX runtimes only), ``NAME.keras`` (loaded with Keras's ``safe_mode=True``; a file that needs unsafe
+deserialisation, e.g. a ``Lambda`` layer, is refused) or ``path.py:function`` (the function returns a
+``torch.nn.Module``). A file resolves to a :class:`UserModel`: its kind, input shape (batch axis first, in the
+model's own layout), classes (the last axis of a 2-D output, None otherwise), and the record identity ``model`` =
+``"<file name>@<first 12 hex of sha256>"`` (never the machine's path). Resolution reads the file and checks it;
+every defect is one :class:`~xbench.errors.UserError` (exit 2, nothing written). Keras and torch are imported only
+for their own kinds.
+
+Data (``--xbench-data FILE.npz``): ``x_train, y_train, x_test, y_test`` (or ``x``/``y``: the first 80 % train,
+the last 20 % test), inputs already in the model's layout and scale (float32). Train steps and int8 calibration read
+the train split only, accuracy the test split only. Without data: random inputs of the declared shape (uniform
+[0, 1), seed 0), accuracy ``null`` with the reason, int8 calibrated on random data and marked so.
+
+:mod:`xbench.bench.cases` makes the cases of a user model (``user_cases``) and prepares them through the same
+``prepare`` path as a spec's; this module only resolves names and reads data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xbench.errors import UserError
+
+SUFFIXES = (".onnx", ".keras")
+HASH_CHARS = 12
+TEST_SHARE = 0.2  # x/y data: the last 20 % is the test split
+RANDOM_IMAGES = 256  # without data: this many random inputs stand in for each split
+NO_DATA = "no --xbench-data given: random inputs of the model's shape, no labels"
+
+
+def is_file_model(name: str) -> bool:
+    """Whether a model name names a file (``.onnx``, ``.keras``, ``path.py:function``) rather than a spec."""
+    return name.endswith(SUFFIXES) or ".py:" in name
+
+
+@dataclass(frozen=True)
+class UserModel:
+    kind: str  # onnx | keras | torch
+    path: Path
+    identity: str  # the record's ``model``: file name @ content hash
+    input_shape: tuple  # batch axis first; an int, or None where the file leaves it open (the batch, usually)
+    num_classes: int | None
+    function: str | None = None  # path.py:function
+    notes: dict = field(default_factory=dict, compare=False)  # for the record: where shape and loss came from
+
+    @property
+    def name(self) -> str:
+        return self.identity
+
+    @property
+    def sample_shape(self) -> tuple:
+        return tuple(self.input_shape[1:])
+
+    @property
+    def fixed_batch(self) -> int | None:
+        return self.input_shape[0] if isinstance(self.input_shape[0], int) else None
+
+
+_RESOLVED: dict[str, UserModel] = {}  # given name and identity -> the resolved model (one process, one run)
+
+
+def resolve(name: str) -> UserModel:
+    """The user model a file name gives, checked; one UserError on a missing, unreadable or unsupported file."""
+    if name in _RESOLVED:
+        return _RESOLVED[name]
+    file, _, function = name.partition(".py:")
+    path = Path(file + ".py" if function else name)
+    if not path.is_file():
+        raise UserError(f"--xbench-models: {name!r}: no such file; a model is a spec name, FILE.onnx, FILE.keras "
+                        f"or FILE.py:function")
+    identity = f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]}"
+    if path.suffix == ".onnx":
+        model = _onnx(path, identity)
+    else:
+        raise UserError(f"--xbench-models: {name!r}: {path.suffix} models are not supported yet; give FILE.onnx")
+    _RESOLVED[name] = _RESOLVED[identity] = model
+    return model
+
+
+def lookup(identity: str) -> UserModel | None:
+    """The resolved user model a case's ``model`` names, None for a spec."""
+    return _RESOLVED.get(identity)
+
+
+def _onnx(path: Path, identity: str) -> UserModel:
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, OSError...
+        raise UserError(f"{path.name}: not a valid ONNX model ({type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"[:400]) from None
+    inits = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in inits]
+    if len(inputs) != 1 or len(proto.graph.output) < 1:
+        raise UserError(f"{path.name}: {len(inputs)} inputs; models with one input are supported (several inputs "
+                        f"are not supported yet)")
+    tensor = inputs[0].type.tensor_type
+    if tensor.elem_type != onnx.TensorProto.FLOAT:
+        raise UserError(f"{path.name}: input {inputs[0].name!r} is {onnx.TensorProto.DataType.Name(tensor.elem_type)}; "
+                        f"float32 inputs are supported (other input types are not supported yet)")
+    shape = _dims(tensor.shape)
+    out = _dims(proto.graph.output[0].type.tensor_type.shape)
+    classes = out[1] if len(out) == 2 and isinstance(out[1], int) and out[1] > 1 else None
+    return UserModel("onnx", path, identity, shape, classes,
+                     notes={"input": inputs[0].name, "output_shape": [d if isinstance(d, int) else None for d in out]})
+
+
+def _dims(shape) -> tuple:
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in shape.dim)
+
+
+@dataclass(frozen=True)
+class UserData:
+    """A user model's inputs and labels, float32 in the model's layout; ``labelled``: accuracy can be computed."""
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    label: str  # for the results file's env: file name and split sizes, or that inputs are random
+
+    @property
+    def labelled(self) -> bool:
+        return self.y_test is not None
+
+
+def load_data(path: str | Path | None, model: UserModel) -> UserData:
+    """``--xbench-data`` for ``model`` (None: random inputs of its shape), checked against its input shape."""
+    if path is None:
+        rng = np.random.default_rng(0)
+        sample = model.sample_shape
+        if any(d is None for d in sample):
+            raise UserError(f"{model.identity}: its input shape {_show(model.input_shape)} leaves a dimension open "
+                            f"besides the batch; give --xbench-data with inputs of the shape it takes")
+        x = rng.random((RANDOM_IMAGES, *sample), dtype=np.float32)
+        return UserData(x, None, x, None, f"random inputs {_show(model.input_shape)} (no --xbench-data)")
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise UserError(f"--xbench-data: {path}: no such file (expected an .npz with x_train, y_train, x_test, "
+                        f"y_test, or x, y)") from None
+    except Exception as exc:  # zipfile, pickle refusal, truncated file
+        raise UserError(f"--xbench-data: {path}: not a readable .npz file ({type(exc).__name__})") from None
+    if "x_test" in arrays:
+        x_train, y_train = arrays.get("x_train", arrays["x_test"][:0]), arrays.get("y_train")
+        x_test, y_test = arrays["x_test"], arrays.get("y_test")
+    elif "x" in arrays:
+        cut = int(round(len(arrays["x"]) * (1 - TEST_SHARE)))
+        y = arrays.get("y")
+        x_train, x_test = arrays["x"][:cut], arrays["x"][cut:]
+        y_train, y_test = (None, None) if y is None else (y[:cut], y[cut:])
+    else:
+        raise UserError(f"--xbench-data: {path.name}: has {sorted(arrays)}; expected x_train, y_train, x_test, "
+                        f"y_test (or x, y)")
+    if y_test is None:
+        raise UserError(f"--xbench-data: {path.name}: no labels (y_test or y): accuracy needs them; give labels, "
+                        f"or leave --xbench-data out for random inputs")
+    for xs, ys, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if tuple(xs.shape[1:]) != tuple(d if d is not None else xs.shape[1:][i]
+                                        for i, d in enumerate(model.sample_shape)) or xs.ndim != len(model.input_shape):
+            raise UserError(f"--xbench-data: {path.name}: x_{split} samples are {list(xs.shape[1:])}, the model "
+                            f"{model.identity} takes {_show(model.input_shape)} (batch first, in its own layout)")
+        if ys is not None and len(ys) != len(xs):
+            raise UserError(f"--xbench-data: {path.name}: {len(xs)} x_{split} but {len(ys)} y_{split}")
+    if not len(x_test):
+        raise UserError(f"--xbench-data: {path.name}: the test split is empty")
+    label = f"{path.name} ({len(x_train):,} train + {len(x_test):,} test)"
+    as_labels = (lambda y: None if y is None else y.astype(np.int64))
+    return UserData(x_train.astype(np.float32), as_labels(y_train), x_test.astype(np.float32), as_labels(y_test), label)
+
+
+def _show(shape: tuple) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def batch(data: UserData, batch_size: int, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``batch_size`` inputs (and labels) of one split, wrapping around it: the test split for inference rows,
+    the train split for train steps (never the other; an empty split is a UserError)."""
+    x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    if not len(x):
+        raise UserError(f"the data has no {split} split (x_{split}); give x_{split}, y_{split}")
+    idx = np.arange(batch_size) % len(x)
+    return np.ascontiguousarray(x[idx]), None if y is None else y[idx]
+
+
+def calibration(data: UserData, images: int) -> tuple[np.ndarray, str]:
+    """What int8 static quantization calibrates on, and what the record says of it: the first ``images`` of the
+    train split (never the test split), or random inputs of the model's shape when there is no train split."""
+    if not len(data.x_train):
+        rng = np.random.default_rng(0)
+        return rng.random((images, *data.x_test.shape[1:]), dtype=np.float32), "random inputs (no train split)"
+    if data.y_test is None:
+        return data.x_train[:images], "random inputs (no --xbench-data)"
+    return data.x_train[:images], f"train split ({min(images, len(data.x_train))} inputs)"
