@@ -166,6 +166,8 @@ def load_data(path: str | Path | None, model: UserModel) -> UserData:
         raise UserError(f"--xbench-data: {path.name}: no labels (y_test or y): accuracy needs them; give labels, "
                         f"or leave --xbench-data out for random inputs")
     for xs, ys, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if not len(xs) and split == "train":
+            continue
         if tuple(xs.shape[1:]) != tuple(d if d is not None else xs.shape[1:][i]
                                         for i, d in enumerate(model.sample_shape)) or xs.ndim != len(model.input_shape):
             raise UserError(f"--xbench-data: {path.name}: x_{split} samples are {list(xs.shape[1:])}, the model "

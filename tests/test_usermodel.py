@@ -1,0 +1,168 @@
+"""Your own model through the suite (``xbench.usermodel``): a model file resolves to an identity of file name and
+content hash, bad files and data are one line and exit 2, accuracy reads the test split only and int8 calibrates
+on the train split only.
+
+The ONNX files here are written with ``onnx.helper`` (no framework): ``x @ I`` then softmax over 10 classes, so the
+predicted class is the input's largest entry and a split's accuracy is known exactly from how its data is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xbench import usermodel
+from xbench.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = 10
+CEILING = {"what": "test", "cpu": {"device": "cpu", "matmul_gflops": 100.0, "bandwidth_gbs": 10.0}, "cuda": []}
+
+
+def argmax_model(path: Path, batch="N") -> Path:
+    """An ONNX classifier whose class is the argmax of its 10 inputs: MatMul by the identity, then Softmax."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["logits"]), helper.make_node("Softmax", ["logits"], ["p"], axis=1)],
+        "argmax", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, CLASSES])],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, [batch, CLASSES])],
+        [numpy_helper.from_array(np.eye(CLASSES, dtype=np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def split_data(path: Path, n_train=200, n_test=100, test_scale=1.0) -> Path:
+    """Test inputs whose argmax is their label (top-1 = 1.0 on the test split); train labels one class off their
+    inputs' argmax (top-1 = 0.0 on the train split). Train inputs lie in [0, 1.5), test inputs in
+    [0, 1.5 * test_scale)."""
+    rng = np.random.default_rng(0)
+
+    def make(n, scale):
+        y = rng.integers(0, CLASSES, n)
+        x = (rng.random((n, CLASSES)) * 0.5 + np.eye(CLASSES)[y]) * scale
+        return x.astype(np.float32), y
+
+    x_train, y_train = make(n_train, 1.0)
+    x_test, y_test = make(n_test, test_scale)
+    np.savez(path, x_train=x_train, y_train=(y_train + 1) % CLASSES, x_test=x_test, y_test=y_test)
+    return path
+
+
+def test_a_model_file_is_named_by_file_name_and_content_hash(tmp_path):
+    path = argmax_model(tmp_path / "mine.onnx")
+    model = usermodel.resolve(str(path))
+    assert model.identity == f"mine.onnx@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    assert str(tmp_path) not in model.identity and usermodel.lookup(model.identity) is model
+    assert (model.kind, model.input_shape, model.num_classes) == ("onnx", (None, CLASSES), CLASSES)
+    assert [usermodel.is_file_model(n) for n in ("seed_cnn", "a.onnx", "b.keras", "m.py:build")] == \
+        [False, True, True, True]
+
+
+def _garbage(tmp_path: Path) -> str:
+    (tmp_path / "bad.onnx").write_bytes(b"not a protobuf at all" * 10)
+    return str(tmp_path / "bad.onnx")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing model", "no such file"),
+    ("corrupt model", "not a valid ONNX model"),
+    ("missing data", "no such file"),
+    ("shape mismatch", r"x_test samples are \[7\], the model m.onnx@\w+ takes \[\?, 10\]"),
+    ("no labels", "no labels"),
+    ("no test split", "expected x_train, y_train, x_test"),
+])
+def test_bad_model_files_and_data_are_one_user_error(tmp_path, case, message):
+    model = str(argmax_model(tmp_path / "m.onnx"))
+    data = tmp_path / "d.npz"
+    if case == "shape mismatch":
+        np.savez(data, x_test=np.zeros((4, 7), np.float32), y_test=np.zeros(4, np.int64))
+    elif case == "no labels":
+        np.savez(data, x_test=np.zeros((4, CLASSES), np.float32))
+    elif case == "no test split":
+        np.savez(data, images=np.zeros((4, CLASSES), np.float32))
+    name = {"missing model": str(tmp_path / "nope.onnx"), "corrupt model": _garbage(tmp_path)}.get(case, model)
+    with pytest.raises(UserError, match=message) as err:
+        usermodel.load_data(None if case == "missing model" else data if case != "missing data"
+                            else tmp_path / "nope.npz", usermodel.resolve(name))
+    assert "\n" not in str(err.value)
+
+
+def _rows(tmp_path, data_path: Path, **sel):
+    from xbench.bench import cases as suite
+    from xbench.data import EMBEDDED, read_npz
+
+    model = usermodel.resolve(str(argmax_model(tmp_path / "m.onnx")))
+    ctx = suite.Context(read_npz(EMBEDDED), tmp_path / "work", user_data=str(data_path))
+    ctx.workdir.mkdir()
+    cases = suite.user_cases("inference", model, ["CPUExecutionProvider"],
+                             sel=suite.Selection(runtimes=("onnxruntime",), **sel))
+    return {(c.variant, c.batch_size): (c, suite.prepare(c, ctx)) for c in cases}
+
+
+def test_accuracy_is_on_the_test_split(tmp_path):
+    """The data makes the test split's top-1 exactly 1.0 and the train split's exactly 0.0."""
+    rows = _rows(tmp_path, split_data(tmp_path / "d.npz"), dtypes=("float32",))
+    for (variant, batch), (case, prepared) in rows.items():
+        assert prepared.extra["accuracy"] == 1.0, case.test_id
+        assert prepared.extra["accuracy_images"] == 100 and prepared.extra["data"] == "d.npz (200 train + 100 test)"
+        out = prepared.fn()
+        prepared.check(out)
+
+
+def test_int8_calibrates_on_the_train_split_only(tmp_path):
+    """Test inputs 40x larger than train inputs: calibrated on the train split, the quantized input saturates and
+    the argmax is lost on most test images; calibrated on the test images it would keep top-1 at 1.0."""
+    rows = _rows(tmp_path, split_data(tmp_path / "d.npz", test_scale=40.0), dtypes=("float32", "int8"))
+    fp32 = rows[("default", 1)][1].extra
+    int8 = rows[("qdq_static", 1)][1].extra
+    assert fp32["accuracy"] == 1.0
+    assert int8["derived"]["calibration"] == "train split (200 inputs)"
+    assert int8["accuracy"] < 0.5 and int8["accuracy_delta"] == int8["accuracy"] - 1.0
+    calib, _ = usermodel.calibration(usermodel.load_data(tmp_path / "d.npz", usermodel.resolve(str(tmp_path / "m.onnx"))), 512)
+    assert calib.max() < 1.5  # the train split's range, not the test split's
+
+
+def test_the_suite_runs_an_onnx_file_and_refuses_bad_data(tmp_path):
+    """``pytest --benchmark-only --xbench-models FILE.onnx --xbench-data FILE.npz``: ORT and OpenVINO rows, each with
+    accuracy, named by file and hash, no machine path in the file; data without labels: one line, exit 2, no file."""
+    model, data = argmax_model(tmp_path / "m.onnx"), split_data(tmp_path / "d.npz")
+    ceiling = tmp_path / "ceiling.json"
+    ceiling.write_text(json.dumps(CEILING))
+    env = {**os.environ, "XBENCH_CEILING_FILE": str(ceiling), "PYTHONPATH": str(REPO)}
+
+    def suite(data_path: Path, out: Path):
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "xbench/bench/suite",
+                               "--benchmark-only", "--xbench-models", str(model), "--xbench-data", str(data_path),
+                               "--xbench-providers", "cpu", "--xbench-dtypes", "float32,int8", "--xbench-blocks", "1",
+                               "-k", "b1 and not b128", "--benchmark-max-time", "0.01", "--benchmark-min-rounds", "3",
+                               "--xbench-json", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    out = tmp_path / "out.json"
+    proc = suite(data, out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    text = out.read_text()
+    assert str(tmp_path) not in text
+    records = json.loads(text)["records"]
+    assert {r["runtime"] for r in records} == {"onnxruntime", "openvino"}
+    assert {r["dtype"] for r in records} == {"float32", "int8"}
+    for r in records:
+        assert r["status"] == "ok" and r["framework"] is None and r["model"].startswith("m.onnx@"), r["id"]
+        assert r["accuracy"] is not None, r["id"]
+    np.savez(tmp_path / "unlabelled.npz", x_test=np.zeros((4, CLASSES), np.float32))
+    bad = suite(tmp_path / "unlabelled.npz", tmp_path / "bad.json")
+    lines = (bad.stdout + bad.stderr).strip().splitlines()
+    assert bad.returncode == 2 and "Traceback" not in bad.stdout + bad.stderr
+    assert [line for line in lines if "xbench: error" in line] == [lines[-1]] and "no labels" in lines[-1]
+    assert not (tmp_path / "bad.json").exists()
