@@ -64,7 +64,7 @@ def test_a_model_file_is_named_by_file_name_and_content_hash(tmp_path):
     model = usermodel.resolve(str(path))
     assert model.identity == f"mine.onnx@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
     assert str(tmp_path) not in model.identity and usermodel.lookup(model.identity) is model
-    assert (model.kind, model.input_shape, model.num_classes) == ("onnx", (None, CLASSES), CLASSES)
+    assert (model.kind, model.input_shape, model.num_classes, model.fixed_batch) == ("onnx", (CLASSES,), CLASSES, None)
     assert [usermodel.is_file_model(n) for n in ("seed_cnn", "a.onnx", "b.keras", "m.py:build")] == \
         [False, True, True, True]
 

@@ -45,22 +45,27 @@ class UserModel:
     kind: str  # onnx | keras | torch
     path: Path
     identity: str  # the record's ``model``: file name @ content hash
-    input_shape: tuple  # batch axis first; an int, or None where the file leaves it open (the batch, usually)
+    input_shape: tuple  # one sample's shape, no batch axis (a spec's name for it); None where the file leaves it open
     num_classes: int | None
+    fixed_batch: int | None = None  # the batch the file fixes, None when it is open
     function: str | None = None  # path.py:function
-    notes: dict = field(default_factory=dict, compare=False)  # for the record: where shape and loss came from
+    notes: dict = field(default_factory=dict, compare=False)  # for the record: where the loss and optimizer came from
 
     @property
     def name(self) -> str:
         return self.identity
 
     @property
-    def sample_shape(self) -> tuple:
-        return tuple(self.input_shape[1:])
+    def shown_shape(self) -> str:
+        return _show((self.fixed_batch, *self.input_shape))
 
     @property
-    def fixed_batch(self) -> int | None:
-        return self.input_shape[0] if isinstance(self.input_shape[0], int) else None
+    def learning_rate(self) -> float:
+        return float(self.notes.get("learning_rate", DEFAULT_LR))
+
+    @property
+    def optimizer_name(self) -> str:
+        return str(self.notes.get("optimizer", "adam"))
 
 
 _RESOLVED: dict[str, UserModel] = {}  # given name and identity -> the resolved model (one process, one run)
@@ -78,8 +83,11 @@ def resolve(name: str) -> UserModel:
     identity = f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]}"
     if path.suffix == ".onnx":
         model = _onnx(path, identity)
+    elif path.suffix == ".keras":
+        model = _keras(path, identity)
     else:
-        raise UserError(f"--xbench-models: {name!r}: {path.suffix} models are not supported yet; give FILE.onnx")
+        raise UserError(f"--xbench-models: {name!r}: {path.suffix} models are not supported yet; give FILE.onnx "
+                        f"or FILE.keras")
     _RESOLVED[name] = _RESOLVED[identity] = model
     return model
 
@@ -110,8 +118,70 @@ def _onnx(path: Path, identity: str) -> UserModel:
     shape = _dims(tensor.shape)
     out = _dims(proto.graph.output[0].type.tensor_type.shape)
     classes = out[1] if len(out) == 2 and isinstance(out[1], int) and out[1] > 1 else None
-    return UserModel("onnx", path, identity, shape, classes,
-                     notes={"input": inputs[0].name, "output_shape": [d if isinstance(d, int) else None for d in out]})
+    return UserModel("onnx", path, identity, shape[1:], classes, fixed_batch=shape[0] if shape else None)
+
+
+DEFAULT_LR = 1e-3
+TRAINABLE_LOSSES = ("sparse_categorical_crossentropy",)  # what xbench's Keras train step computes
+
+
+def load_keras(model: UserModel):
+    """A fresh Keras model from the file, loaded with ``safe_mode=True`` (the file's weights, compiled as saved)."""
+    import warnings
+
+    import keras
+
+    with warnings.catch_warnings():  # "Skipping variable loading for optimizer": the step starts a fresh optimizer
+        warnings.simplefilter("ignore")
+        return keras.saving.load_model(str(model.path), safe_mode=True)
+
+
+def _keras(path: Path, identity: str) -> UserModel:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path.name}: not a .keras file (a zip archive written by model.save)")
+    probe = UserModel("keras", path, identity, (), None)
+    try:
+        native = load_keras(probe)
+    except Exception as exc:  # Keras raises ValueError / TypeError with its own words (Lambda: unsafe)
+        words = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path.name}: Keras cannot load it with safe_mode=True: {words}"[:500]) from None
+    if len(native.inputs) != 1 or len(native.outputs) != 1:
+        raise UserError(f"{path.name}: {len(native.inputs)} inputs, {len(native.outputs)} outputs; models with one "
+                        f"input and one output are supported (several are not supported yet)")
+    shape, out = tuple(native.inputs[0].shape), tuple(native.outputs[0].shape)
+    classes = out[1] if len(out) == 2 and isinstance(out[1], int) and out[1] > 1 else None
+    notes: dict = {"compiled": bool(native.compiled)}
+    if native.compiled:
+        config = native.get_compile_config() or {}
+        opt = (config.get("optimizer") or {})
+        loss = config.get("loss")
+        notes.update(optimizer=str(opt.get("class_name", "Adam")).lower(),
+                     learning_rate=float(f"{float(opt.get('config', {}).get('learning_rate', DEFAULT_LR)):.7g}"),
+                     loss=loss if isinstance(loss, str) else (loss or {}).get("class_name", repr(loss)))
+    else:
+        notes.update(optimizer="adam", learning_rate=DEFAULT_LR, loss="sparse_categorical_crossentropy",
+                     defaults="the file is not compiled: xbench's defaults (Adam 1e-3, sparse categorical "
+                              "cross-entropy)")
+    return UserModel("keras", path, identity, shape[1:], classes, fixed_batch=shape[0], notes=notes)
+
+
+def train_reason(model: UserModel) -> str | None:
+    """Why xbench cannot time a train step of ``model`` as compiled (None: it can)."""
+    if model.kind == "onnx":
+        return "an ONNX file has no train step"
+    if model.num_classes is None:
+        return f"{model.identity}: the output is not (batch, classes): no classification loss to train"
+    loss = str(model.notes.get("loss", "")).lower().replace("sparsecategoricalcrossentropy",
+                                                             "sparse_categorical_crossentropy")
+    if loss not in TRAINABLE_LOSSES:
+        return (f"{model.identity} is compiled with loss {model.notes.get('loss')!r}; xbench's Keras train step "
+                f"runs sparse categorical cross-entropy on probabilities only (other losses are not supported yet)")
+    if model.optimizer_name not in ("adam", "sgd"):
+        return (f"{model.identity} is compiled with optimizer {model.optimizer_name!r}; xbench's train step runs "
+                f"adam or sgd (others are not supported yet)")
+    return None
 
 
 def _dims(shape) -> tuple:
@@ -136,12 +206,13 @@ def load_data(path: str | Path | None, model: UserModel) -> UserData:
     """``--xbench-data`` for ``model`` (None: random inputs of its shape), checked against its input shape."""
     if path is None:
         rng = np.random.default_rng(0)
-        sample = model.sample_shape
+        sample = model.input_shape
         if any(d is None for d in sample):
-            raise UserError(f"{model.identity}: its input shape {_show(model.input_shape)} leaves a dimension open "
+            raise UserError(f"{model.identity}: its input shape {model.shown_shape} leaves a dimension open "
                             f"besides the batch; give --xbench-data with inputs of the shape it takes")
         x = rng.random((RANDOM_IMAGES, *sample), dtype=np.float32)
-        return UserData(x, None, x, None, f"random inputs {_show(model.input_shape)} (no --xbench-data)")
+        y = rng.integers(0, model.num_classes or 2, RANDOM_IMAGES)  # for train steps only: never an accuracy
+        return UserData(x, y, x, None, f"random inputs {model.shown_shape} (no --xbench-data)")
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -168,10 +239,10 @@ def load_data(path: str | Path | None, model: UserModel) -> UserData:
     for xs, ys, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if not len(xs) and split == "train":
             continue
-        if tuple(xs.shape[1:]) != tuple(d if d is not None else xs.shape[1:][i]
-                                        for i, d in enumerate(model.sample_shape)) or xs.ndim != len(model.input_shape):
+        if xs.ndim != len(model.input_shape) + 1 or any(d is not None and d != n for d, n in
+                                                         zip(model.input_shape, xs.shape[1:])):
             raise UserError(f"--xbench-data: {path.name}: x_{split} samples are {list(xs.shape[1:])}, the model "
-                            f"{model.identity} takes {_show(model.input_shape)} (batch first, in its own layout)")
+                            f"{model.identity} takes {model.shown_shape} (batch first, in its own layout)")
         if ys is not None and len(ys) != len(xs):
             raise UserError(f"--xbench-data: {path.name}: {len(xs)} x_{split} but {len(ys)} y_{split}")
     if not len(x_test):
@@ -201,6 +272,6 @@ def calibration(data: UserData, images: int) -> tuple[np.ndarray, str]:
     if not len(data.x_train):
         rng = np.random.default_rng(0)
         return rng.random((images, *data.x_test.shape[1:]), dtype=np.float32), "random inputs (no train split)"
-    if data.y_test is None:
+    if data.y_test is None:  # no data given: the train split is the random stand-in
         return data.x_train[:images], "random inputs (no --xbench-data)"
     return data.x_train[:images], f"train split ({min(images, len(data.x_train))} inputs)"

@@ -173,13 +173,18 @@ def user_cases(task, model: usermodel.UserModel, providers, batch_sizes=INFER_BA
     """The cases of a user's model file (``xbench.usermodel``): an ONNX file gets the ONNX runtimes' inference
     rows, every precision they offer (a user model always gets the "where should it run" rows), at its fixed
     batch if the file has one."""
-    if model.kind != "onnx" or task != "inference":
+    if task == "train_epoch" or (model.kind == "onnx" and task != "inference"):
         return []
-    batches = [model.fixed_batch] if model.fixed_batch else list(batch_sizes)
-    return [Case("inference", None, rt.name, row.device, model.identity, b, row.variant, row.dtype)
-            for rt in runtimes.registry().values() if sel.runs(rt.name)
-            for row in rt.rows(list(providers)) if row.dtype in sel.dtypes
-            for b in (batches if model.fixed_batch else sel.batches(row.dtype, batches))]
+    batches = [model.fixed_batch] if model.fixed_batch else list(TRAIN_BATCHES if task == "train_step" else batch_sizes)
+    source = None if model.kind == "onnx" else model.kind
+    native = [] if source is None or not sel.runs(source) or FLOAT32 not in sel.dtypes else \
+        [Case(task, source, source, "cpu", model.identity, b, v) for v in frameworks.get(source).variants for b in batches]
+    if task == "train_step":
+        return native
+    return native + [Case("inference", source, rt.name, row.device, model.identity, b, row.variant, row.dtype)
+                     for rt in runtimes.registry().values() if sel.runs(rt.name)
+                     for row in rt.rows(list(providers)) if row.dtype in sel.dtypes
+                     for b in (batches if model.fixed_batch else sel.batches(row.dtype, batches))]
 
 
 class Context:
@@ -277,16 +282,23 @@ class Context:
 
     def user_onnx(self, model: usermodel.UserModel, transform: str | None) -> tuple[Path, dict]:
         """A user's ONNX file as given, or a file derived from it, calibrated on the train split only."""
-        if transform is None:
+        if transform is None and model.kind == "onnx":
             return model.path, {}
+        from xbench.export import export
         from xbench.export.transform import CALIBRATION_IMAGES, derive
 
         key = (None, model.identity, transform)
         with self._lock:
-            if key not in self._exports:
+            if key not in self._exports and transform is None:  # the framework's export, parity on the test split
+                path = self.workdir / f"{model.path.stem}.{model.identity[-usermodel.HASH_CHARS:]}.{model.kind}.onnx"
+                result = export(model.kind, model, path, model=fresh_model(model.kind, model),
+                                inputs=self.user_data(model).x_test)
+                self._exports[key] = (path, {"parity_max_abs_diff": result.max_abs_diff})
+            elif key not in self._exports:
+                src = self.user_onnx(model, None)[0]
                 path = self.workdir / f"{model.path.stem}.{model.identity[-usermodel.HASH_CHARS:]}.{transform}.onnx"
                 calib, source = usermodel.calibration(self.user_data(model), CALIBRATION_IMAGES)
-                info = derive(transform, model.path, path, calib)
+                info = derive(transform, src, path, calib)
                 if "calibration_images" in info:
                     info["calibration"] = source
                 self._exports[key] = (path, info)
@@ -323,6 +335,8 @@ def fresh_model(framework, spec: ModelSpec, *, device: str = "cpu", dtype: str =
                 seed: int = 0):
     """A new model of ``spec`` on ``device``: initialised from ``seed``, or with ``weights`` (canonical layout)."""
     fw = _framework(framework)
+    if isinstance(spec, usermodel.UserModel):  # a user's file: its own weights, as saved
+        return usermodel.load_keras(spec)
     model = fw.build(spec, seed=seed, device=device, dtype=dtype)
     if weights is not None:
         fw.set_weights(model, spec, weights)
@@ -374,7 +388,8 @@ def _check_native(fw, case: Case) -> None:
 def prepare(case: Case, ctx: Context) -> Prepared:
     user = usermodel.lookup(case.model)
     if user is not None:
-        return _prepare_user_runtime(case, user, ctx)
+        return _prepare_user_runtime(case, user, ctx) if case.runtime != case.framework else \
+            _prepare_user_native(case, user, ctx)
     spec = ctx.spec(case.model)
     if case.task == "train_epoch":
         return _prepare_epoch(case, spec, ctx)
@@ -478,6 +493,63 @@ def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
                     load_s=load_s, runtime_latency=None if own is None else lambda: runtime_latency(fn, own))
 
 
+def _prepare_user_native(case: Case, model: usermodel.UserModel, ctx: Context) -> Prepared:
+    """A user's Keras file in Keras: a train step with the file's optimizer (fresh) on the train split, or
+    inference on the test split with accuracy there."""
+    fw = frameworks.get(case.framework)
+    _check_native(fw, case)
+    data = ctx.user_data(model)
+    extra = {"variant_info": fw.variants[case.variant], "math": fw.math_mode(case.device), "data": data.label,
+             "model_file": model.notes}
+    if case.task == "train_step":
+        reason = usermodel.train_reason(model)
+        if reason:
+            raise Skip(reason)
+        x, y = usermodel.batch(data, case.batch_size, "train")
+        mdl, step = train_step(fw, model, model=fresh_model(fw, model), variant=case.variant)
+        xn, yn = fw.to_native(mdl, x, y, case.device, case.variant)
+        return Prepared(lambda: step(xn, yn), {"optimizer": step.optimizer_info, **extra}, _check_loss)
+    x, _ = usermodel.batch(data, case.batch_size, "test")
+    mdl, predict = predict_fn(fw, model, model=fresh_model(fw, model), variant=case.variant)
+    xn, _ = fw.to_native(mdl, x, None, case.device, case.variant)
+
+    def predictor(c: Case):
+        m, p = predict_fn(fw, model, model=fresh_model(fw, model), variant=c.variant)
+        return lambda xb: fw.to_numpy(p(fw.to_native(m, xb, None, c.device, c.variant)[0]))
+
+    extra.update(_user_accuracy(case, model, ctx, data, predictor))
+    return Prepared(lambda: predict(xn), {**extra, "output": HOST_OUTPUT},
+                    _check_probs(case.batch_size, None, fw.to_numpy))
+
+
+def _user_accuracy(case: Case, model: usermodel.UserModel, ctx: Context, data, predictor) -> dict:
+    """``accuracy`` on the user data's test split and ``accuracy_delta`` against the fp32 model the row came from
+    (its framework's default variant; ONNX Runtime fp32 on the CPU for an ONNX file); ``predictor(case)`` builds a
+    case's predict function."""
+    if not data.labelled or model.num_classes is None:
+        why = data.label if not data.labelled else f"the output is not (batch, classes) ({data.label})"
+        return {"accuracy": None, "accuracy_note": f"no top-1 accuracy: {why}"}
+    ref = reference_case(case) if case.framework else \
+        Case("inference", None, "onnxruntime", "CPUExecutionProvider", model.identity, 1, "default")
+    ref_predictor = predictor if ref.runtime == case.runtime else _user_predictor(model, ctx, predictor)
+    reference = ctx.user_accuracy(ref.accuracy_key(), model, lambda: ref_predictor(ref))
+    acc = ctx.user_accuracy(case.accuracy_key(), model, lambda: predictor(case))
+    return {"accuracy": acc, "accuracy_delta": round(acc - reference, 6), "accuracy_images": len(data.x_test)}
+
+
+def _user_predictor(model: usermodel.UserModel, ctx: Context, runtime_predictor):
+    """A predictor of any case of a user model: native (Keras) cases through the factory, runtime cases through
+    ``runtime_predictor``."""
+    def predictor(c: Case):
+        if c.runtime != c.framework:
+            return runtime_predictor(c)
+        fw = frameworks.get(c.framework)
+        m, p = predict_fn(fw, model, model=fresh_model(fw, model), variant=c.variant)
+        return lambda xb: fw.to_numpy(p(fw.to_native(m, xb, None, c.device, c.variant)[0]))
+
+    return predictor
+
+
 def _prepare_user_runtime(case: Case, model: usermodel.UserModel, ctx: Context) -> Prepared:
     """An ONNX runtime on a user's ONNX file (derived files: ``Context.user_onnx``), on the test split's inputs,
     with accuracy on that split where the data has labels."""
@@ -489,7 +561,8 @@ def _prepare_user_runtime(case: Case, model: usermodel.UserModel, ctx: Context) 
     if reason:
         raise Skip(reason)
     try:
-        path, derived = ctx.user_onnx(model, rt.transform(case.provider, case.dtype, case.variant))
+        transform = rt.transform(case.provider, case.dtype, case.variant)
+        path, derived = ctx.user_onnx(model, transform)
     except TransformFailed as exc:
         if isinstance(exc.__cause__, ImportError):
             raise Skip(str(exc)) from None
@@ -503,21 +576,17 @@ def _prepare_user_runtime(case: Case, model: usermodel.UserModel, ctx: Context) 
     except Unavailable as exc:
         raise Skip(str(exc)) from None
     extra = {**session.info, "onnx_file": path.name, "data": data.label}
+    if case.framework:
+        extra["export_layout"] = frameworks.get(case.framework).layout
     if derived:
-        extra["derived"] = derived
-    if not data.labelled or model.num_classes is None:
-        why = data.label if not data.labelled else f"the output is not (batch, classes) ({data.label})"
-        extra.update(accuracy=None, accuracy_note=f"no top-1 accuracy: {why}")
-    else:
-        def predictor(c: Case):
-            session_ = runtimes.get(c.runtime).load(ctx.user_onnx(model, runtimes.get(c.runtime).transform(
-                c.provider, c.dtype, c.variant))[0], c.provider, c.dtype, c.variant)
-            return session_.predict
+        extra["derived" if transform else "export"] = derived
 
-        ref = Case("inference", None, "onnxruntime", "CPUExecutionProvider", model.identity, 1, "default")
-        reference = ctx.user_accuracy(ref.accuracy_key(), model, lambda: predictor(ref))
-        acc = ctx.user_accuracy(case.accuracy_key(), model, lambda: predictor(case))
-        extra.update(accuracy=acc, accuracy_delta=round(acc - reference, 6), accuracy_images=len(data.x_test))
+    def predictor(c: Case):
+        rt_ = runtimes.get(c.runtime)
+        return rt_.load(ctx.user_onnx(model, rt_.transform(c.provider, c.dtype, c.variant))[0], c.provider, c.dtype,
+                        c.variant).predict
+
+    extra.update(_user_accuracy(case, model, ctx, data, _user_predictor(model, ctx, predictor)))
     own = session.latency
     return Prepared(fn, extra, lambda out: _check_probs(case.batch_size, None, dtype=case.dtype)(to_probs(out)),
                     load_s=load_s, runtime_latency=None if own is None else lambda: runtime_latency(fn, own))
