@@ -166,3 +166,71 @@ def test_the_suite_runs_an_onnx_file_and_refuses_bad_data(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stdout + bad.stderr
     assert [line for line in lines if "xbench: error" in line] == [lines[-1]] and "no labels" in lines[-1]
     assert not (tmp_path / "bad.json").exists()
+
+
+def _examples():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_example_models", REPO / "scripts" / "make_example_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_keras_file_is_loaded_in_safe_mode_and_keeps_its_compile_settings(tmp_path):
+    """A Lambda layer (a Python lambda) needs unsafe deserialisation: one UserError naming safe mode. A compiled
+    file brings its loss, optimizer and learning rate; a file that is not a .keras archive is one UserError."""
+    examples = _examples()
+    with pytest.raises(UserError, match=r"lambda.keras: Keras cannot load it with safe_mode=True: .*Lambda") as err:
+        usermodel.resolve(str(examples.lambda_keras(tmp_path)))
+    assert "\n" not in str(err.value)
+    (tmp_path / "broken.keras").write_bytes(b"PK but not really")
+    with pytest.raises(UserError, match="not a .keras file"):
+        usermodel.resolve(str(tmp_path / "broken.keras"))
+    data = examples.mnist_npz(tmp_path)
+    model = usermodel.resolve(str(examples.keras_cnn(tmp_path, data, steps=0)))
+    assert model.identity.startswith("cnn.keras@") and (model.input_shape, model.num_classes) == ((28, 28, 1), 10)
+    assert model.notes == {"compiled": True, "optimizer": "adam", "learning_rate": 1e-3,
+                           "loss": "sparse_categorical_crossentropy"}
+    assert usermodel.train_reason(model) is None
+    assert usermodel.load_data(data, model).label == "mnist.npz (5,000 train + 1,000 test)"
+
+
+def _doc_commands() -> list[str]:
+    text = (REPO / "docs" / "own-model.md").read_text()
+    block = text.split("## An example, end to end", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.e2e
+def test_the_own_model_page_runs_as_written(tmp_path):
+    """docs/own-model.md's commands, as written, in a fresh folder (the suite's speed options through
+    PYTEST_ADDOPTS): a Keras CNN with BatchNorm and Dropout gives ok train-step rows and Keras, ORT fp32 and int8 and
+    OpenVINO inference rows, each with accuracy on the test split; the report renders them."""
+    import shlex
+
+    ceiling = tmp_path / "ceiling.json"
+    ceiling.write_text(json.dumps(CEILING))
+    env = {**os.environ, "XBENCH_CEILING_FILE": str(ceiling), "PYTHONPATH": str(REPO),
+           "PYTEST_ADDOPTS": "-p no:cacheprovider --xbench-providers cpu --xbench-blocks 1 --benchmark-max-time 0.01 "
+                             "--benchmark-min-rounds 2 -k 'b1 and not b128 or train_step'"}
+    outputs = []
+    for line in _doc_commands():
+        argv = shlex.split(line)
+        argv = [sys.executable, "-m", "xbench.cli", *argv[1:]] if argv[0] == "xbench" else \
+            [sys.executable, "-m", "pytest", *argv[1:]] if argv[0] == "pytest" else \
+            [sys.executable, str(REPO / argv[1]), *argv[2:]]
+        proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{line}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        outputs.append(proc.stdout)
+    records = json.loads((tmp_path / "examples" / "cnn.json").read_text())["records"]
+    assert all(r["status"] == "ok" for r in records), [(r["id"], r.get("reason")) for r in records if r["status"] != "ok"]
+    rows = {(r["task"], r["runtime"], r["dtype"]) for r in records}
+    assert {("train_step", "keras", "float32"), ("inference", "keras", "float32"),
+            ("inference", "onnxruntime", "float32"), ("inference", "onnxruntime", "int8"),
+            ("inference", "openvino", "float32")} <= rows
+    for r in records:
+        assert r["model"].startswith("cnn.keras@") and r["framework"] == "keras"
+        if r["task"] == "inference":
+            assert r["accuracy"] > 0.5 and r["accuracy_images"] == 1000, r["id"]
+    assert records[0]["model"] in outputs[-1]
