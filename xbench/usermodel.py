@@ -56,8 +56,17 @@ class UserModel:
         return self.identity
 
     @property
+    def data_shape(self) -> tuple:
+        """One sample in the model's own layout, as --xbench-data holds it: (C, H, W) for a torch module, whose
+        ``input_shape`` is kept channels-last (H, W, C) as a spec's is, for the framework's builders."""
+        if self.kind == "torch":
+            h, w, c = self.input_shape
+            return c, h, w
+        return self.input_shape
+
+    @property
     def shown_shape(self) -> str:
-        return _show((self.fixed_batch, *self.input_shape))
+        return _show((self.fixed_batch, *self.data_shape))
 
     @property
     def learning_rate(self) -> float:
@@ -71,8 +80,9 @@ class UserModel:
 _RESOLVED: dict[str, UserModel] = {}  # given name and identity -> the resolved model (one process, one run)
 
 
-def resolve(name: str) -> UserModel:
-    """The user model a file name gives, checked; one UserError on a missing, unreadable or unsupported file."""
+def resolve(name: str, input_shape: str | None = None) -> UserModel:
+    """The user model a file name gives, checked; one UserError on a missing, unreadable or unsupported file.
+    ``input_shape``: ``--xbench-input-shape`` (C,H,W) for a torch module without an ``input_shape`` attribute."""
     if name in _RESOLVED:
         return _RESOLVED[name]
     file, _, function = name.partition(".py:")
@@ -80,14 +90,17 @@ def resolve(name: str) -> UserModel:
     if not path.is_file():
         raise UserError(f"--xbench-models: {name!r}: no such file; a model is a spec name, FILE.onnx, FILE.keras "
                         f"or FILE.py:function")
-    identity = f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]}"
-    if path.suffix == ".onnx":
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]
+    identity = f"{path.name}{':' + function if function else ''}@{digest}"
+    if function:
+        model = _torch(path, function, identity, input_shape)
+    elif path.suffix == ".onnx":
         model = _onnx(path, identity)
     elif path.suffix == ".keras":
         model = _keras(path, identity)
     else:
-        raise UserError(f"--xbench-models: {name!r}: {path.suffix} models are not supported yet; give FILE.onnx "
-                        f"or FILE.keras")
+        raise UserError(f"--xbench-models: {name!r}: {path.suffix} models are not supported yet; give FILE.onnx, "
+                        f"FILE.keras or FILE.py:function")
     _RESOLVED[name] = _RESOLVED[identity] = model
     return model
 
@@ -167,12 +180,100 @@ def _keras(path: Path, identity: str) -> UserModel:
     return UserModel("keras", path, identity, shape[1:], classes, fixed_batch=shape[0], notes=notes)
 
 
+def _import(path: Path):
+    """The user's Python file as a module, once per process, registered in ``sys.modules`` (torch.compile looks
+    a module's code up there)."""
+    import importlib.util
+    import sys
+
+    name = f"xbench_user_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:HASH_CHARS]}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def _torch(path: Path, function: str, identity: str, input_shape: str | None) -> UserModel:
+    import torch
+
+    where = f"{path.name}:{function}"
+    try:
+        module = _import(path)
+    except Exception as exc:  # whatever the user's file raises while importing
+        raise UserError(f"{where}: {path.name} does not import: {type(exc).__name__}: {_first(exc)}"[:500]) from None
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise UserError(f"{where}: {path.name} has no function {function!r}")
+    net = build_torch(path, function, module=module)
+    shape = getattr(net, "input_shape", None)
+    if shape is None and input_shape:
+        try:
+            shape = tuple(int(v) for v in input_shape.split(","))
+        except ValueError:
+            raise UserError(f"--xbench-input-shape: {input_shape!r} is not C,H,W (e.g. 1,28,28)") from None
+    if shape is None:
+        raise UserError(f"{where}: the module has no input_shape attribute (C, H, W); set one on it or give "
+                        f"--xbench-input-shape C,H,W")
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 3 or min(shape) <= 0:
+        raise UserError(f"{where}: input shape {list(shape)}: (C, H, W) image inputs are supported (other input "
+                        f"ranks are not supported yet)")
+    try:
+        with torch.no_grad():
+            out = tuple(net.eval()(torch.zeros((2, *shape))).shape)
+    except Exception as exc:
+        raise UserError(f"{where}: a batch of shape {[2, *shape]} fails in the module: {type(exc).__name__}: "
+                        f"{_first(exc)}"[:500]) from None
+    classes = out[1] if len(out) == 2 and out[1] > 1 else None
+    notes = {"optimizer": "adam", "learning_rate": DEFAULT_LR,
+             "loss": "cross-entropy on the module's output (logits): xbench's default",
+             "input_shape": "module attribute" if getattr(net, "input_shape", None) is not None else
+             "--xbench-input-shape"}
+    c, h, w = shape
+    return UserModel("torch", path, identity, (h, w, c), classes, function=function, notes=notes)
+
+
+def build_torch(path: Path, function: str, module=None, seed: int = 0):
+    """A fresh module from the user's function (torch seeded first, so every build starts from the same weights)."""
+    import torch
+
+    module = module or _import(path)
+    torch.manual_seed(seed)
+    net = getattr(module, function)()
+    if not isinstance(net, torch.nn.Module):
+        raise UserError(f"{path.name}:{function}: returned {type(net).__name__}, not a torch.nn.Module")
+    return net
+
+
+def native(model: UserModel):
+    """A fresh native model of a user's Keras file or torch function."""
+    return load_keras(model) if model.kind == "keras" else build_torch(model.path, model.function)
+
+
+def channels_last(model: UserModel, x: np.ndarray) -> np.ndarray:
+    """A batch in the model's layout -> channels-last, as the framework builders take it (torch: NCHW -> NHWC)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if model.kind == "torch" else x
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
 def train_reason(model: UserModel) -> str | None:
     """Why xbench cannot time a train step of ``model`` as compiled (None: it can)."""
     if model.kind == "onnx":
         return "an ONNX file has no train step"
     if model.num_classes is None:
         return f"{model.identity}: the output is not (batch, classes): no classification loss to train"
+    if model.kind == "torch":  # cross-entropy on its logits, Adam: xbench's defaults, named in the record
+        return None
     loss = str(model.notes.get("loss", "")).lower().replace("sparsecategoricalcrossentropy",
                                                              "sparse_categorical_crossentropy")
     if loss not in TRAINABLE_LOSSES:
@@ -206,7 +307,7 @@ def load_data(path: str | Path | None, model: UserModel) -> UserData:
     """``--xbench-data`` for ``model`` (None: random inputs of its shape), checked against its input shape."""
     if path is None:
         rng = np.random.default_rng(0)
-        sample = model.input_shape
+        sample = model.data_shape
         if any(d is None for d in sample):
             raise UserError(f"{model.identity}: its input shape {model.shown_shape} leaves a dimension open "
                             f"besides the batch; give --xbench-data with inputs of the shape it takes")
@@ -239,8 +340,8 @@ def load_data(path: str | Path | None, model: UserModel) -> UserData:
     for xs, ys, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if not len(xs) and split == "train":
             continue
-        if xs.ndim != len(model.input_shape) + 1 or any(d is not None and d != n for d, n in
-                                                         zip(model.input_shape, xs.shape[1:])):
+        if xs.ndim != len(model.data_shape) + 1 or any(d is not None and d != n for d, n in
+                                                        zip(model.data_shape, xs.shape[1:])):
             raise UserError(f"--xbench-data: {path.name}: x_{split} samples are {list(xs.shape[1:])}, the model "
                             f"{model.identity} takes {model.shown_shape} (batch first, in its own layout)")
         if ys is not None and len(ys) != len(xs):

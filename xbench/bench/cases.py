@@ -292,7 +292,7 @@ class Context:
             if key not in self._exports and transform is None:  # the framework's export, parity on the test split
                 path = self.workdir / f"{model.path.stem}.{model.identity[-usermodel.HASH_CHARS:]}.{model.kind}.onnx"
                 result = export(model.kind, model, path, model=fresh_model(model.kind, model),
-                                inputs=self.user_data(model).x_test)
+                                inputs=usermodel.channels_last(model, self.user_data(model).x_test))
                 self._exports[key] = (path, {"parity_max_abs_diff": result.max_abs_diff})
             elif key not in self._exports:
                 src = self.user_onnx(model, None)[0]
@@ -335,8 +335,8 @@ def fresh_model(framework, spec: ModelSpec, *, device: str = "cpu", dtype: str =
                 seed: int = 0):
     """A new model of ``spec`` on ``device``: initialised from ``seed``, or with ``weights`` (canonical layout)."""
     fw = _framework(framework)
-    if isinstance(spec, usermodel.UserModel):  # a user's file: its own weights, as saved
-        return usermodel.load_keras(spec)
+    if isinstance(spec, usermodel.UserModel):  # a user's file: its own weights (a torch function: seeded)
+        return usermodel.native(spec)
     model = fw.build(spec, seed=seed, device=device, dtype=dtype)
     if weights is not None:
         fw.set_weights(model, spec, weights)
@@ -506,18 +506,16 @@ def _prepare_user_native(case: Case, model: usermodel.UserModel, ctx: Context) -
         if reason:
             raise Skip(reason)
         x, y = usermodel.batch(data, case.batch_size, "train")
+        x = usermodel.channels_last(model, x)
         mdl, step = train_step(fw, model, model=fresh_model(fw, model), variant=case.variant)
         xn, yn = fw.to_native(mdl, x, y, case.device, case.variant)
         return Prepared(lambda: step(xn, yn), {"optimizer": step.optimizer_info, **extra}, _check_loss)
     x, _ = usermodel.batch(data, case.batch_size, "test")
+    x = usermodel.channels_last(model, x)
     mdl, predict = predict_fn(fw, model, model=fresh_model(fw, model), variant=case.variant)
     xn, _ = fw.to_native(mdl, x, None, case.device, case.variant)
 
-    def predictor(c: Case):
-        m, p = predict_fn(fw, model, model=fresh_model(fw, model), variant=c.variant)
-        return lambda xb: fw.to_numpy(p(fw.to_native(m, xb, None, c.device, c.variant)[0]))
-
-    extra.update(_user_accuracy(case, model, ctx, data, predictor))
+    extra.update(_user_accuracy(case, model, ctx, data, _user_predictor(model, ctx, None)))
     return Prepared(lambda: predict(xn), {**extra, "output": HOST_OUTPUT},
                     _check_probs(case.batch_size, None, fw.to_numpy))
 
@@ -545,7 +543,8 @@ def _user_predictor(model: usermodel.UserModel, ctx: Context, runtime_predictor)
             return runtime_predictor(c)
         fw = frameworks.get(c.framework)
         m, p = predict_fn(fw, model, model=fresh_model(fw, model), variant=c.variant)
-        return lambda xb: fw.to_numpy(p(fw.to_native(m, xb, None, c.device, c.variant)[0]))
+        return lambda xb: fw.to_numpy(p(fw.to_native(m, usermodel.channels_last(model, xb), None, c.device,
+                                                     c.variant)[0]))
 
     return predictor
 

@@ -85,7 +85,8 @@ def _validate(config) -> None:
 
     for name in _csv(config.getoption("xbench_models")):
         if usermodel.is_file_model(name):  # a user's model file, and the data it runs on: checked now, exit 2
-            usermodel.load_data(config.getoption("xbench_data"), usermodel.resolve(name))
+            usermodel.load_data(config.getoption("xbench_data"),
+                                usermodel.resolve(name, config.getoption("xbench_input_shape")))
         else:
             spec.load_spec(name)
     from xbench.bench import cases as suite
@@ -148,7 +149,7 @@ def pytest_generate_tests(metafunc):
 
     names, fws = _csv(cfg.getoption("xbench_models")), _csv(cfg.getoption("xbench_frameworks"))
     models = [m for m in names if not usermodel.is_file_model(m)]
-    users = [usermodel.resolve(m) for m in names if usermodel.is_file_model(m)]
+    users = [usermodel.resolve(m, cfg.getoption("xbench_input_shape")) for m in names if usermodel.is_file_model(m)]
     providers = [long_name(p) for p in _csv(cfg.getoption("xbench_providers"))]
     devices = ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
     sel = selection(cfg)
