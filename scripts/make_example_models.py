@@ -1,6 +1,7 @@
 """Write the "Benchmark your own model" examples into a folder: a Keras CNN with BatchNorm and Dropout (what the
 specs in models/ cannot express), trained a few steps on the embedded MNIST subset, and that subset as the data
-file a user model reads (``x_train, y_train, x_test, y_test``, float32 NHWC in [0, 1]).
+file a user model reads (``x_train, y_train, x_test, y_test``, float32 NHWC in [0, 1]); a small PyTorch residual
+CNN (``resnet.py:build``, untrained) and the same subset in its layout (``mnist_nchw.npz``).
 
     python scripts/make_example_models.py OUT_DIR [--steps N] [--lambda-file]
 
@@ -49,6 +50,42 @@ def keras_cnn(out: Path, data: Path, steps: int) -> Path:
     return path
 
 
+RESNET = '''"""A small residual CNN for MNIST: what the specs in models/ cannot express (a skip connection)."""
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(y)))
+
+
+def build():
+    """Logits for 10 classes from (N, 1, 28, 28) images; xbench reads ``input_shape`` (C, H, W)."""
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), Block(16), nn.MaxPool2d(2), Block(16),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(16, 10))
+    net.input_shape = (1, 28, 28)
+    return net
+'''
+
+
+def torch_resnet(out: Path, data: Path) -> tuple[Path, Path]:
+    """``resnet.py`` (``build`` returns the module) and the data in its NCHW layout."""
+    path = out / "resnet.py"
+    path.write_text(RESNET)
+    with np.load(data) as d:
+        arrays = {k: (v.transpose(0, 3, 1, 2) if v.ndim == 4 else v) for k, v in d.items()}
+    nchw = out / "mnist_nchw.npz"
+    np.savez(nchw, **arrays)
+    return path, nchw
+
+
 def lambda_keras(out: Path) -> Path:
     import keras
 
@@ -67,7 +104,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     data = mnist_npz(args.out)
-    written = [data, keras_cnn(args.out, data, args.steps)]
+    written = [data, keras_cnn(args.out, data, args.steps), *torch_resnet(args.out, data)]
     if args.lambda_file:
         written.append(lambda_keras(args.out))
     print("\n".join(str(p) for p in written))
