@@ -159,7 +159,8 @@ def pytest_generate_tests(metafunc):
         cases = suite.epoch_cases(models, fws, devices)
     else:
         cases = suite.inference_cases(models, fws, providers, sel=sel)
-    cases += [c for u in users for c in suite.user_cases(task, u, providers, sel=sel)]
+    # A Keras file or torch module runs in the process of its framework (``xbench run``: one per framework).
+    cases += [c for u in users if u.kind == "onnx" or u.kind in fws for c in suite.user_cases(task, u, providers, sel=sel)]
     if cfg.option.benchmark_disable and cfg.getoption("xbench_smoke") == "one":
         cases = smoke_cases(cases)
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
