@@ -170,9 +170,10 @@ def inference_cases(models, framework_names, providers, batch_sizes=INFER_BATCHE
 
 def user_cases(task, model: usermodel.UserModel, providers, batch_sizes=INFER_BATCHES,
                sel: Selection = Selection()) -> list[Case]:
-    """The cases of a user's model file (``xbench.usermodel``): an ONNX file gets the ONNX runtimes' inference
-    rows, every precision they offer (a user model always gets the "where should it run" rows), at its fixed
-    batch if the file has one."""
+    """The cases of a user's model file (``xbench.usermodel``): a Keras file or torch module gets its framework's
+    fp32 train-step and inference rows (every variant) and the ONNX runtimes' rows on its export; an ONNX file the
+    ONNX runtimes' rows only. Every precision the runtimes offer (a user model always gets the "where should it
+    run" rows), at the file's fixed batch if it has one."""
     if task == "train_epoch" or (model.kind == "onnx" and task != "inference"):
         return []
     batches = [model.fixed_batch] if model.fixed_batch else list(TRAIN_BATCHES if task == "train_step" else batch_sizes)
@@ -261,8 +262,8 @@ class Context:
         the same file name, once per run."""
         from xbench.export import export
 
-        if isinstance(spec, usermodel.UserModel) and spec.kind == "onnx":
-            return spec.path
+        if isinstance(spec, usermodel.UserModel):  # the file itself, or the run's export of it
+            return self.user_onnx(spec, None)[0]
         key = (framework, spec.name)
         with self._lock:
             if (framework, spec.name, None) in self._exports:
@@ -494,8 +495,8 @@ def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
 
 
 def _prepare_user_native(case: Case, model: usermodel.UserModel, ctx: Context) -> Prepared:
-    """A user's Keras file in Keras: a train step with the file's optimizer (fresh) on the train split, or
-    inference on the test split with accuracy there."""
+    """A user's Keras file in Keras or torch module in PyTorch: a train step with the file's optimizer (or
+    xbench's default, fresh) on the train split, or inference on the test split with accuracy there."""
     fw = frameworks.get(case.framework)
     _check_native(fw, case)
     data = ctx.user_data(model)
