@@ -111,6 +111,21 @@ def _rows(tmp_path, data_path: Path, **sel):
     return {(c.variant, c.batch_size): (c, suite.prepare(c, ctx)) for c in cases}
 
 
+def test_an_onnx_file_with_two_inputs_is_refused_plainly(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["c"])], "two",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, ["N", 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "two.onnx")
+    with pytest.raises(UserError, match="2 inputs; models with one input are supported .several inputs are not "
+                                        "supported yet"):
+        usermodel.resolve(str(tmp_path / "two.onnx"))
+
+
 def test_accuracy_is_on_the_test_split(tmp_path):
     """The data makes the test split's top-1 exactly 1.0 and the train split's exactly 0.0."""
     rows = _rows(tmp_path, split_data(tmp_path / "d.npz"), dtypes=("float32",))
@@ -197,6 +212,13 @@ def test_a_keras_file_is_loaded_in_safe_mode_and_keeps_its_compile_settings(tmp_
                            "loss": "sparse_categorical_crossentropy"}
     assert usermodel.train_reason(model) is None
     assert usermodel.load_data(data, model).label == "mnist.npz (5,000 train + 1,000 test)"
+    import keras
+
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="softmax")])
+    plain.save(tmp_path / "plain.keras")  # never compiled: xbench's defaults, and the record says so
+    notes = usermodel.resolve(str(tmp_path / "plain.keras")).notes
+    assert (notes["compiled"], notes["optimizer"], notes["loss"]) == (False, "adam", "sparse_categorical_crossentropy")
+    assert "not compiled" in notes["defaults"]
 
 
 def _doc_commands(block: int) -> list[str]:

@@ -32,7 +32,6 @@ SUFFIXES = (".onnx", ".keras")
 HASH_CHARS = 12
 TEST_SHARE = 0.2  # x/y data: the last 20 % is the test split
 RANDOM_IMAGES = 256  # without data: this many random inputs stand in for each split
-NO_DATA = "no --xbench-data given: random inputs of the model's shape, no labels"
 
 
 def is_file_model(name: str) -> bool:
