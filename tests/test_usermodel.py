@@ -292,3 +292,17 @@ def test_a_torch_module_takes_its_shape_from_its_attribute_and_its_data_in_its_l
     np.savez(tmp_path / "nhwc.npz", x_test=np.zeros((4, 28, 28, 1), np.float32), y_test=np.zeros(4, np.int64))
     with pytest.raises(UserError, match=r"x_test samples are \[28, 28, 1\].*takes \[\?, 1, 28, 28\]"):
         usermodel.load_data(tmp_path / "nhwc.npz", model)
+
+
+def test_train_steps_never_read_the_test_split(tmp_path):
+    """Data with a test split only: the train-step rows are skipped with the reason, not fed test images."""
+    from xbench.bench import cases as suite
+    from xbench.data import EMBEDDED, read_npz
+
+    path, _ = _examples().torch_resnet(tmp_path, split_data(tmp_path / "unused.npz"))
+    model = usermodel.resolve(f"{path}:build")
+    np.savez(tmp_path / "test_only.npz", x_test=np.zeros((8, 1, 28, 28), np.float32), y_test=np.zeros(8, np.int64))
+    ctx = suite.Context(read_npz(EMBEDDED), tmp_path, user_data=str(tmp_path / "test_only.npz"))
+    case = next(c for c in suite.user_cases("train_step", model, ["CPUExecutionProvider"]) if c.variant == "eager")
+    with pytest.raises(suite.Skip, match="no labelled train split"):
+        suite.prepare(case, ctx)

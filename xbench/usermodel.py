@@ -3,9 +3,10 @@
 A name is a spec name (``models/*.json``, :mod:`xbench.spec`, unchanged), or a file: ``NAME.onnx`` (inference rows
 on the ONNX runtimes only), ``NAME.keras`` (loaded with Keras's ``safe_mode=True``; a file that needs unsafe
 deserialisation, e.g. a ``Lambda`` layer, is refused) or ``path.py:function`` (the function returns a
-``torch.nn.Module``). A file resolves to a :class:`UserModel`: its kind, input shape (batch axis first, in the
-model's own layout), classes (the last axis of a 2-D output, None otherwise), and the record identity ``model`` =
-``"<file name>@<first 12 hex of sha256>"`` (never the machine's path). Resolution reads the file and checks it;
+``torch.nn.Module``). A file resolves to a :class:`UserModel`: its kind, one sample's input shape (``data_shape``
+in the model's own layout; ``input_shape`` channels-last, as a spec's, for the framework builders), classes (the
+last axis of a 2-D output, None otherwise), and the record identity ``model`` = ``"<file name>@<first 12 hex of
+sha256>"`` (``"<file name>:<function>@..."`` for torch; never the machine's path). Resolution reads the file and checks it;
 every defect is one :class:`~xbench.errors.UserError` (exit 2, nothing written). Keras and torch are imported only
 for their own kinds.
 
@@ -87,7 +88,7 @@ def resolve(name: str, input_shape: str | None = None) -> UserModel:
     file, _, function = name.partition(".py:")
     path = Path(file + ".py" if function else name)
     if not path.is_file():
-        raise UserError(f"--xbench-models: {name!r}: no such file; a model is a spec name, FILE.onnx, FILE.keras "
+        raise UserError(f"model {name!r}: no such file; a model is a spec name, FILE.onnx, FILE.keras "
                         f"or FILE.py:function")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]
     identity = f"{path.name}{':' + function if function else ''}@{digest}"
@@ -98,7 +99,7 @@ def resolve(name: str, input_shape: str | None = None) -> UserModel:
     elif path.suffix == ".keras":
         model = _keras(path, identity)
     else:
-        raise UserError(f"--xbench-models: {name!r}: {path.suffix} models are not supported yet; give FILE.onnx, "
+        raise UserError(f"model {name!r}: {path.suffix} models are not supported yet; give FILE.onnx, "
                         f"FILE.keras or FILE.py:function")
     _RESOLVED[name] = _RESOLVED[identity] = model
     return model

@@ -504,6 +504,8 @@ def _prepare_user_native(case: Case, model: usermodel.UserModel, ctx: Context) -
              "model_file": model.notes}
     if case.task == "train_step":
         reason = usermodel.train_reason(model)
+        if not reason and (not len(data.x_train) or data.y_train is None):
+            reason = f"{data.label}: no labelled train split (x_train, y_train): train steps never read the test split"
         if reason:
             raise Skip(reason)
         x, y = usermodel.batch(data, case.batch_size, "train")
