@@ -205,13 +205,14 @@ def test_a_keras_file_is_loaded_in_safe_mode_and_keeps_its_compile_settings(tmp_
     (tmp_path / "broken.keras").write_bytes(b"PK but not really")
     with pytest.raises(UserError, match="not a .keras file"):
         usermodel.resolve(str(tmp_path / "broken.keras"))
-    data = examples.mnist_npz(tmp_path)
-    model = usermodel.resolve(str(examples.keras_cnn(tmp_path, data, steps=0)))
+    model = usermodel.resolve(str(examples.keras_cnn(tmp_path, split_data(tmp_path / "unused.npz"), steps=0)))
     assert model.identity.startswith("cnn.keras@") and (model.input_shape, model.num_classes) == ((28, 28, 1), 10)
     assert model.notes == {"compiled": True, "optimizer": "adam", "learning_rate": 1e-3,
                            "loss": "sparse_categorical_crossentropy"}
     assert usermodel.train_reason(model) is None
-    assert usermodel.load_data(data, model).label == "mnist.npz (5,000 train + 1,000 test)"
+    np.savez(tmp_path / "nhwc.npz", x_train=np.zeros((3, 28, 28, 1), np.float32), y_train=np.zeros(3, np.int64),
+             x_test=np.zeros((2, 28, 28, 1), np.float32), y_test=np.zeros(2, np.int64))
+    assert usermodel.load_data(tmp_path / "nhwc.npz", model).label == "nhwc.npz (3 train + 2 test)"
     import keras
 
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="softmax")])
