@@ -147,6 +147,8 @@ def test_int8_calibrates_on_the_train_split_only(tmp_path):
     assert int8["accuracy"] < 0.5 and int8["accuracy_delta"] == int8["accuracy"] - 1.0
     calib, _ = usermodel.calibration(usermodel.load_data(tmp_path / "d.npz", usermodel.resolve(str(tmp_path / "m.onnx"))), 512)
     assert calib.max() < 1.5  # the train split's range, not the test split's
+    _, note = usermodel.calibration(usermodel.load_data(None, usermodel.resolve(str(tmp_path / "m.onnx"))), 512)
+    assert note == "random inputs (no --xbench-data)"  # without data the int8 rows say what they calibrated on
 
 
 def test_the_suite_runs_an_onnx_file_and_refuses_bad_data(tmp_path):
