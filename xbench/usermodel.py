@@ -40,6 +40,17 @@ def is_file_model(name: str) -> bool:
     return name.endswith(SUFFIXES) or ".py:" in name
 
 
+def kind_of(name: str) -> str:
+    """The kind a model file name gives (onnx | keras | torch), without reading the file."""
+    return "torch" if ".py:" in name else "keras" if name.endswith(".keras") else "onnx"
+
+
+def runs_in(name: str, framework_names: list[str]) -> bool:
+    """Whether a process of these frameworks runs a model file: a Keras file or torch module only in its
+    framework's (``xbench run`` starts one process per framework; the others never load its framework)."""
+    return kind_of(name) == "onnx" or kind_of(name) in framework_names
+
+
 @dataclass(frozen=True)
 class UserModel:
     kind: str  # onnx | keras | torch

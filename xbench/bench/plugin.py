@@ -85,6 +85,8 @@ def _validate(config) -> None:
 
     for name in _csv(config.getoption("xbench_models")):
         if usermodel.is_file_model(name):  # a user's model file, and the data it runs on: checked now, exit 2
+            if not usermodel.runs_in(name, _csv(config.getoption("xbench_frameworks"))):
+                continue
             usermodel.load_data(config.getoption("xbench_data"),
                                 usermodel.resolve(name, config.getoption("xbench_input_shape")))
         else:
@@ -149,7 +151,8 @@ def pytest_generate_tests(metafunc):
 
     names, fws = _csv(cfg.getoption("xbench_models")), _csv(cfg.getoption("xbench_frameworks"))
     models = [m for m in names if not usermodel.is_file_model(m)]
-    users = [usermodel.resolve(m, cfg.getoption("xbench_input_shape")) for m in names if usermodel.is_file_model(m)]
+    users = [usermodel.resolve(m, cfg.getoption("xbench_input_shape")) for m in names
+             if usermodel.is_file_model(m) and usermodel.runs_in(m, fws)]
     providers = [long_name(p) for p in _csv(cfg.getoption("xbench_providers"))]
     devices = ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
     sel = selection(cfg)
@@ -159,8 +162,7 @@ def pytest_generate_tests(metafunc):
         cases = suite.epoch_cases(models, fws, devices)
     else:
         cases = suite.inference_cases(models, fws, providers, sel=sel)
-    # A Keras file or torch module runs in the process of its framework (``xbench run``: one per framework).
-    cases += [c for u in users if u.kind == "onnx" or u.kind in fws for c in suite.user_cases(task, u, providers, sel=sel)]
+    cases += [c for u in users for c in suite.user_cases(task, u, providers, sel=sel)]
     if cfg.option.benchmark_disable and cfg.getoption("xbench_smoke") == "one":
         cases = smoke_cases(cases)
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
