@@ -222,6 +222,9 @@ def test_a_keras_file_is_loaded_in_safe_mode_and_keeps_its_compile_settings(tmp_
     notes = usermodel.resolve(str(tmp_path / "plain.keras")).notes
     assert (notes["compiled"], notes["optimizer"], notes["loss"]) == (False, "adam", "sparse_categorical_crossentropy")
     assert "not compiled" in notes["defaults"]
+    plain.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    plain.save(tmp_path / "logits.keras")  # a loss xbench's Keras step does not compute: its train rows are skipped
+    assert "from_logits=True" in usermodel.train_reason(usermodel.resolve(str(tmp_path / "logits.keras")))
 
 
 def _doc_commands(block: int) -> list[str]:

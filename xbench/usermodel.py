@@ -184,6 +184,8 @@ def _keras(path: Path, identity: str) -> UserModel:
         notes.update(optimizer=str(opt.get("class_name", "Adam")).lower(),
                      learning_rate=float(f"{float(opt.get('config', {}).get('learning_rate', DEFAULT_LR)):.7g}"),
                      loss=loss if isinstance(loss, str) else (loss or {}).get("class_name", repr(loss)))
+        if isinstance(loss, dict) and (loss.get("config") or {}).get("from_logits"):
+            notes["from_logits"] = True
     else:
         notes.update(optimizer="adam", learning_rate=DEFAULT_LR, loss="sparse_categorical_crossentropy",
                      defaults="the file is not compiled: xbench's defaults (Adam 1e-3, sparse categorical "
@@ -287,8 +289,9 @@ def train_reason(model: UserModel) -> str | None:
         return None
     loss = str(model.notes.get("loss", "")).lower().replace("sparsecategoricalcrossentropy",
                                                              "sparse_categorical_crossentropy")
-    if loss not in TRAINABLE_LOSSES:
-        return (f"{model.identity} is compiled with loss {model.notes.get('loss')!r}; xbench's Keras train step "
+    if loss not in TRAINABLE_LOSSES or model.notes.get("from_logits"):
+        logits = " (from_logits=True)" if model.notes.get("from_logits") else ""
+        return (f"{model.identity} is compiled with loss {model.notes.get('loss')!r}{logits}; xbench's Keras train step "
                 f"runs sparse categorical cross-entropy on probabilities only (other losses are not supported yet)")
     if model.optimizer_name not in ("adam", "sgd"):
         return (f"{model.identity} is compiled with optimizer {model.optimizer_name!r}; xbench's train step runs "
