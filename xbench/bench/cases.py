@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from xbench import data as mnist
-from xbench import frameworks, precision, runtimes
+from xbench import frameworks, precision, runtimes, usermodel
 from xbench.bench.accuracy import test_set_top1
 from xbench.precision import DTYPES, FLOAT32, SUM_TOLERANCE
 from xbench.runtimes import DEVICE_OUTPUT, HOST_OUTPUT, Unavailable  # noqa: F401 (re-exported for tests)
@@ -83,7 +83,7 @@ class Case:
 
     @property
     def test_id(self) -> str:
-        src = f"{self.framework}-" if self.runtime != self.framework else ""
+        src = f"{self.framework}-" if self.framework and self.runtime != self.framework else ""
         dtype = f"-{self.dtype}" if self.dtype != FLOAT32 else ""
         return f"{self.model}-{self.runtime}-{src}{self.device}-{self.variant}-b{self.batch_size}{dtype}"
 
@@ -168,12 +168,34 @@ def inference_cases(models, framework_names, providers, batch_sizes=INFER_BATCHE
     return native + onnx
 
 
+def user_cases(task, model: usermodel.UserModel, providers, batch_sizes=INFER_BATCHES,
+               sel: Selection = Selection()) -> list[Case]:
+    """The cases of a user's model file (``xbench.usermodel``): a Keras file or torch module gets its framework's
+    fp32 train-step and inference rows (every variant) and the ONNX runtimes' rows on its export; an ONNX file the
+    ONNX runtimes' rows only. Every precision the runtimes offer (a user model always gets the "where should it
+    run" rows), at the file's fixed batch if it has one."""
+    if task == "train_epoch" or (model.kind == "onnx" and task != "inference"):
+        return []
+    batches = [model.fixed_batch] if model.fixed_batch else list(TRAIN_BATCHES if task == "train_step" else batch_sizes)
+    source = None if model.kind == "onnx" else model.kind
+    native = [] if source is None or not sel.runs(source) or FLOAT32 not in sel.dtypes else \
+        [Case(task, source, source, "cpu", model.identity, b, v) for v in frameworks.get(source).variants for b in batches]
+    if task == "train_step":
+        return native
+    return native + [Case("inference", source, rt.name, row.device, model.identity, b, row.variant, row.dtype)
+                     for rt in runtimes.registry().values() if sel.runs(rt.name)
+                     for row in rt.rows(list(providers)) if row.dtype in sel.dtypes
+                     for b in (batches if model.fixed_batch else sel.batches(row.dtype, batches))]
+
+
 class Context:
     """What cases share within one run: the data, loaded specs, trained weights, ONNX files, accuracies."""
 
-    def __init__(self, data: mnist.Mnist, workdir: Path):
+    def __init__(self, data: mnist.Mnist, workdir: Path, user_data: str | None = None):
         self.data = data
         self.workdir = workdir
+        self.user_data_path = user_data  # --xbench-data of the user's model files (None: random inputs)
+        self._user_data: dict[str, usermodel.UserData] = {}
         self._exports: dict[tuple, tuple[Path, dict]] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._weights: dict[tuple[str, str], tuple[list, dict]] = {}
@@ -182,6 +204,9 @@ class Context:
         self._lock = threading.RLock()
 
     def spec(self, name: str) -> ModelSpec:
+        user = usermodel.lookup(name)
+        if user is not None:  # a user's model file: what a case needs of it has the spec's names
+            return user
         if name not in self._specs:
             self._specs[name] = load_spec(name)
         return self._specs[name]
@@ -237,6 +262,8 @@ class Context:
         the same file name, once per run."""
         from xbench.export import export
 
+        if isinstance(spec, usermodel.UserModel):  # the file itself, or the run's export of it
+            return self.user_onnx(spec, None)[0]
         key = (framework, spec.name)
         with self._lock:
             if (framework, spec.name, None) in self._exports:
@@ -247,6 +274,46 @@ class Context:
                 export(framework, spec, path, model=fresh_model(framework, spec), data=self.data)
                 self._counted[key] = path
             return self._counted[key]
+
+    def user_data(self, model: usermodel.UserModel) -> usermodel.UserData:
+        with self._lock:
+            if model.identity not in self._user_data:
+                self._user_data[model.identity] = usermodel.load_data(self.user_data_path, model)
+            return self._user_data[model.identity]
+
+    def user_onnx(self, model: usermodel.UserModel, transform: str | None) -> tuple[Path, dict]:
+        """A user's ONNX file as given, or a file derived from it, calibrated on the train split only."""
+        if transform is None and model.kind == "onnx":
+            return model.path, {}
+        from xbench.export import export
+        from xbench.export.transform import CALIBRATION_IMAGES, derive
+
+        key = (None, model.identity, transform)
+        with self._lock:
+            if key not in self._exports and transform is None:  # the framework's export, parity on the test split
+                path = self.workdir / f"{model.path.stem}.{model.identity[-usermodel.HASH_CHARS:]}.{model.kind}.onnx"
+                result = export(model.kind, model, path, model=fresh_model(model.kind, model),
+                                inputs=usermodel.channels_last(model, self.user_data(model).x_test))
+                self._exports[key] = (path, {"parity_max_abs_diff": result.max_abs_diff})
+            elif key not in self._exports:
+                src = self.user_onnx(model, None)[0]
+                path = self.workdir / f"{model.path.stem}.{model.identity[-usermodel.HASH_CHARS:]}.{transform}.onnx"
+                calib, source = usermodel.calibration(self.user_data(model), CALIBRATION_IMAGES)
+                info = derive(transform, src, path, calib)
+                if "calibration_images" in info:
+                    info["calibration"] = source
+                self._exports[key] = (path, info)
+            return self._exports[key]
+
+    def user_accuracy(self, key: tuple, model: usermodel.UserModel, predictor: Callable[[], Callable]) -> float:
+        """Top-1 on the user data's test split, once per ``key``."""
+        from xbench.bench.accuracy import top1
+
+        data = self.user_data(model)
+        with self._lock:
+            if key not in self._accuracy:
+                self._accuracy[key] = top1(predictor(), data.x_test, data.y_test)
+            return self._accuracy[key]
 
     def accuracy(self, key: tuple, predictor: Callable[[], Callable]) -> float:
         """Top-1 on the run's MNIST test set, once per ``key``; ``predictor()`` builds its own predict function
@@ -269,6 +336,8 @@ def fresh_model(framework, spec: ModelSpec, *, device: str = "cpu", dtype: str =
                 seed: int = 0):
     """A new model of ``spec`` on ``device``: initialised from ``seed``, or with ``weights`` (canonical layout)."""
     fw = _framework(framework)
+    if isinstance(spec, usermodel.UserModel):  # a user's file: its own weights (a torch function: seeded)
+        return usermodel.native(spec)
     model = fw.build(spec, seed=seed, device=device, dtype=dtype)
     if weights is not None:
         fw.set_weights(model, spec, weights)
@@ -318,6 +387,10 @@ def _check_native(fw, case: Case) -> None:
 
 
 def prepare(case: Case, ctx: Context) -> Prepared:
+    user = usermodel.lookup(case.model)
+    if user is not None:
+        return _prepare_user_runtime(case, user, ctx) if case.runtime != case.framework else \
+            _prepare_user_native(case, user, ctx)
     spec = ctx.spec(case.model)
     if case.task == "train_epoch":
         return _prepare_epoch(case, spec, ctx)
@@ -429,6 +502,106 @@ def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
     extra.update(_accuracy(case, spec, ctx, lambda: _runtime_predictor(case, spec, path)))
     own = session.latency
     return Prepared(fn, extra, lambda out: _check_probs(case.batch_size, spec.num_classes, dtype=case.dtype)(to_probs(out)),
+                    load_s=load_s, runtime_latency=None if own is None else lambda: runtime_latency(fn, own))
+
+
+def _prepare_user_native(case: Case, model: usermodel.UserModel, ctx: Context) -> Prepared:
+    """A user's Keras file in Keras or torch module in PyTorch: a train step with the file's optimizer (or
+    xbench's default, fresh) on the train split, or inference on the test split with accuracy there."""
+    fw = frameworks.get(case.framework)
+    _check_native(fw, case)
+    data = ctx.user_data(model)
+    extra = {"variant_info": fw.variants[case.variant], "math": fw.math_mode(case.device), "data": data.label,
+             "model_file": model.notes}
+    if case.task == "train_step":
+        reason = usermodel.train_reason(model)
+        if not reason and (not len(data.x_train) or data.y_train is None):
+            reason = f"{data.label}: no labelled train split (x_train, y_train): train steps never read the test split"
+        if reason:
+            raise Skip(reason)
+        x, y = usermodel.batch(data, case.batch_size, "train")
+        x = usermodel.channels_last(model, x)
+        mdl, step = train_step(fw, model, model=fresh_model(fw, model), variant=case.variant)
+        xn, yn = fw.to_native(mdl, x, y, case.device, case.variant)
+        return Prepared(lambda: step(xn, yn), {"optimizer": step.optimizer_info, **extra}, _check_loss)
+    x, _ = usermodel.batch(data, case.batch_size, "test")
+    x = usermodel.channels_last(model, x)
+    mdl, predict = predict_fn(fw, model, model=fresh_model(fw, model), variant=case.variant)
+    xn, _ = fw.to_native(mdl, x, None, case.device, case.variant)
+
+    extra.update(_user_accuracy(case, model, ctx, data, _user_predictor(model, ctx, None)))
+    return Prepared(lambda: predict(xn), {**extra, "output": HOST_OUTPUT},
+                    _check_probs(case.batch_size, None, fw.to_numpy))
+
+
+def _user_accuracy(case: Case, model: usermodel.UserModel, ctx: Context, data, predictor) -> dict:
+    """``accuracy`` on the user data's test split and ``accuracy_delta`` against the fp32 model the row came from
+    (its framework's default variant; ONNX Runtime fp32 on the CPU for an ONNX file); ``predictor(case)`` builds a
+    case's predict function."""
+    if not data.labelled or model.num_classes is None:
+        why = data.label if not data.labelled else f"the output is not (batch, classes) ({data.label})"
+        return {"accuracy": None, "accuracy_note": f"no top-1 accuracy: {why}"}
+    ref = reference_case(case) if case.framework else \
+        Case("inference", None, "onnxruntime", "CPUExecutionProvider", model.identity, 1, "default")
+    ref_predictor = predictor if ref.runtime == case.runtime else _user_predictor(model, ctx, predictor)
+    reference = ctx.user_accuracy(ref.accuracy_key(), model, lambda: ref_predictor(ref))
+    acc = ctx.user_accuracy(case.accuracy_key(), model, lambda: predictor(case))
+    return {"accuracy": acc, "accuracy_delta": round(acc - reference, 6), "accuracy_images": len(data.x_test)}
+
+
+def _user_predictor(model: usermodel.UserModel, ctx: Context, runtime_predictor):
+    """A predictor of any case of a user model: native (Keras) cases through the factory, runtime cases through
+    ``runtime_predictor``."""
+    def predictor(c: Case):
+        if c.runtime != c.framework:
+            return runtime_predictor(c)
+        fw = frameworks.get(c.framework)
+        m, p = predict_fn(fw, model, model=fresh_model(fw, model), variant=c.variant)
+        return lambda xb: fw.to_numpy(p(fw.to_native(m, usermodel.channels_last(model, xb), None, c.device,
+                                                     c.variant)[0]))
+
+    return predictor
+
+
+def _prepare_user_runtime(case: Case, model: usermodel.UserModel, ctx: Context) -> Prepared:
+    """An ONNX runtime on a user's ONNX file (derived files: ``Context.user_onnx``), on the test split's inputs,
+    with accuracy on that split where the data has labels."""
+    from xbench.export.transform import TransformFailed
+
+    rt = runtimes.get(case.runtime)
+    data = ctx.user_data(model)
+    reason = rt.unavailable_reason(case.provider, case.dtype, lambda: model.path)
+    if reason:
+        raise Skip(reason)
+    try:
+        transform = rt.transform(case.provider, case.dtype, case.variant)
+        path, derived = ctx.user_onnx(model, transform)
+    except TransformFailed as exc:
+        if isinstance(exc.__cause__, ImportError):
+            raise Skip(str(exc)) from None
+        raise
+    x, _ = usermodel.batch(data, case.batch_size, "test")
+    try:
+        t0 = time.perf_counter()
+        session = rt.load(path, case.provider, case.dtype, case.variant)
+        fn, to_probs = session.bind(x)
+        load_s = time.perf_counter() - t0
+    except Unavailable as exc:
+        raise Skip(str(exc)) from None
+    extra = {**session.info, "onnx_file": path.name, "data": data.label}
+    if case.framework:
+        extra["export_layout"] = frameworks.get(case.framework).layout
+    if derived:
+        extra["derived" if transform else "export"] = derived
+
+    def predictor(c: Case):
+        rt_ = runtimes.get(c.runtime)
+        return rt_.load(ctx.user_onnx(model, rt_.transform(c.provider, c.dtype, c.variant))[0], c.provider, c.dtype,
+                        c.variant).predict
+
+    extra.update(_user_accuracy(case, model, ctx, data, _user_predictor(model, ctx, predictor)))
+    own = session.latency
+    return Prepared(fn, extra, lambda out: _check_probs(case.batch_size, None, dtype=case.dtype)(to_probs(out)),
                     load_s=load_s, runtime_latency=None if own is None else lambda: runtime_latency(fn, own))
 
 

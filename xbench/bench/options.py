@@ -44,7 +44,10 @@ def pytest_addoption(parser):
                 help="intra-op threads for every framework and ONNX Runtime (default: physical cores)")
     g.addoption("--xbench-data", metavar="PATH", help="MNIST .npz for the benchmark batches (default: the loader's order; never downloads)")
     g.addoption("--xbench-models", metavar="NAMES", default=DEFAULT_MODELS,
-                help=f"comma-separated model specs from models/ (default: {DEFAULT_MODELS})")
+                help=f"comma-separated model specs from models/, or your own model files: FILE.onnx, FILE.keras, "
+                     f"FILE.py:function (a torch.nn.Module); see docs/own-model.md (default: {DEFAULT_MODELS})")
+    g.addoption("--xbench-input-shape", metavar="C,H,W",
+                help="input shape of a FILE.py:function module that has no input_shape attribute")
     g.addoption("--xbench-frameworks", metavar="NAMES", default=DEFAULT_FRAMEWORKS,
                 help=f"comma-separated frameworks (default: {DEFAULT_FRAMEWORKS})")
     g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,

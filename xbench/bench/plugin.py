@@ -81,8 +81,16 @@ def _validate(config) -> None:
         raise UserError(f"--xbench-blocks must be a positive integer, got {config.getoption('xbench_blocks')}")
     for name in _csv(config.getoption("xbench_frameworks")):
         frameworks.get(name)
+    from xbench import usermodel
+
     for name in _csv(config.getoption("xbench_models")):
-        spec.load_spec(name)
+        if usermodel.is_file_model(name):  # a user's model file, and the data it runs on: checked now, exit 2
+            if not usermodel.runs_in(name, _csv(config.getoption("xbench_frameworks"))):
+                continue
+            usermodel.load_data(config.getoption("xbench_data"),
+                                usermodel.resolve(name, config.getoption("xbench_input_shape")))
+        else:
+            spec.load_spec(name)
     from xbench.bench import cases as suite
     from xbench.precision import DTYPES
 
@@ -139,7 +147,12 @@ def pytest_generate_tests(metafunc):
     from xbench.runtimes.onnxruntime import long_name
 
     cfg = metafunc.config
-    models, fws = _csv(cfg.getoption("xbench_models")), _csv(cfg.getoption("xbench_frameworks"))
+    from xbench import usermodel
+
+    names, fws = _csv(cfg.getoption("xbench_models")), _csv(cfg.getoption("xbench_frameworks"))
+    models = [m for m in names if not usermodel.is_file_model(m)]
+    users = [usermodel.resolve(m, cfg.getoption("xbench_input_shape")) for m in names
+             if usermodel.is_file_model(m) and usermodel.runs_in(m, fws)]
     providers = [long_name(p) for p in _csv(cfg.getoption("xbench_providers"))]
     devices = ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
     sel = selection(cfg)
@@ -149,6 +162,7 @@ def pytest_generate_tests(metafunc):
         cases = suite.epoch_cases(models, fws, devices)
     else:
         cases = suite.inference_cases(models, fws, providers, sel=sel)
+    cases += [c for u in users for c in suite.user_cases(task, u, providers, sel=sel)]
     if cfg.option.benchmark_disable and cfg.getoption("xbench_smoke") == "one":
         cases = smoke_cases(cases)
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
@@ -324,9 +338,19 @@ def xbench_context(request, tmp_path_factory, xbench_smoke_isolation):
     from xbench.data import load_mnist
     from xbench.bench.cases import Context
 
-    data = load_mnist(request.config.getoption("xbench_data"), allow_download=False)
-    request.config._xbench.data_label = f"{data.label} ({data.file_name})"  # no absolute path
-    request.config._xbench.context = context = Context(data, tmp_path_factory.mktemp("onnx"))
+    from xbench.usermodel import is_file_model
+
+    # With a user's model file, --xbench-data is that model's data; spec models then read MNIST as found.
+    given = request.config.getoption("xbench_data")
+    user = any(is_file_model(m) for m in _csv(request.config.getoption("xbench_models")))
+    data = load_mnist(None if user else given, allow_download=False)
+    label = f"{data.label} ({data.file_name})"  # no absolute path
+    if user:
+        label = (f"model files: {Path(given).name if given else 'random inputs (no --xbench-data)'}"
+                 + (f"; specs: {label}" if any(not is_file_model(m) for m in _csv(request.config.getoption("xbench_models"))) else ""))
+    request.config._xbench.data_label = label
+    request.config._xbench.context = context = Context(data, tmp_path_factory.mktemp("onnx"),
+                                                       user_data=given if user else None)
     return context
 
 

@@ -27,7 +27,9 @@ ORDER = 40
 
 def add_arguments(p) -> None:
     p.add_argument("onnx", nargs="?", metavar="PATH.onnx", help="any ONNX model file (instead of --model)")
-    p.add_argument("--model", metavar="NAME", help="model spec: a name from models/ or a path to a spec .json")
+    p.add_argument("--model", metavar="NAME", help="model spec: a name from models/ or a path to a spec .json; or your "
+                                                   "own FILE.keras or FILE.py:function (its ONNX export is explained "
+                                                   "in ONNX Runtime; --data: its .npz, docs/own-model.md)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="batch size (default: 32 for a spec; for an ONNX file 1, or its fixed batch)")
     p.add_argument("--shape", action="append", metavar="NAME=D1xD2x...",
@@ -82,7 +84,12 @@ def run(args) -> int:
         raise UserError("give either --model NAME or an ONNX file path (one of them), or --results FILE")
     batches = _fit_batches(args.fit_batches)
     log = lambda msg: print(f"[explain] {msg}", file=sys.stderr)  # noqa: E731
-    if args.onnx:
+    from xbench.usermodel import is_file_model
+
+    if args.model and is_file_model(args.model) and not args.model.endswith(".onnx"):
+        report = _explain_user_model(args, batches, log)
+    elif args.onnx or (args.model and args.model.endswith(".onnx")):
+        args.onnx = args.onnx or args.model
         from xbench.export.onnxfile import parse_shape_args
         from xbench.runtimes.onnxruntime import provider_option
 
@@ -111,3 +118,31 @@ def run(args) -> int:
     print(explain.render(report, limit=args.limit))
     write_json(args.json, explain.to_json(report))
     return 0
+
+
+def _explain_user_model(args, batches, log) -> dict:
+    """A user's Keras file or torch module: exported to ONNX (checked against the framework on the data's test
+    inputs, ``xbench.export``), then explained as an ONNX file in ONNX Runtime. The framework itself is not timed
+    here (the suite's rows time it)."""
+    import tempfile
+    from pathlib import Path
+
+    from xbench import explain, frameworks, usermodel
+    from xbench.bench.cases import fresh_model
+    from xbench.export import export
+    from xbench.runtimes.onnxruntime import provider_option
+
+    if args.shape:
+        raise UserError("--shape applies to ONNX files; a model file has its own input shape")
+    model = usermodel.resolve(args.model)
+    data = usermodel.load_data(args.data, model)
+    providers = provider_option(args.provider, "cuda" if args.device == "cuda" else "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{model.path.stem}.{model.kind}.onnx"
+        log(f"exporting {model.identity} from {frameworks.get(model.kind).display} to ONNX")
+        export(model.kind, model, path, model=fresh_model(model.kind, model),
+               inputs=usermodel.channels_last(model, data.x_test))
+        report = explain.explain_onnx(path, args.batch_size or 32, None, providers, budget_s=args.budget, log=log,
+                                      blocks=args.blocks, batches=batches)
+    report["model"] = f"{model.identity} (its {frameworks.get(model.kind).display} export, in ONNX Runtime)"
+    return report

@@ -56,7 +56,8 @@ def load_or_build(fw, spec: ModelSpec, seed: int = 0) -> tuple[object, str]:
 
 
 def export(framework: str, spec: ModelSpec, out: str | os.PathLike, opset: int = OPSET, seed: int = 0,
-           model=None, data: mnist.Mnist | None = None) -> ExportResult:
+           model=None, data: mnist.Mnist | None = None, inputs: np.ndarray | None = None) -> ExportResult:
+    """``inputs``: the parity check's inputs (a user model's test split, in its layout) instead of MNIST images."""
     import onnx
 
     from xbench.runtimes.onnxruntime import open_session
@@ -67,7 +68,7 @@ def export(framework: str, spec: ModelSpec, out: str | os.PathLike, opset: int =
     weights = "given model"
     if model is None:
         model, weights = load_or_build(fw, spec, seed)
-    data = data or mnist.load_mnist()
+    data = data or (mnist.load_mnist() if inputs is None else None)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".onnx")
     os.close(fd)
     try:
@@ -83,7 +84,8 @@ def export(framework: str, spec: ModelSpec, out: str | os.PathLike, opset: int =
         _, predict = predict_fn(fw, spec, model=model)
         diffs = {}
         for b in PARITY_BATCHES:
-            x, _ = mnist.batch(data, spec.input_shape, b, split="test")
+            x = inputs[np.arange(b) % len(inputs)] if inputs is not None else \
+                mnist.batch(data, spec.input_shape, b, split="test")[0]
             ref = fw.to_numpy(predict(fw.to_native(model, x)[0]))
             got = session.run(None, {inp.name: onnx_input(fw, x)})[0]
             diffs[b] = float(np.abs(got - ref).max())
