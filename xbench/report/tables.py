@@ -336,7 +336,10 @@ def build(runs: list[Run], images: list[Image] = ()) -> list:
                         "result: session creation or compilation plus the first call) and top-1 accuracy on the run's "
                         "MNIST test set with that runtime and precision, against the fp32 framework model the row came "
                         f"from (Δ, in points). ✗ marks a row more than {ACCURACY_POINTS:g} point below its fp32 source; "
-                        "**bold** marks the fastest rows among the others. See docs/where.md.")]
+                        "**bold** marks the fastest rows among the others. See docs/where.md."
+                        + (" A user's model (named file@hash) is judged on the test split of the data given with it "
+                           "(the record's `data`); without data its accuracy is empty."
+                           if any("@" in (rec.get("model") or "") for r in runs for rec in r.records) else ""))]
         for title, table, answer in where:
             blocks += [Heading(3, title), Para(answer), table]
     for task, explain in (("train_step", "one optimizer step (forward, loss, backward, Adam update) on one batch"),
