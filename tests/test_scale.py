@@ -61,6 +61,24 @@ def test_efficiency_is_throughput_against_one_worker_with_the_same_total_threads
     assert eff[("weak", 2, 1)] == pytest.approx(2.0)  # twice the samples in the same time
 
 
+def test_efficiency_and_share_have_bootstrap_intervals_over_blocks():
+    def blocks(meds):
+        return [{"median_s": m, "rounds": 3} for m in meds]
+
+    base = {**_rec(1, 2, 0.010), "batch_size": 128, "blocks": blocks([0.010, 0.011, 0.009, 0.010])}
+    rec = {**_rec(2, 1, 0.020), "batch_size": 128, "blocks": blocks([0.020, 0.022, 0.018, 0.021])}
+    weak = {**_rec(2, 1, 0.020, "weak"), "batch_size": 128, "blocks": blocks([0.020, 0.021, 0.019])}
+    weak_base = {**_rec(1, 2, 0.010, "weak", batch=64), "batch_size": 64, "blocks": blocks([0.010, 0.011, 0.009])}
+    efficiency.annotate([base, rec, weak, weak_base])
+    lo, hi = rec["scaling_efficiency_ci95"]
+    assert 0.4 < lo <= rec["scaling_efficiency"] <= hi < 0.6  # half the throughput, block spread around it
+    lo, hi = weak["scaling_efficiency_ci95"]
+    assert 0.8 < lo <= 1.0 <= hi < 1.2  # twice the samples in twice the time
+    assert efficiency.annotate([_rec(1, 2, 0.01), _rec(2, 1, 0.02)])[1]["scaling_efficiency_ci95"] is None  # no blocks
+    lo, hi = efficiency.share_interval([0.010, 0.012, 0.011], [0.008, 0.008, 0.009])
+    assert lo <= efficiency.allreduce_share(0.011, 0.008) <= hi and hi < 0.5
+
+
 def test_allreduce_share_is_the_synchronisation_s_part_of_the_step_unclamped():
     assert efficiency.allreduce_share(0.010, 0.007) == pytest.approx(0.3)
     assert efficiency.allreduce_share(0.010, 0.011) == pytest.approx(-0.1)
@@ -158,6 +176,8 @@ def test_records_from_a_worker_and_from_a_failed_launch_validate():
     assert ok["variant"] == "strong-w1x2" and ok["stats"]["blocks"] == 2
     assert ok["throughput"] == pytest.approx(64 / 0.011)
     assert ok["allreduce_share"] == pytest.approx(1 - 0.008 / 0.011) and ok["scaling_efficiency"] == pytest.approx(1.0)
+    assert ok["allreduce_share_ci95"] == pytest.approx([1 - 0.008 / 0.011] * 2, abs=1e-4)  # two equal blocks
+    assert ok["scaling_efficiency_ci95"] == pytest.approx([1.0, 1.0])
     assert err["status"] == "error" and "exit 1" in err["reason"] and "Connection closed" in err["reason"]
     assert _reason(launch.Finished(124, "", timed_out=True)).startswith("the launch ran past --timeout")
 

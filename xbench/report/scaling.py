@@ -13,7 +13,12 @@ HEADERS = ["Framework", "Model", "Scaling", "Workers × threads", "Global batch"
 EXPLAIN = ("Data-parallel training (`xbench scale`, docs/scaling.md): W worker processes, each on global batch ÷ W, "
            "gradients averaged by the framework's all-reduce. Step: median of block medians of the synchronised "
            "step. All-reduce share: 1 − (the same step without synchronisation ÷ the synchronised step). Scaling "
-           "efficiency: throughput ÷ that of 1 worker with the same total threads (1 = no loss).")
+           "efficiency: throughput ÷ that of 1 worker with the same total threads (1 = no loss). In brackets: 95 % "
+           "bootstrap intervals over blocks.")
+
+
+def _with_ci(text: str, ci, of, **options) -> str:
+    return f"{text} [{fmt.interval(ci[0], ci[1], of=of, sep=', ', **options)}]" if ci else text
 
 
 def _row(rec: dict) -> list[str]:
@@ -22,8 +27,10 @@ def _row(rec: dict) -> list[str]:
     return [rec["framework"], rec["model"], rec.get("scaling", "?"),
             f"{rec.get('world_size', '?')} × {rec.get('threads_per_worker', '?')}", str(rec["batch_size"]), step,
             fmt.rate(rec.get("throughput")) if ok else "—",
-            fmt.percent(rec.get("allreduce_share"), digits=1) if ok else "—",
-            fmt.number(rec["scaling_efficiency"], decimals=2)
+            _with_ci(fmt.percent(rec.get("allreduce_share"), digits=1), rec.get("allreduce_share_ci95"),
+                     fmt.percent, digits=1) if ok else "—",
+            _with_ci(fmt.number(rec["scaling_efficiency"], decimals=2), rec.get("scaling_efficiency_ci95"),
+                     fmt.number, decimals=2)
             if ok and rec.get("scaling_efficiency") is not None else "—"]
 
 

@@ -8,15 +8,34 @@
   second) over the throughput of world size 1 with W x T threads in the same scaling mode, i.e. the same total
   threads. 1 means the extra workers cost nothing over running the whole batch in one process with all the
   threads; below 1, communication and per-process overheads eat the gain.
+
+Each has a 95 % interval from a bootstrap over blocks (``*_ci95``): the block medians of each side are resampled
+with replacement within their side and the ratio of the medians recomputed (``xbench.records.stats``).
 """
 
 from __future__ import annotations
 
 import statistics
 
+from xbench.records import stats
+
 
 def allreduce_share(synced_median_s: float, unsynced_median_s: float) -> float:
     return 1.0 - unsynced_median_s / synced_median_s
+
+
+def ratio_interval(top: list[float], bottom: list[float], scale: float = 1.0) -> list[float] | None:
+    """95 % interval of ``scale x median(top) / median(bottom)`` over a bootstrap of the two sides' block medians
+    (None with fewer than two blocks on a side)."""
+    ci = stats.bootstrap_groups({"top": list(top), "bottom": list(bottom)},
+                                lambda g: (scale * statistics.median(g["top"]) / statistics.median(g["bottom"]),))
+    return [round(x, 4) for x in ci[0]] if ci else None
+
+
+def share_interval(synced_blocks_s: list[float], unsynced_blocks_s: list[float]) -> list[float] | None:
+    """95 % interval of the all-reduce share ``1 - median(unsynced) / median(synced)`` over blocks."""
+    ci = ratio_interval(unsynced_blocks_s, synced_blocks_s)
+    return None if ci is None else [round(1 - ci[1], 4), round(1 - ci[0], 4)]
 
 
 def block_median(blocks: list[list[float]]) -> float:
@@ -42,6 +61,10 @@ def annotate(records: list[dict]) -> list[dict]:
             continue
         rec["scaling_efficiency"] = rec["throughput"] / base["throughput"]
         rec["efficiency_baseline"] = base["id"]
+        # throughput = global batch / step: efficiency = (B / step) / (B_1 / step_1)
+        sides = [b["median_s"] for b in base.get("blocks") or []], [b["median_s"] for b in rec.get("blocks") or []]
+        rec["scaling_efficiency_ci95"] = ratio_interval(
+            *sides, scale=rec["batch_size"] / base["batch_size"]) if all(sides) else None
     return records
 
 

@@ -9,7 +9,7 @@ all-reduce share. Imports no ML framework.
 from __future__ import annotations
 
 from xbench.records import Record
-from xbench.scale.efficiency import allreduce_share, block_median
+from xbench.scale.efficiency import allreduce_share, block_median, share_interval
 from xbench.scale.plan import Launch
 
 TASK = "train_step_dp"
@@ -52,8 +52,11 @@ def measured(launch: Launch, model: str, worker_doc: dict) -> list[Record]:
             "blocks": [{"rounds": len(b["synced_s"]), "median_s": block_median([b["synced_s"]]),
                         "first_call_s": b["first_call_s"]} for b in part["blocks"]],
             "unsynced": {"what": worker_doc.get("unsynced", "the same step under DDP's no_sync(): no all-reduce"),
-                         "median_s": local, "samples_s": [round(s, 10) for b in unsynced for s in b]},
+                         "median_s": local, "block_medians_s": [block_median([b]) for b in unsynced],
+                         "samples_s": [round(s, 10) for b in unsynced for s in b]},
             "allreduce_share": allreduce_share(med, local),
+            "allreduce_share_ci95": share_interval([block_median([b]) for b in synced],
+                                                   [block_median([b]) for b in unsynced]),
         })
         if worker_doc.get("steps_per_round"):  # Keras: a round is one fit call; samples are per step
             rec.extra["steps_per_round"] = worker_doc["steps_per_round"]
