@@ -53,6 +53,7 @@ def equivalence(args, fw, spec, strategy, x, y) -> None:
     import numpy as np
 
     from xbench.bench.cases import train_step
+    from xbench.paths import atomic_savez
 
     faults = [f for f in args.faults.split(",") if f]
     half = len(x) // 2
@@ -73,7 +74,7 @@ def equivalence(args, fw, spec, strategy, x, y) -> None:
         step(*fw.to_native(model, x, y))
         for i, w in enumerate(fw.get_weights(model, spec)):
             out[f"{opt}/single/{i}"] = w
-    np.savez(args.out, **out)
+    atomic_savez(args.out, **out)
 
 
 def timing(args, fw, spec, strategy, data, world: int) -> None:
