@@ -35,21 +35,29 @@ def test_ddp_equals_one_process_and_killing_a_worker_mid_run_leaves_no_process(t
     result = {}
     run = threading.Thread(target=lambda: result.update(done=launch.workers("torch", 2, 1, args, out, timeout_s=120)))
     run.start()
-    deadline = time.monotonic() + 90
-    while not weights.exists() and time.monotonic() < deadline and run.is_alive():
-        time.sleep(0.1)
-    assert weights.exists(), result
-    with np.load(weights) as w:
-        diffs = max_diffs(dict(w))
-    assert diffs["sgd"]["ddp"] <= TOLERANCE and diffs["adam"]["ddp"] <= TOLERANCE, diffs
-    assert diffs["sgd"]["drop"] > 2 * TOLERANCE and diffs["sgd"]["split"] > 2 * TOLERANCE, diffs
+    try:
+        deadline = time.monotonic() + 90
+        while not weights.exists() and time.monotonic() < deadline and run.is_alive():
+            time.sleep(0.1)
+        assert weights.exists(), result
+        with np.load(weights) as w:
+            diffs = max_diffs(dict(w))
+        assert diffs["sgd"]["ddp"] <= TOLERANCE and diffs["adam"]["ddp"] <= TOLERANCE, diffs
+        assert diffs["sgd"]["drop"] > 2 * TOLERANCE and diffs["sgd"]["split"] > 2 * TOLERANCE, diffs
 
-    time.sleep(0.5)  # into the timed steps
-    family = psutil.Process().children(recursive=True)
-    assert len(family) >= 3 and run.is_alive()  # torchrun and two workers
-    psutil.Process(int((pids / "rank1.pid").read_text())).kill()
-    run.join(60)
-    assert not run.is_alive(), "the launch did not end after a worker died"
-    assert result["done"].returncode != 0 and not result["done"].timed_out
-    assert not out.exists()  # rank 0 never finished timing
-    assert [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+        time.sleep(0.5)  # into the timed steps
+        family = psutil.Process().children(recursive=True)
+        assert len(family) >= 3 and run.is_alive()  # torchrun and two workers
+        psutil.Process(int((pids / "rank1.pid").read_text())).kill()
+        run.join(60)
+        assert not run.is_alive(), "the launch did not end after a worker died"
+        assert result["done"].returncode != 0 and not result["done"].timed_out
+        assert not out.exists()  # rank 0 never finished timing
+        assert [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    finally:  # a failed assertion above must not leave minutes of steps running under the rest of the session
+        for p in psutil.Process().children(recursive=True):
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        run.join(30)
