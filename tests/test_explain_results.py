@@ -149,6 +149,7 @@ def suite_run(tmp_path_factory, ceiling_env) -> dict:
     return read_results(out)  # validates against the results schema
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_suite_records_train_epoch_beside_its_steps(suite_run):
     """The benchmark suite times one epoch of Keras fit and of a PyTorch DataLoader loop, and the results file
@@ -171,6 +172,7 @@ def test_suite_records_train_epoch_beside_its_steps(suite_run):
         assert rows[fw]["loop_s"] == pytest.approx(rows[fw]["epoch_s"] - rows[fw]["sum_of_steps_s"])
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_benchmark_records_carry_roofline_fields(suite_run):
     doc = suite_run

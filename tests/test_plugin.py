@@ -83,6 +83,7 @@ def test_ort_rows_ok_on_cpu_and_cuda_skipped_with_orts_reason(ort_run):
         assert s["median_ci95"][0] <= s["median"] <= s["median_ci95"][1] and s["ci_unit"] == "blocks"
 
 
+@pytest.mark.e2e
 def test_a_keras_only_process_never_loads_torch(tmp_path):
     """The ceiling (numpy, torch and ORT matmuls) is measured outside the benchmark process: this run measures its
     own (no XBENCH_CEILING_FILE), once, before the first benchmark."""
