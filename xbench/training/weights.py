@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from xbench import data as mnist
-from xbench.paths import atomic_write_text, weights_path
+from xbench.paths import atomic_savez, atomic_write_text, weights_path
 from xbench.spec import ModelSpec
 
 BATCH = 32  # xbench train's default
@@ -69,14 +68,8 @@ def _reuse_load(path: Path) -> tuple[list[np.ndarray], dict] | None:
 
 def _reuse_save(path: Path, weights: list[np.ndarray], info: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, info=json.dumps(info), **{f"w{i}": w for i, w in enumerate(weights)})
-        os.replace(tmp, path)  # processes racing to save the same key write the same thing; the last rename wins
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # processes racing to save the same key write the same thing; the last rename wins
+    atomic_savez(path, info=json.dumps(info), **{f"w{i}": w for i, w in enumerate(weights)})
 
 
 def trained(fw, spec: ModelSpec, data: mnist.Mnist) -> tuple[list[np.ndarray], dict]:
