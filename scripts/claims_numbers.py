@@ -255,7 +255,7 @@ def entry(t: claims.Paired, meta: dict) -> dict:
         **meta,
         "unit": t.unit,
         "tested": {"kind": t.kind, "direction": t.direction, "value": t.c},
-        "test": claims.TEST,
+        "test": t.test,
         "effect": t.effect(),
         "p_raw": t.p,
         "p_holm": t.p_holm,

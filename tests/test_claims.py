@@ -1,11 +1,13 @@
 """Verdicts on the seed article's claims, shared initial weights, and the sweep's bad input."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 
 from xbench import cli
+from xbench.records import stats as st
 from xbench.verdicts import claims
 from xbench.training.shared_init import shared_weights
 
@@ -36,7 +38,9 @@ def test_fewer_than_six_seeds_or_a_mixed_sign_is_inconclusive():
     mixed = claims.paired_ratio("mixed", _steps([1, 1, 1, 3, 3, 3]), _steps([2] * 6), 1.0)
     claims.decide([five, mixed])
     assert five.verdict == claims.INCONCLUSIVE and "fewer than the 6" in five.why
-    assert mixed.verdict == claims.INCONCLUSIVE and mixed.p == claims.sign_p(3, 6) > 0.5
+    # every pair observed: the signed-rank test on log(A / B): three pairs at 0.5, three at 1.5 (nearer 1)
+    assert mixed.test == claims.SIGNED_RANK and mixed.leans == claims.BELOW
+    assert mixed.verdict == claims.INCONCLUSIVE and mixed.p == st.p_signed_rank([math.log(2)] * 3 + [math.log(1 / 1.5)] * 3)
 
 
 def test_censored_pairs_are_undecided_unless_the_order_is_known():
@@ -161,3 +165,17 @@ def test_bad_sweep_and_tta_input_is_one_line_and_exit_2(args, message, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"xbench {args[0]}: error:") and message in err[0], err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_signed_ranks_use_distances_where_every_pair_is_observed_and_signs_where_censored():
+    """Issue 21: "halves" with 6 of 9 pairs well above 0.5 and 3 just below: the signs alone (p = 0.25) cannot
+    decide; the distances from 0.5 can. One censored pair leaves only sides: the sign test again."""
+    base = [4000] * 9
+    fast = [0.49 * 4000] * 3 + [r * 4000 for r in (0.7, 0.75, 0.8, 0.7, 0.65, 0.9)]
+    halves = claims.paired_ratio("halves", _steps(fast), _steps(base), 0.5)
+    claims.decide([halves])
+    assert halves.test == claims.SIGNED_RANK and halves.leans == claims.ABOVE
+    assert halves.p < 0.05 < claims.sign_p(6, 9) and halves.verdict == claims.DOES_NOT_HOLD
+    assert "3 pairs on the claimed side, 6 on the other" in halves.why
+    censored = claims.paired_ratio("halves", _steps(fast[:-1]) + [claims.Obs(None, 5000)], _steps(base), 0.5)
+    assert censored.test == claims.SIGN_TEST and censored.p == claims.sign_p(6, 9)

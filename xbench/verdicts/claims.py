@@ -10,11 +10,15 @@ time per step, a pair is one A block and its neighbouring B block (``scripts/cla
   carries the interval of the ratio of the two cells' times per step. A pair counts for the claim when its whole
   interval lies on the claimed side of the stated effect ``c``, against it when it lies on the other side, as a
   tie when it is exactly ``c``; otherwise (e.g. both sides censored) its order is unknown and it is undecided.
-- **Test.** The exact sign test on the decided, untied pairs (under "the effect is exactly c" each pair falls on
-  either side with probability 1/2); it needs only each pair's side, which censoring leaves known. ``p`` is the
-  one-sided p in the direction the pairs fall: towards the claimed side it can make the claim hold, towards
-  the other side it can make it not hold. Each direction is a one-sided test at ``ALPHA``; only one of the two
-  can be wrong unless the true effect is exactly c (a directional pair of one-sided tests).
+- **Test.** Where every pair is observed on both sides as one number (steps to target of two seeds that both
+  reached it, an accuracy difference), the exact Wilcoxon signed-rank test on the pairs' distances from the stated
+  effect (log(A / B) - log c for a ratio, A - B - c for a difference; zeros dropped, ties at average ranks): it
+  uses how far each pair lies from c, not only its side. Where censoring or a shared factor with an interval (a
+  time per step) leaves only each pair's side known, the exact sign test on the decided, untied pairs (under "the
+  effect is exactly c" each pair falls on either side with probability 1/2). Either way ``p`` is the one-sided p
+  in the direction the pairs fall (``leans``): towards the claimed side it can make the claim hold, towards the
+  other side it can make it not hold. Each direction is a one-sided test at ``ALPHA``; only one of the two can be
+  wrong unless the true effect is exactly c (a directional pair of one-sided tests).
 - **Multiplicity.** Holm's step-down adjustment across every verdict on the page (``holm``).
 - **Verdict.** ``holds`` when the Holm-adjusted p < ``ALPHA`` and the pairs lie on the claimed side; ``does not
   hold`` when adjusted p < ``ALPHA`` and they lie on the other side; ``inconclusive`` otherwise, or with fewer
@@ -40,7 +44,12 @@ DOES_NOT_HOLD = "does not hold"
 INCONCLUSIVE = "inconclusive"
 ALPHA = 0.05
 MIN_SEEDS = 6
-TEST = "exact sign test on paired seeds, one-sided in the direction the pairs fall"
+SIGN_TEST = "exact sign test on paired seeds, one-sided in the direction the pairs fall"
+SIGNED_RANK = ("exact Wilcoxon signed-rank test on the pairs' distances from the stated effect, one-sided in the "
+               "direction the pairs fall")
+TEST = ("exact Wilcoxon signed-rank test on the pairs' distances from the stated effect where every pair is observed "
+        "on both sides; exact sign test on the decided pairs where censoring or a time-per-step interval leaves "
+        "only each pair's side; one-sided in the direction the pairs fall")
 BELOW, ABOVE = "below", "above"
 
 
@@ -115,6 +124,8 @@ class Paired:
     unit: str = "seed"  # "seed" | "block pair"
     spread: tuple[float, float] = (1.0, 1.0)  # a shared factor's interval over its point value (widens the effect's)
     counts: dict = field(default_factory=dict)
+    test: str = SIGN_TEST
+    leans: str = BELOW  # the side the test's p is computed towards
     p: float = 1.0
     p_holm: float | None = None
     verdict: str | None = None
@@ -124,7 +135,12 @@ class Paired:
         sides = [side(b, self.c) for b in self.bounds]
         self.counts = {s: sides.count(s) for s in (BELOW, ABOVE, "tie", "unknown")}
         below, above = self.counts[BELOW], self.counts[ABOVE]
-        self.p = sign_p(max(below, above), below + above)  # the direction the pairs fall
+        if self.points and len(self.points) == self.seeds and all(lo == hi for lo, hi in self.bounds):
+            d = [math.log(v / self.c) if self.kind == "ratio" else v - self.c for v in self.points]
+            p_below, p_above = st.p_signed_rank([-x for x in d]), st.p_signed_rank(d)
+            self.test, self.leans, self.p = SIGNED_RANK, BELOW if p_below <= p_above else ABOVE, min(p_below, p_above)
+        else:  # only sides are known: the direction the pairs fall
+            self.leans, self.p = BELOW if below >= above else ABOVE, sign_p(max(below, above), below + above)
 
     @property
     def decided(self) -> int:
@@ -188,9 +204,12 @@ def decide(tests: list[Paired], alpha: float = ALPHA, min_seeds: int = MIN_SEEDS
             t.verdict = INCONCLUSIVE
             t.why = f"{t.seeds} seeds per cell, fewer than the {min_seeds} a paired test needs"
         elif q < alpha:
-            t.verdict = HOLDS if t.toward > t.away else DOES_NOT_HOLD
-            t.why = (f"{max(t.toward, t.away)} of {t.toward + t.away} untied pairs on the "
-                     f"{'claimed' if t.verdict == HOLDS else 'other'} side")
+            t.verdict = HOLDS if t.leans == t.direction else DOES_NOT_HOLD
+            where = "claimed" if t.verdict == HOLDS else "other"
+            t.why = (f"{max(t.toward, t.away)} of {t.toward + t.away} untied pairs on the {where} side"
+                     if t.test == SIGN_TEST else
+                     f"{t.toward} pairs on the claimed side, {t.away} on the other; their distances from "
+                     f"{t.c:g} (signed ranks) lean to the {where} side")
         else:
             t.verdict = INCONCLUSIVE
             t.why = (f"Holm-adjusted p >= {alpha:g}: {t.toward} pairs on the claimed side, {t.away} on the other, "
