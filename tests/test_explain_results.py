@@ -76,8 +76,9 @@ def test_fit_and_verdicts_from_a_results_file(results):
     assert ort["batch_sizes"] == [1, 32, 128] and ort["fit"]["available"]
     row = {r["batch_size"]: r for r in ort["rows"]}
     assert row[128]["fixed_fraction"] < 0.5 and row[1]["fixed_fraction"] > 0.5
-    assert row[1]["verdict"] == "fixed-cost-bound" and row[128]["verdict"] in ("compute-bound", "memory-bound",
-                                                                               "below-roofline")
+    # the share at batch 1 is 0.53, but its interval over the golden run's blocks (0.49..0.57) straddles one half
+    assert row[1]["verdict"] == "unresolved" and "straddles 0.5" in row[1]["verdict_rule"]
+    assert row[128]["verdict"] in ("compute-bound", "memory-bound", "below-roofline")
     assert all(r["fraction_of_peak"] <= 1 for s in rep["series"] for r in s["rows"] if "fraction_of_peak" in r)
     train = series[("train_step", "torch", "torch", "cpu", "eager")]
     assert not train["fit"]["available"] and "2 batch size(s) (32, 128)" in train["fit"]["reason"]

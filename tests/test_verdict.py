@@ -49,7 +49,7 @@ def judge(t_by_batch: dict, batch: int, flops: float, bytes_layers: float, **kw)
 def test_rules_each_category_on_numbers():
     # 1 ms whatever the batch: fixed
     j = judge({1: 1e-3, 2: 1e-3, 4: 1e-3}, 4, flops=4e3, bytes_layers=4e3)
-    assert j["verdict"] == "fixed-cost-bound" and "fixed_fraction 1.00 >= 0.5" in j["rule"]
+    assert j["verdict"] == "fixed-cost-bound" and "fixed_fraction 1.00 (point estimate" in j["rule"]
     # 1 GFLOP per sample (10 ms at 100 GFLOP/s), measured 12 ms per sample: compute
     t = {b: 1e-4 + 12e-3 * b for b in (1, 2, 4)}
     j = judge(t, 4, flops=4e9, bytes_layers=4e3)
@@ -83,6 +83,23 @@ def test_not_what_the_naive_rule_says_on_numbers():
     t = {b: 1e-3 + 1e-6 * b for b in (1, 2, 4)}
     j = judge(t, 1, flops=2e6, bytes_layers=4 * 2**20)
     assert j["verdict"] == "fixed-cost-bound", j["rule"]
+
+
+def test_the_fixed_cost_verdict_reads_the_interval_over_blocks_not_the_point():
+    """Issue 21: a fixed share of 0.55 whose blocks scatter from about 0.3 to 0.75 is not fixed-cost-bound; the same
+    share with tight blocks is."""
+    def fitted(spread):
+        pts = {b: 1e-3 + 1e-3 * b / 4 * 0.82 for b in (1, 2, 4)}  # a = 1 ms; at batch 4 the share is 0.55
+        blocks = {b: [t * (1 + d) for d in (-spread, -spread / 2, 0.0, spread / 2, spread)] for b, t in pts.items()}
+        blocks[1] = [pts[1] * (1 - d) for d in (-spread, -spread / 2, 0.0, spread / 2, spread)]  # unrelated noise
+        return pts, verdictmod.judge(median_s=pts[4], batch=4, flops=4e3, bytes_layers=4e3, peak=PEAK,
+                                     fit=fitmod.fit(pts, 4, blocks=blocks))
+    pts, tight = fitted(0.001)
+    assert tight["verdict"] == "fixed-cost-bound" and "over its whole interval" in tight["rule"], tight["rule"]
+    pts, loose = fitted(0.5)
+    low, high = loose["numbers"]["fixed_fraction_ci95"]
+    assert low < 0.5 <= high and loose["numbers"]["fixed_fraction"] >= 0.5
+    assert loose["verdict"] == "unresolved" and "straddles 0.5" in loose["rule"], loose["rule"]
 
 
 def test_rules_boundaries():
@@ -190,8 +207,12 @@ def check_rules(m: dict) -> None:
         return
     assert m["fixed_s"] == f["fixed_s"] and m["per_sample_s"] == f["per_sample_s"]
     assert m["fixed_fraction"] == pytest.approx(f["fixed_s"] / m["median_s"], abs=1e-3)  # raw, never clamped
-    if m["fixed_fraction"] >= 0.5:
+    low, high = f.get("fixed_fraction_ci95") or (m["fixed_fraction"],) * 2
+    if low >= 0.5:
         assert m["verdict"] == "fixed-cost-bound", m["verdict_rule"]
+        return
+    if high >= 0.5:  # the interval straddles half: not resolved either way
+        assert m["verdict"] == "unresolved" and "straddles" in m["verdict_rule"], m["verdict_rule"]
         return
     rl = m["roofline"]
     b = m["batch_size"]
@@ -232,7 +253,7 @@ def test_measured_categories_on_hand_built_models(tmp_path, session_ceiling):
         got = (m["verdict"], naive(m)) if naive_says else m["verdict"]
         # The new verdict must hold; what the old rule says depends on how fast this machine ran the model
         # against its 4x-of-compulsory-traffic line (seen to flip on an idle machine), so it is reported only.
-        ok = (got[0] if naive_says else got) == want
+        ok = (got[0] if naive_says else got) in ((want,) if isinstance(want, str) else want)
         if not ok:
             failures.append(f"{name}: got {got}, want {want} (naive: {naive_says}); {m['verdict_rule']}; "
                             f"fit {fitmod.describe(m['fit'])}")
@@ -250,7 +271,9 @@ def test_measured_categories_on_hand_built_models(tmp_path, session_ceiling):
     expect("eight Relus, batch 32", relu_chain(tmp_path, 8), 32, "memory-bound", naive_says="overhead-bound")
     # - a matrix-vector product at batch 1: the whole time sits near the time to read the 4 MiB of weights,
     #   so the old rule calls it memory-bound; but that read is paid once per call whatever the batch
-    expect("MatMul at batch 1", matmul(tmp_path), 1, "fixed-cost-bound", naive_says="memory-bound")
+    #   (two short blocks on a busy machine may leave the share's interval straddling 0.5: then "unresolved",
+    #   never the naive memory-bound)
+    expect("MatMul at batch 1", matmul(tmp_path), 1, ("fixed-cost-bound", "unresolved"), naive_says="memory-bound")
     # - a full sort of every row (TopK with k = the row): far more work per byte than the bytes need, and it
     #   grows with the batch; the old rule calls that overhead-bound, yet the fixed cost is small: the kernel
     #   itself runs below the roofline, and the profile names it

@@ -203,8 +203,8 @@ def render(report: dict, limit: int = 40) -> str:
         out.append(f"  skipped {s.get('runtime')} {s.get('task', '')}: {s['reason']}".replace("  :", ":"))
     if ms:
         out.append("")
-        out.append("Verdicts (fixed-cost-bound if fixed % >= 50; else compute-/memory-bound if the per-sample time is "
-                   "within 4x of the larger of compute and layer traffic per sample; else below-roofline):")
+        out.append("Verdicts (fixed-cost-bound if fixed % >= 50 over its whole interval, unresolved if the interval "
+                   "straddles 50; else compute-/memory-bound if the per-sample time is within 4x of the larger of compute and layer traffic per sample; else below-roofline):")
         for m in ms:
             f = m.get("fit") or {}
             out.append(f"  {label(m)}: {m.get('verdict') or '-'}")

@@ -2,9 +2,11 @@
 
 In this order:
 
-1. ``fixed-cost-bound`` when ``fixed_fraction >= FIXED_FRACTION`` (0.5): at least half of the call is the
-   intercept of ``t = a + b * batch`` (dispatch, launches, weight reads, optimizer bookkeeping, the host
-   sync): a bigger batch spreads it over more samples.
+1. ``fixed-cost-bound`` when ``fixed_fraction >= FIXED_FRACTION`` (0.5) over its whole 95 % bootstrap interval
+   over blocks: at least half of the call is the intercept of ``t = a + b * batch`` (dispatch, launches, weight
+   reads, optimizer bookkeeping, the host sync): a bigger batch spreads it over more samples. An interval that
+   straddles 0.5 gives ``unresolved`` (the split cannot tell which side of half the fixed cost lies); a fit
+   without blocks (one median per batch size) is judged on the point estimate, and the rule says so.
 2. Otherwise the per-sample time ``b`` is set against what one sample needs at the machine's measured
    rates: its FLOPs at the matmul rate (compute) and its layer-by-layer memory traffic at the copy
    bandwidth (every node reads its inputs and writes its outputs; training adds the saved activations and
@@ -50,12 +52,24 @@ def judge(*, median_s: float, batch: int, flops: float, bytes_layers: float, pea
     rate, bw = peak["matmul_gflops"] * 1e9, peak["bandwidth_gbs"] * 1e9
     fitted = bool(fit and fit.get("available"))
     n = out["numbers"]
+    share = ""
     if fitted and fit.get("fixed_fraction") is not None:
         n["fixed_s"], n["per_sample_s"], n["fixed_fraction"] = fit["fixed_s"], fit["per_sample_s"], fit["fixed_fraction"]
-        if fit["fixed_fraction"] >= FIXED_FRACTION:
+        ci = fit.get("fixed_fraction_ci95")
+        low, high = ci if ci else (fit["fixed_fraction"],) * 2
+        share = (f"fixed_fraction {fit['fixed_fraction']:.2f} "
+                 + (f"(95 % interval {low:.2f}..{high:.2f})" if ci else "(point estimate: no interval over blocks)"))
+        if ci:
+            n["fixed_fraction_ci95"] = list(ci)
+        if low >= FIXED_FRACTION:
             out["verdict"] = "fixed-cost-bound"
-            out["rule"] = (f"fixed_fraction {fit['fixed_fraction']:.2f} >= {FIXED_FRACTION}: the fixed cost "
+            out["rule"] = (f"{share} >= {FIXED_FRACTION}{' over its whole interval' if ci else ''}: the fixed cost "
                            f"{_t(fit['fixed_s'])} is at least half of the {_t(median_s)} call")
+            return out
+        if high >= FIXED_FRACTION:
+            out["verdict"] = "unresolved"
+            out["rule"] = (f"{share} straddles {FIXED_FRACTION}: these blocks cannot tell whether the fixed cost "
+                           f"({_t(fit['fixed_s'])} of the {_t(median_s)} call) is at least half of it")
             return out
     compute_ps = flops / batch / rate
     memory_ps = bytes_layers / batch / bw
@@ -73,8 +87,7 @@ def judge(*, median_s: float, batch: int, flops: float, bytes_layers: float, pea
     side = "compute" if compute_ps >= memory_ps else "memory"
     numbers = (f"{what} {_t(ps)} vs compute {_t(compute_ps)} and layer traffic {_t(memory_ps)} per sample "
                f"at {peak['matmul_gflops']:.0f} GFLOP/s and {peak['bandwidth_gbs']:.0f} GB/s")
-    prefix = (f"fixed_fraction {fit['fixed_fraction']:.2f} < {FIXED_FRACTION}; "
-              if fitted and fit.get("fixed_fraction") is not None else "")
+    prefix = f"{share} < {FIXED_FRACTION}; " if share else ""
     if floor_ps > 0 and ps <= FACTOR * floor_ps:
         out["verdict"] = f"{side}-bound"
         out["rule"] = f"{prefix}{numbers}: within {FACTOR:g}x of the larger ({side})"
