@@ -36,7 +36,7 @@ from xbench.errors import UserError  # noqa: E402
 
 BEGIN = re.compile(r"<!-- xbench:begin ([a-z0-9][a-z0-9._-]*) -->")
 END = "<!-- xbench:end -->"
-BASELINE = "results/baselines/amd-epyc-2c-nogpu.json.gz"  # the published baseline the README quotes
+BASELINE = "results/baselines/intel-xeon-f6m207-2c-amx-nogpu.json.gz"  # the published baseline the README quotes
 
 
 @dataclass
