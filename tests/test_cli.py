@@ -94,3 +94,16 @@ def test_help_explains_every_command():
     for command in ("train", "export"):
         sub = xbench(command, "--help")
         assert sub.returncode == 0 and "--framework" in sub.stdout
+
+
+def test_every_command_prints_its_help(capsys):
+    """`xbench COMMAND --help` exits 0 for every registered command (a stray '%' in one help string crashed
+    `xbench ab --help` with a traceback)."""
+    from xbench.cli import build_parser
+
+    parser, handlers = build_parser()
+    for name in handlers:
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([name, "--help"])
+        assert exit_.value.code == 0, name
+        assert "usage: xbench " + name in capsys.readouterr().out, name

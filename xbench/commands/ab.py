@@ -81,7 +81,7 @@ def add_arguments(p) -> None:
     p.add_argument("--aa", action="store_true",
                    help="A and B are deliberately the same (an A/A run with side options, e.g. another venv)")
     p.add_argument("--threshold", type=percent, default=THRESHOLD * 100, metavar="PCT",
-                   help=f"the interval of the paired ratio must clear this many percent (default: {THRESHOLD:.0%})")
+                   help=f"the interval of the paired ratio must clear this many percent (default: {100 * THRESHOLD:g} %%)")
     p.add_argument("--alpha", type=_alpha, default=ALPHA,
                    help=f"significance level of the signed-rank test (default: {ALPHA:g})")
     p.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
