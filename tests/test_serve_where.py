@@ -75,3 +75,33 @@ def test_beside_the_suites_rows_the_load_columns_are_added_and_the_noop_is_a_not
     row = table.rows[0]
     assert "0.038" in str(row[4]) and "0.045" in row[-1] and "4,000" in str(row[-2]).replace("\u202f", ",")
     assert "under load: ORT CPU (PyTorch export) float32 `default`" in answer and "The no-op SUT" in answer
+
+
+def test_the_closed_loop_comparison_allows_for_both_intervals_and_no_more():
+    """Issue 25: LoadGen's p90 is within the no-op overhead when it is at most the closed loop's p90 upper bound
+    plus the no-op's early-stopping p90 estimate; a point comparison (difference <= the no-op's measured p90) is
+    not the rule."""
+    from xbench.serve.launch import against_noop
+
+    def single(p90, loop, upper):
+        rec = _rec("onnxruntime", "float32", "default", "single-stream", p90=p90, loop=loop)
+        rec["serve"]["closed_loop"]["p90_ci95"] = [loop * 0.95, upper]
+        return rec
+
+    noop = {**_rec("noop", "float32", "noop", "single-stream", p90=5e-6), "runtime": "noop"}
+    noop["serve"]["loadgen"]["early_stopping"] = {"p90_s": 6e-6}
+    inside = single(46e-6, 40e-6, 40.5e-6)  # 6 us above the loop's p90: more than the no-op's 5, within 40.5 + 6
+    outside = single(47e-6, 40e-6, 40.5e-6)  # beyond 40.5 + 6
+    against_noop([inside, outside, noop])
+    got = inside["serve"]["vs_closed_loop"]
+    assert got["allowance_s"] == pytest.approx(46.5e-6) and got["explained_by_noop"] is True
+    assert outside["serve"]["vs_closed_loop"]["explained_by_noop"] is False
+
+
+def test_quantile_interval_brackets_the_quantile():
+    from xbench.records import stats
+
+    xs = [float(i) for i in range(1000)]
+    lo, hi = stats.quantile_interval(xs, 0.9)
+    assert lo < 900 < hi and hi - lo < 60
+    assert stats.quantile_interval(xs[:20], 0.9) is None  # n q (1 - q) = 1.8: too few rounds for the interval

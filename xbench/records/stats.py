@@ -91,6 +91,19 @@ def median_interval(values: list[float], level: float = CI_LEVEL) -> tuple[float
     return best
 
 
+def quantile_interval(values: list[float], q: float, level: float = CI_LEVEL) -> tuple[float, float] | None:
+    """A distribution-free interval of the ``q``-quantile of ``values``: the order statistics whose ranks bound
+    the binomial(n, q) count of values below it with ``level`` coverage (normal approximation, so it needs about
+    20 values beyond either rank: ``None`` when n q (1 - q) < 5)."""
+    n = len(values)
+    if n * q * (1 - q) < 5:
+        return None
+    x = sorted(values)
+    half = statistics.NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt(n * q * (1 - q))
+    lo, hi = math.floor(n * q - half), math.ceil(n * q + half)
+    return x[max(0, lo - 1)], x[min(n - 1, hi)]
+
+
 def states(medians: list[float], gap: float = STATE_GAP) -> list[dict]:
     """Groups of block medians separated by more than ``gap``; a group is a state when it holds at least two
     blocks and a tenth of all of them (a lone block far off is an outlier, left out). Callers report the

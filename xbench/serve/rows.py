@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xbench.bench import timing
+from xbench.records import stats
 from xbench.serve import loadgen, records, sut
 from xbench.serve.search import Probe, search
 
@@ -54,10 +55,13 @@ def _quantile(xs: list[float], q: float) -> float:
 
 
 def closed_loop(fn) -> dict:
-    """The suite's loop (first call, warm-ups, rounds) on ``fn``: median and p90 seconds per call."""
+    """The suite's loop (first call, warm-ups, rounds) on ``fn``: median and p90 seconds per call, and the p90's
+    distribution-free 95 % interval over the rounds."""
     t = timing.measure(fn, budget_s=CALIBRATE_S, min_rounds=20, max_rounds=5000)
     s = t.samples
-    return {"median_s": _quantile(s, 0.5), "p90_s": _quantile(s, 0.9), "rounds": len(s),
+    ci = stats.quantile_interval(s, 0.9)
+    return {"median_s": _quantile(s, 0.5), "p90_s": _quantile(s, 0.9), "p90_ci95": list(ci) if ci else None,
+            "rounds": len(s),
             "loop": "xbench.bench.timing.measure (the suite's first call + warm-ups + rounds), same process"}
 
 
