@@ -70,6 +70,10 @@ def test_a_missed_bound_is_invalid_with_loadgens_reason_and_the_search_says_so(t
     assert search["status"] == "bound not met at the lowest QPS" and search["qps"] is None
     lg = rec.extra["serve"]["loadgen"]
     assert lg["valid"] is False and lg["invalid_reason"] and lg["latency_s"]["p99"] > 0.001
+    # INVALID by the latency rule, yet a whole run: LoadGen's minimum duration and query count were met
+    assert lg["constraints"]["perf_constraints_met"] is False, lg["constraints"]
+    assert lg["constraints"]["min_duration_met"] is True and lg["constraints"]["min_queries_met"] is True
+    assert search["probes"][0]["complete"] is True and search["complete_probes"] == "1 of 1"
 
 
 def test_accuracy_mode_counts_the_responses_loadgen_logged(tmp_path):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -61,6 +61,13 @@ class Result:
     query_count: int | None
     effective: dict  # the settings LoadGen ran with (effective_*)
     logs: dict  # summary / detail: file names
+    constraints: dict = field(default_factory=dict)  # LoadGen's own flags: min duration / queries, latency, early stop
+
+    @property
+    def complete(self) -> bool | None:
+        """The run measured what LoadGen asks of a run (minimum duration and query count), whatever its latency."""
+        flags = [self.constraints.get(k) for k in ("min_duration_met", "min_queries_met")]
+        return None if None in flags else all(flags)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +107,13 @@ def result_from_log(log: dict, scenario: str, mode: str, logs: dict) -> Result:
     valid = log.get("result_validity") == "VALID"
     reason = None if valid else (log.get("result_invalid_reason") or "").strip() or _reason_from_flags(log)
     effective = {k[len("effective_"):]: v for k, v in log.items() if k.startswith("effective_")}
-    return Result(scenario, mode, valid, reason, lat, early, qps, log.get("result_query_count"), effective, logs)
+    constraints = {k[len("result_"):] if k.startswith("result_") else k: log[k] for k in CONSTRAINT_KEYS if k in log}
+    return Result(scenario, mode, valid, reason, lat, early, qps, log.get("result_query_count"), effective, logs,
+                  constraints)
+
+
+CONSTRAINT_KEYS = ("result_min_duration_met", "result_min_queries_met", "result_perf_constraints_met",
+                   "early_stopping_met")
 
 
 def _reason_from_flags(log: dict) -> str:

@@ -107,7 +107,7 @@ class Served:
                 s.close()
             kept[qps] = (result, s)
             return Probe(qps, result.latency_s.get("p99"), result.valid, result.invalid_reason or "", result.qps,
-                         result.logs)
+                         result.logs, result.complete)
 
         found = search(run, o.bound_s, start_qps=o.start_qps, max_qps=o.max_qps, rel_tol=o.rel_tol,
                        max_probes=o.max_probes)

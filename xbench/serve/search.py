@@ -27,6 +27,7 @@ class Probe:
     reason: str = ""  # LoadGen's reason when not valid
     achieved_qps: float | None = None
     logs: dict = field(default_factory=dict)  # log names of this probe (``xbench.serve.loadgen``)
+    complete: bool | None = None  # LoadGen's minimum duration and query count met (a whole run, whatever its latency)
 
     def passes(self, bound_s: float) -> bool:
         return self.valid and self.p99_s is not None and self.p99_s <= bound_s
@@ -44,7 +45,11 @@ class Search:
         return next((p for p in self.probes if p.qps == self.qps and p.passes(self.bound_s)), None)
 
     def to_dict(self) -> dict:
+        known = [p.complete for p in self.probes if p.complete is not None]
         return {"status": self.status, "qps": self.qps, "latency_bound_s": self.bound_s,
+                # every probe a whole LoadGen run? The probes above the edge are INVALID by LoadGen's latency rule:
+                # that is how the search finds the edge, not a run that measured too little.
+                "complete_probes": f"{sum(known)} of {len(self.probes)}" if known else None,
                 "probes": [asdict(p) for p in self.probes]}
 
 
