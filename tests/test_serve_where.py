@@ -105,3 +105,13 @@ def test_quantile_interval_brackets_the_quantile():
     lo, hi = stats.quantile_interval(xs, 0.9)
     assert lo < 900 < hi and hi - lo < 60
     assert stats.quantile_interval(xs[:20], 0.9) is None  # n q (1 - q) = 1.8: too few rounds for the interval
+
+
+def test_a_search_that_never_failed_a_probe_gives_a_lower_bound_not_a_maximum():
+    """A search that stopped at its ceiling found only "at least": the table and the answer say ≥."""
+    top = _rec("onnxruntime", "float32", "default", "server", qps=32000)
+    top["serve"]["search"]["status"] = "bound met at the highest QPS searched"
+    table, answer = _table([top, _rec("openvino", "float32", "default", "server", qps=9000)])
+    cells = {r[0]: str(r[-2]) for r in table.rows}
+    assert cells["ORT CPU (PyTorch export)"].startswith("≥ 32") and not cells["OpenVINO CPU (PyTorch export)"].startswith("≥")
+    assert "(≥ 32" in answer

@@ -12,6 +12,7 @@ from xbench.precision import ACCURACY_POINTS
 from xbench.report import fmt
 from xbench.report.data import Run, column, median_s
 from xbench.report.doc import Strong, Table
+from xbench.serve import search as search_status
 
 SMALL = 1  # the latency column's batch
 NOOP = "noop"  # xbench serve's no-op SUT: LoadGen's and the Python SUT's own cost, stated beside the answer
@@ -40,12 +41,18 @@ def _server_best(scenarios: dict[str, dict]) -> tuple[float | None, str]:
     """The highest Server QPS within the bound of a row (with or without the batcher), and its cell."""
     found = [((r.get("serve") or {}).get("search") or {}, name) for name, r in scenarios.items()
              if name.startswith("server")]
-    best = max(((s["qps"], name) for s, name in found if s.get("qps")), default=None)
+    best = max(((s["qps"], name, s.get("status")) for s, name in found if s.get("qps")), default=None)
     if best is None:
         return None, "bound missed at the lowest QPS" if found else "—"
     bound = next(s["latency_bound_s"] for s, _ in found)
     how = " (batcher)" if "batcher" in best[1] else ""
-    return best[0], f"{fmt.rate(best[0])}{how} at p99 ≤ {fmt.duration(bound, **fmt.TABLE)}"
+    return best[0], f"{qps_text(best[0], best[2])}{how} at p99 ≤ {fmt.duration(bound, **fmt.TABLE)}"
+
+
+def qps_text(qps: float, status: str | None) -> str:
+    """A search's answer in words: a search that never failed a probe (it stopped at its ceiling or its probe
+    limit) found only a lower bound of the highest QPS within the bound: "≥ 32,000/s"."""
+    return f"{'≥ ' if status in (search_status.CEILING, search_status.LIMIT) else ''}{fmt.rate(qps)}"
 
 
 def _single_stream_cell(scenarios: dict[str, dict]) -> str:
@@ -80,12 +87,12 @@ def _load_only(run: Run, model: str, serving: dict, heading: str) -> tuple[str, 
         cells = [col.label, dtype, f"`{variant}`", *_accuracy_cells(any_rec), server_cell, _single_stream_cell(scen)]
         body.append((-(qps or 0), cells))
         if qps and (_within(any_rec) if graded else dtype == "float32"):
-            busy.append((-qps, f"{col.label} {dtype} `{variant}`", cells))
+            busy.append((-qps, f"{col.label} {dtype} `{variant}`", cells, server_cell))
     if busy:
         min(busy)[2][5] = Strong(min(busy)[2][5])
     body.sort(key=lambda t: t[0])
     condition = f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else "in fp32"
-    best = f"{min(busy)[1]} ({fmt.rate(-min(busy)[0])} within the p99 bound)" if busy else "none within the p99 bound"
+    best = f"{min(busy)[1]} ({min(busy)[3]})" if busy else "none within the p99 bound"
     headers = ["Runs on", "Precision", "Variant", "Accuracy", "Δ vs fp32", "Server QPS (LoadGen)",
                "SingleStream p90 (LoadGen)"]
     return heading, Table(headers, [c for _, c in body], "lll" + "r" * 4), (
@@ -154,7 +161,7 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                     if rate:
                         thru.append((-rate, label, cells))
                     if qps:
-                        busy.append((-qps, label, cells))
+                        busy.append((-qps, label, cells, server_cell))
             for best, idx in ((min(fast, default=None), 3), (min(thru, default=None), 5), (min(busy, default=None), 9)):
                 if best:
                     best[2][idx] = Strong(best[2][idx])
@@ -166,7 +173,7 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
             condition = (f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else
                          f"in fp32 ({why}, so lower precisions are not ranked)")
             under_load = "" if not serving else "under load: " + (
-                f"{min(busy)[1]} ({fmt.rate(-min(busy)[0])} within the p99 bound)" if busy else "none within the p99 bound")
+                f"{min(busy)[1]} ({min(busy)[3]})" if busy else "none within the p99 bound")
             answer = (f"**{run.label}, {model}**: fastest {condition} — "
                       f"batch {SMALL}: "
                       + (f"{fast and min(fast)[1]} ({fmt.duration(min(fast)[0], **fmt.TABLE)})" if fast else "none")
