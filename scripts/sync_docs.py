@@ -607,6 +607,50 @@ def scaling_prediction(src: Source) -> str:
     return head + "\n\n" + _md(table) + "\n\nAssumed links: " + links + ". " + src.cite()
 
 
+SERVE = "results/serve/serve.json"
+
+
+@block("serve-run", SERVE)
+def serve_run(src: Source) -> str:
+    """xbench serve's committed run (docs/serve.md): the where table's load answer, each SingleStream p90 against
+    the closed loop and its allowance, the Server probes, and the machine and its load."""
+    from xbench.report import fmt
+    from xbench.report.data import column
+    from xbench.report.doc import Table
+    from xbench.report.where import where_tables
+
+    doc = _doc(src)
+    env = doc["env"]
+    serve, load = env.get("serve") or {}, (env.get("serve") or {}).get("loadavg") or {}
+    parts = [f"{answer}\n\n{_md(table)}" for _, table, answer in where_tables(_runs(src))]
+    t = functools.partial(fmt.duration, unit="µs", digits=3)
+    rows, probes, whole = [], 0, 0
+    for r in doc["records"]:
+        sv = r.get("serve") or {}
+        for p in (sv.get("search") or {}).get("probes", []):
+            probes += 1
+            whole += bool(p.get("complete"))
+        v = sv.get("vs_closed_loop")
+        if not v or v.get("allowance_s") is None:
+            continue
+        call = sorted(r.get("samples_s") or [])
+        rows.append([column(r).label, r["dtype"], f"`{r['variant'].split(':')[0]}`", t(v["loadgen_p90_s"]),
+                     f"{t(v['closed_loop_p90_s'])} (≤ {t(v['closed_loop_p90_upper_s'])})",
+                     t(call[int(0.9 * len(call))]) if call else "—", t(v["noop_p90_upper_s"]), t(v["allowance_s"]),
+                     "within" if v["explained_by_noop"] else "exceeds"])
+    table = Table(["Runs on", "Precision", "Variant", "LoadGen p90", "closed loop p90 (95 % upper)",
+                   "SUT call p90", "no-op p90 (upper)", "allowance", "LoadGen p90 vs allowance"], rows, "lll" + "r" * 6)
+    about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:10]}), commit "
+             f"`{(env.get('git') or {}).get('commit', '?')[:12]}`, LoadGen {serve.get('loadgen')}; 1-minute load "
+             f"average before / after the run: {load.get('before', '?')} / {load.get('after', '?')} on "
+             f"{(env.get('cpu') or {}).get('physical_cores', '?')} cores (above the core count, other work shared the "
+             f"machine, and the Server figures move with it). Server probes: {whole} of {probes} were whole LoadGen "
+             "runs (minimum duration and query count met).")
+    return ("\n\n".join(parts) + "\n\nSingleStream against the closed loop on the same callable "
+            "(`serve.vs_closed_loop`; the rule above; *SUT call p90*: the model call inside the SUT, `samples_s`):\n\n"
+            + _md(table) + "\n\n" + about + " " + src.cite())
+
+
 @block("schema", "xbench/schema/results.schema.json")
 def schema(src: Source) -> str:
     """Every field the results-file schema declares, with its type, whether required and its description."""

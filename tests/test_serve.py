@@ -192,6 +192,7 @@ def test_the_run_writes_its_results_and_keeps_the_logs_beside_them(tmp_path):
     launch.serve([], opts, model="seed_cnn", data=None, noop=True, json_path=str(out))
     doc = read_results(str(out))
     assert doc["env"]["serve"]["logs"] == "s.loadgen" and doc["env"]["serve"]["loadgen"]
+    assert set(doc["env"]["serve"]["loadavg"]) == {"before", "after"}
     assert [r["variant"] for r in doc["records"]] == ["noop:single-stream", "noop:server"]
     named = {n for r in doc["records"] for n in r["serve"]["loadgen"]["logs"].values()}
     named |= {n for r in doc["records"] for p in (r["serve"].get("search") or {}).get("probes", [])

@@ -36,6 +36,7 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
     from xbench.training.weights import REUSE_ENV
 
     created = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    load_before = _loadavg()
     with tempfile.TemporaryDirectory(prefix="xbench-serve-") as tmp:
         tmp = Path(tmp)
         logdir, workdir = tmp / "logs", tmp / "files"
@@ -74,7 +75,9 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
         logs_name = Path(json_path).stem + ".loadgen" if json_path else None
         env_block = machine.collect({**run_env, "serve": {
             "logs": logs_name, "loadgen": _version("mlcommons-loadgen"), "processes": "one per row (xbench.serve.worker); weights and ONNX files made first "
-                                            "in a separate process", "options": options_to_dict(opts)}})
+                                            "in a separate process", "options": options_to_dict(opts),
+            # the machine's 1-minute load average before and after the run: above the core count, other work shared it
+            "loadavg": {"before": load_before, "after": _loadavg()}}})
         doc = results_document(env_block, [Record.from_dict(r) for r in records], created)
         if json_path:
             _keep_logs(logdir, Path(json_path).with_name(logs_name))
@@ -116,6 +119,13 @@ def against_noop(records: list[dict]) -> None:
             "explained_by_noop": None if allowance is None else p90(r) <= allowance,
             "rule": "within the no-op overhead when LoadGen's p90 <= the closed loop's p90 (upper end of its 95 % "
                     "interval over rounds) + the no-op SUT's p90 (LoadGen's early-stopping upper estimate)"}
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
 
 
 def _version(dist: str) -> str | None:
