@@ -28,7 +28,8 @@ from xbench.training.tta import mean_sd
 SWEEP = Path("results/sweep-train/sweep.json")
 TTA = Path("results/tta")
 STEP_TIME = "results/sweep-train/step_time_*.json"
-MORE = [Path("results/sweep-train/seeds-3-8/sweep.json"), Path("results/sweep-train/seeds-6-8-lr0.001/sweep.json")]
+MORE = [Path("results/sweep-train/seeds-3-8/sweep.json"), Path("results/sweep-train/seeds-6-8-lr0.001/sweep.json"),
+        Path("results/sweep-train/seeds-9-32/sweep.json")]
 OUT = Path("results/claims.json")
 SCHEMA = Path(__file__).resolve().parents[1] / "xbench" / "schema" / "claims.schema.json"
 TARGETS = ("0.97", "0.98")
