@@ -1,0 +1,81 @@
+"""Keras 3 on the JAX backend (framework ``keras-jax``): runs in a process whose ``KERAS_BACKEND`` is ``jax``.
+
+Keras's default on JAX compiles the train step and predict with XLA (``jit_compile="auto"`` means True there);
+the suite sets it explicitly on both variants. XLA's CPU thread pool has no per-count setting: it uses the
+machine's cores, whatever ``--xbench-threads`` says (the record's ``math`` says so).
+"""
+
+from __future__ import annotations
+
+from xbench.bench import threads
+from xbench.frameworks.keras_common import ExportUnavailable, KerasFramework, import_keras, quiet_native_logs
+
+
+class KerasJax(KerasFramework):
+    backend = package = "jax"
+    install_hint = "pip install 'xbench[jax]'"
+    name = "keras-jax"
+    display = "Keras (JAX)"
+    variants = {
+        "default": "model.compile(jit_compile=True): Keras's default on JAX, train_on_batch / predict_on_batch "
+                   "run a jax.jit-compiled (XLA) stateless step",
+        "no_jit": "model.compile(jit_compile=False): the same step op by op, without jax.jit",
+    }
+    JIT = {"default": True, "no_jit": False}
+    LABEL_DTYPE = "int32"  # JAX's default integers (int64 needs jax_enable_x64; it would truncate with a warning)
+
+    def _keras(self):
+        threads.count()
+        if "keras" in __import__("sys").modules:
+            return import_keras(self.backend)
+        with quiet_native_logs():  # XLA's start-up lines (no GPU/TPU found) bypass Python
+            keras = import_keras(self.backend)
+            import jax
+
+            jax.devices()
+        return keras
+
+    def backend_versions(self) -> dict[str, str]:
+        import jax
+        import jaxlib
+
+        return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
+
+    def gpu_reason(self) -> str | None:
+        import jax
+
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            return f"jax {jax.__version__} sees no GPU: jax.devices('gpu') fails (the CPU-only jaxlib, or no CUDA)"
+        return None
+
+    def math_mode(self, device: str) -> dict:
+        import jax
+
+        mode = {"xla_cpu_threads": "XLA's own pool (all cores; --xbench-threads does not apply)"}
+        if device != "cuda":
+            return {"fp32": "ieee", **mode}
+        return {"jax_default_matmul_precision": jax.config.jax_default_matmul_precision, **mode}
+
+    def export_onnx(self, model, spec, path, opset: int) -> None:
+        """Keras's documented path (``model.export(format="onnx")``, jax2onnx inside), kept only if ONNX Runtime
+        loads the file; otherwise ``ExportUnavailable`` with the reason, never another backend's export."""
+        from xbench.frameworks.keras_common import _installed
+
+        if not _installed("jax2onnx"):
+            import keras
+
+            raise ExportUnavailable(f"Keras {keras.__version__} exports ONNX from the JAX backend through jax2onnx, "
+                                    "which is not installed here (pip install jax2onnx): no ONNX rows for keras-jax")
+        super().export_onnx(model, spec, path, opset)
+        from xbench.runtimes.onnxruntime import open_session
+
+        try:
+            open_session(str(path), "CPUExecutionProvider")
+        except Exception as exc:  # e.g. MaxPool: "Unsupported pooling size" (seen with jax2onnx 0.17)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportUnavailable(f"ONNX Runtime rejects Keras's JAX export (jax2onnx): {first[:300]}") from None
+
+
+FRAMEWORK = KerasJax()
