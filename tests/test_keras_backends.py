@@ -36,7 +36,7 @@ def test_a_backend_that_is_not_this_processs_says_why_without_importing_keras_on
         assert reason == (f"Keras's backend is fixed per process: this one runs tensorflow; {name} runs in its own "
                           f"process (KERAS_BACKEND={KERAS_FRAMEWORKS[name]})")
     assert sys.modules.get("keras") is before  # asking imported nothing
-    assert frameworks.get("keras").device_reason("cpu") is None
+    assert frameworks.get("keras").process_reason() is None
 
 
 def test_a_missing_jax_is_a_skipped_row_with_the_install_line(monkeypatch, suite_ctx):
@@ -96,3 +96,59 @@ def test_backend_in_its_own_process_matches_pytorch_and_exports(name):
     else:  # jax2onnx is not a dependency: the reason is recorded; with it, the parity check decides
         assert "jax2onnx" in out["export"].get("unavailable", "jax2onnx") and \
             max(out["export"].get("max_abs_diff", {"-": 0}).values()) <= 1e-4
+
+
+def test_a_child_gets_the_parents_arguments_with_its_own_framework_and_files(tmp_path):
+    from xbench.bench.backends import child_args
+
+    args = ["xbench/bench/suite", "--benchmark-only", "-k", "train_step or inference", "--xbench-frameworks=keras,keras-jax",
+            "--xbench-json", "out.json", "--benchmark-json", "b.json", "--benchmark-autosave", "--xbench-threads", "2"]
+    assert child_args(args, "keras-jax", tmp_path / "p.json") == [
+        "xbench/bench/suite", "--benchmark-only", "-k", "train_step or inference", "--xbench-threads", "2",
+        "--xbench-frameworks", "keras-jax", "--xbench-json", str(tmp_path / "p.json")]
+
+
+def test_a_process_hands_over_the_keras_backends_it_does_not_run(monkeypatch):
+    from xbench.bench.backends import CHILD_ENV, delegated
+
+    every = ["keras", "keras-jax", "keras-torch", "torch"]
+    assert delegated(every) == {"keras-jax": "jax", "keras-torch": "torch"}
+    monkeypatch.setitem(sys.modules, "jax", None)  # not installed: stays here, its rows skipped with the reason
+    assert delegated(every) == {"keras-torch": "torch"}
+    monkeypatch.setenv(CHILD_ENV, "1")  # a child never starts children
+    assert delegated(every) == {}
+
+
+def test_new_backends_time_their_default_fp32_rows_unless_asked_for_all():
+    from xbench.bench.plugin import _opt_in_row
+
+    def row(framework, variant="default", task="train_step", dtype="float32", runtime=None):
+        return suite.Case(task, framework, runtime or framework, "cpu", "seed_cnn", 32, variant, dtype)
+
+    assert [_opt_in_row(c) for c in (row("keras-jax"), row("keras-torch", task="inference"),
+                                     row("keras-jax", runtime="onnxruntime"), row("keras", "xla"),
+                                     row("keras", dtype="bfloat16"), row("torch", "compile"))] == [False] * 6
+    assert [_opt_in_row(c) for c in (row("keras-jax", "no_jit"), row("keras-torch", "compile"),
+                                     row("keras-jax", dtype="bfloat16"), row("keras-torch", "fit", "train_epoch"))] == [True] * 4
+
+
+@pytest.mark.e2e
+def test_one_suite_run_times_every_backend_into_one_results_file(tmp_path):
+    """The suite's process runs Keras on TensorFlow; keras-jax and keras-torch each run in a child process whose
+    records join the one results file (train steps at batch 32, one short block: about 35 s loaded)."""
+    out = tmp_path / "r.json"
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("KERAS_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "xbench/bench/suite", "--benchmark-only", "-p", "no:cacheprovider",
+                           "--xbench-models", "seed_cnn", "-k", "train_step and b32", "--xbench-blocks", "1",
+                           "--benchmark-max-time", "0.05", "--xbench-dtypes", "float32", "--xbench-providers", "cpu",
+                           "--xbench-frameworks", "keras,keras-jax,keras-torch", "--xbench-json", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    status = {(r["framework"], r["variant"]): r["status"] for r in doc["records"]}
+    assert status == {("keras", "default"): "ok", ("keras", "xla"): "ok", ("keras-jax", "default"): "ok",
+                      ("keras-torch", "default"): "ok"}, status
+    procs = {tuple(p["frameworks"]): p.get("keras_backend") for p in doc["env"]["processes"]}
+    assert procs == {("keras",): None, ("keras-jax",): "jax", ("keras-torch",): "torch"}
+    assert "keras-jax ran in its own process (KERAS_BACKEND=jax): exit status 0, 1 records" in proc.stdout

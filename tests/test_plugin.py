@@ -45,6 +45,7 @@ ORT_SELECTION = ("(onnxruntime and b1 and not b128 and not (cpu and iobinding))"
 def ort_run(tmp_path_factory, ceiling_env):
     out = tmp_path_factory.mktemp("ort-run") / "r.json"
     proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-models", "seed_cnn",
+                     "--xbench-frameworks", "keras,torch",  # Keras's other backends: tests/test_keras_backends.py
                      "--xbench-dtypes", "float32", "-k", ORT_SELECTION, timeout=600,
                      env=_child_env(tmp_path_factory, **ceiling_env))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -35,7 +35,7 @@ DEFAULT_WHERE_MODELS = "seed_cnn"  # xbench.bench.cases.WHERE_MODELS (a test kee
 DEFAULT_WHERE_BATCHES = "1,128"  # xbench.bench.cases.WHERE_BATCHES
 DEFAULT_BLOCKS = 5
 SMOKE_CHOICES = ("one", "all")
-BACKEND_VARIANT_CHOICES = ("default", "all")
+BACKEND_ROW_CHOICES = ("default", "all")
 
 
 def pytest_addoption(parser):
@@ -52,10 +52,11 @@ def pytest_addoption(parser):
     g.addoption("--xbench-frameworks", metavar="NAMES", default=DEFAULT_FRAMEWORKS,
                 help=f"comma-separated frameworks; keras is Keras on TensorFlow, keras-jax and keras-torch Keras on its "
                      f"JAX and PyTorch backends, each run in a pytest process of its own (default: {DEFAULT_FRAMEWORKS})")
-    g.addoption("--xbench-backend-variants", choices=BACKEND_VARIANT_CHOICES, default="default",
-                help="variants of keras-jax and keras-torch: their 'default' only (jit_compile as Keras defaults it on "
-                     "that backend, model.fit), or 'all' (jit_compile on/off, torch.compile, fit with "
-                     "steps_per_execution), to keep a default run within its time (default: %(default)s)")
+    g.addoption("--xbench-backend-rows", choices=BACKEND_ROW_CHOICES, default="default",
+                help="native rows of keras-jax and keras-torch: 'default' times their default variant (jit_compile as "
+                     "Keras defaults it on that backend) in float32, train steps and inference, to keep a default run "
+                     "within its time; 'all' adds their tuned variants (jit_compile on/off, torch.compile), bfloat16 "
+                     "and model.fit epochs. Their ONNX runtime rows run either way (default: %(default)s)")
     g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
                 help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
                      "native GPU benchmarks (default: CPU and CUDA; CUDA is recorded as skipped where it cannot run)")

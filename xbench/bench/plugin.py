@@ -168,8 +168,8 @@ def pytest_generate_tests(metafunc):
     else:
         cases = suite.inference_cases(models, fws, providers, sel=sel)
     cases += [c for u in users for c in suite.user_cases(task, u, providers, sel=sel)]
-    if cfg.getoption("xbench_backend_variants") == "default":
-        cases = [c for c in cases if not _opt_in_variant(c)]
+    if cfg.getoption("xbench_backend_rows") == "default":
+        cases = [c for c in cases if not _opt_in_row(c)]
     if cfg.option.benchmark_disable and cfg.getoption("xbench_smoke") == "one":
         cases = smoke_cases(cases)
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
@@ -178,18 +178,19 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("xbench_block", range(n), indirect=True, ids=[f"r{i}" for i in range(n)])
 
 
-def _opt_in_variant(case) -> bool:
-    """A tuned variant of a framework whose variants are opt-in (``VARIANTS_OPT_IN``: Keras's JAX and PyTorch
-    backends, to keep a default run within its time): run with --xbench-backend-variants all."""
+def _opt_in_row(case) -> bool:
+    """A native row beyond the default of a framework whose other rows are opt-in (``ROWS_OPT_IN``: Keras's JAX
+    and PyTorch backends, to keep a default run within its time): a tuned variant, a lower precision or an epoch of
+    ``model.fit``; --xbench-backend-rows all runs them. Their ONNX runtime rows always run."""
     from xbench import frameworks
+    from xbench.precision import FLOAT32
 
     if case.framework is None or case.runtime != case.framework:
         return False
     fw = frameworks.get(case.framework)
-    if not getattr(fw, "VARIANTS_OPT_IN", False):
+    if not getattr(fw, "ROWS_OPT_IN", False):
         return False
-    variants = fw.epoch_variants if case.task == "train_epoch" else fw.variants
-    return case.variant != next(iter(variants))
+    return case.task == "train_epoch" or case.dtype != FLOAT32 or case.variant != next(iter(fw.variants))
 
 
 def smoke_cases(cases: list) -> list:

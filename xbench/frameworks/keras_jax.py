@@ -21,7 +21,7 @@ class KerasJax(KerasFramework):
                    "run a jax.jit-compiled (XLA) stateless step",
         "no_jit": "model.compile(jit_compile=False): the same step op by op, without jax.jit",
     }
-    VARIANTS_OPT_IN = True  # the suite runs the non-default variants with --xbench-backend-variants all
+    ROWS_OPT_IN = True  # beyond the default fp32 variant, the suite's native rows need --xbench-backend-rows all
     JIT = {"default": True, "no_jit": False}
     LABEL_DTYPE = "int32"  # JAX's default integers (int64 needs jax_enable_x64; it would truncate with a warning)
 

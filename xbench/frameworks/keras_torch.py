@@ -17,7 +17,7 @@ class KerasTorch(KerasFramework):
         "default": "model.compile(jit_compile=False): Keras's default on PyTorch, its layers run in PyTorch eager",
         "compile": "model.compile(jit_compile=True): Keras wraps the train and predict steps in torch.compile",
     }
-    VARIANTS_OPT_IN = True  # the suite runs the non-default variants with --xbench-backend-variants all
+    ROWS_OPT_IN = True  # beyond the default fp32 variant, the suite's native rows need --xbench-backend-rows all
     JIT = {"default": False, "compile": True}
     # "cpu", not "cpu:0": Keras 3.15 moves each new Parameter with .to(device), and a move to "cpu:0" copies it into
     # a non-leaf tensor that never receives a gradient ("No gradients provided for any variable").
