@@ -7,8 +7,11 @@ machine's cores, whatever ``--xbench-threads`` says (the record's ``math`` says 
 
 from __future__ import annotations
 
+import sys
+
 from xbench.bench import threads
-from xbench.frameworks.keras_common import ExportUnavailable, KerasFramework, import_keras, quiet_native_logs
+from xbench.frameworks.keras_common import (ExportUnavailable, KerasFramework, _installed, import_keras,
+                                            quiet_native_logs)
 
 
 class KerasJax(KerasFramework):
@@ -20,14 +23,16 @@ class KerasJax(KerasFramework):
         "default": "model.compile(jit_compile=True): Keras's default on JAX, train_on_batch / predict_on_batch "
                    "run a jax.jit-compiled (XLA) stateless step",
         "no_jit": "model.compile(jit_compile=False): the same step op by op, without jax.jit",
+        "stateless": "Keras's JAX training-loop guide: one jax.jit function of model.stateless_call (and "
+                     "optimizer.stateless_apply), the state passed in and out, not written back to the model each call",
     }
     ROWS_OPT_IN = True  # beyond the default fp32 variant, the suite's native rows need --xbench-backend-rows all
-    JIT = {"default": True, "no_jit": False}
+    JIT = {"default": True, "no_jit": False, "stateless": True}
     LABEL_DTYPE = "int32"  # JAX's default integers (int64 needs jax_enable_x64; it would truncate with a warning)
 
     def _keras(self):
         threads.count()
-        if "keras" in __import__("sys").modules:
+        if "keras" in sys.modules:
             return import_keras(self.backend)
         with quiet_native_logs():  # XLA's start-up lines (no GPU/TPU found) bypass Python
             keras = import_keras(self.backend)
@@ -59,11 +64,62 @@ class KerasJax(KerasFramework):
             return {"fp32": "ieee", **mode}
         return {"jax_default_matmul_precision": jax.config.jax_default_matmul_precision, **mode}
 
+    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu", dtype="float32"):
+        if variant != "stateless":
+            return super().make_train_step(model, spec, lr, optimizer, variant, device, dtype)
+        import jax
+
+        self._compile(model, spec, lr, optimizer, variant, device)  # the optimizer and loss a user compiles
+        opt, loss_fn = model.optimizer, model.loss
+        opt.build(model.trainable_variables)
+
+        def loss_and_state(trainable, non_trainable, x, y):
+            probs, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+            return loss_fn(y, probs), non_trainable
+
+        grad = jax.value_and_grad(loss_and_state, has_aux=True)
+
+        @jax.jit
+        def step(state, x, y):
+            trainable, non_trainable, opt_vars = state
+            (loss, non_trainable), grads = grad(trainable, non_trainable, x, y)
+            trainable, opt_vars = opt.stateless_apply(opt_vars, grads, trainable)
+            return loss, (trainable, non_trainable, opt_vars)
+
+        owners = (model.trainable_variables, model.non_trainable_variables, opt.variables)
+        held = {"state": tuple([v.value for v in vs] for vs in owners)}
+
+        def sync() -> None:
+            """The state back into the model's variables (before its weights are read)."""
+            for vs, values in zip(owners, held["state"]):
+                for v, value in zip(vs, values):
+                    v.assign(value)
+
+        def train_step(x, y) -> float:
+            loss, held["state"] = step(held["state"], x, y)
+            return float(loss)  # a host sync, like train_on_batch's float
+
+        model._xbench_sync = sync  # get_weights reads the trained state
+        return self._with_optimizer(train_step, model)
+
+    def make_predict(self, model, spec, variant=None, device="cpu", dtype="float32"):
+        if variant != "stateless":
+            return super().make_predict(model, spec, variant, device, dtype)
+        import jax
+        import numpy as np
+
+        getattr(model, "_xbench_sync", lambda: None)()
+        forward = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+        tv, ntv = [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
+        return lambda x: np.asarray(forward(tv, ntv, x))  # NumPy on the host, like predict_on_batch
+
+    def get_weights(self, model, spec):
+        getattr(model, "_xbench_sync", lambda: None)()
+        return super().get_weights(model, spec)
+
     def export_onnx(self, model, spec, path, opset: int) -> None:
         """Keras's documented path (``model.export(format="onnx")``, jax2onnx inside), kept only if ONNX Runtime
         loads the file; otherwise ``ExportUnavailable`` with the reason, never another backend's export."""
-        from xbench.frameworks.keras_common import _installed
-
         if not _installed("jax2onnx"):
             import keras
 
