@@ -121,9 +121,9 @@ class KerasJax(KerasFramework):
         """Keras's documented path (``model.export(format="onnx")``, jax2onnx inside), kept only if ONNX Runtime
         loads the file; otherwise ``ExportUnavailable`` with the reason, never another backend's export."""
         if not _installed("jax2onnx"):
-            import keras
+            from importlib.metadata import version
 
-            raise ExportUnavailable(f"Keras {keras.__version__} exports ONNX from the JAX backend through jax2onnx, "
+            raise ExportUnavailable(f"Keras {version('keras')} exports ONNX from the JAX backend through jax2onnx, "
                                     "which is not installed here (pip install jax2onnx): no ONNX rows for keras-jax")
         super().export_onnx(model, spec, path, opset)
         from xbench.runtimes.onnxruntime import open_session
