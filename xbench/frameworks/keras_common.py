@@ -120,6 +120,14 @@ class KerasFramework:
     def variant_reason(self, variant: str, device: str) -> str | None:
         return None
 
+    def _own_train_step(self, model, spec: ModelSpec, lr: float, optimizer: str, variant: str | None, device: str):
+        """A variant's train step other than ``train_on_batch`` (None: ``train_on_batch``)."""
+        return None
+
+    def _own_predict(self, model, spec: ModelSpec, variant: str | None, device: str):
+        """A variant's predict function other than ``predict_on_batch`` (None: ``predict_on_batch``)."""
+        return None
+
     # ---- shared -----------------------------------------------------------------------------------------------------
     def process_reason(self) -> str | None:
         """Why this process cannot run this backend (None when it can)."""
@@ -230,6 +238,9 @@ class KerasFramework:
 
     def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu", dtype="float32"):
         """``dtype``: the policy was set when the model was built (``build(..., dtype=)``)."""
+        own = self._own_train_step(model, spec, lr, optimizer, variant, device)
+        if own is not None:
+            return own
         self._compile(model, spec, lr, optimizer, variant, device)
         scope = self._scope
 
@@ -241,6 +252,9 @@ class KerasFramework:
         return self._with_optimizer(train_step, model)
 
     def make_predict(self, model, spec, variant=None, device="cpu", dtype="float32"):
+        own = self._own_predict(model, spec, variant, device)
+        if own is not None:
+            return own
         if not model.compiled:
             self._compile(model, spec, spec.learning_rate, spec.optimizer_name, variant, device)
         elif model.jit_compile != self._jit(variant):  # never recompile: that would reset the optimizer

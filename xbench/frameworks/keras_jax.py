@@ -64,9 +64,9 @@ class KerasJax(KerasFramework):
             return {"fp32": "ieee", **mode}
         return {"jax_default_matmul_precision": jax.config.jax_default_matmul_precision, **mode}
 
-    def make_train_step(self, model, spec, lr, optimizer="adam", variant=None, device="cpu", dtype="float32"):
+    def _own_train_step(self, model, spec, lr, optimizer, variant, device):
         if variant != "stateless":
-            return super().make_train_step(model, spec, lr, optimizer, variant, device, dtype)
+            return None
         import jax
 
         self._compile(model, spec, lr, optimizer, variant, device)  # the optimizer and loss a user compiles
@@ -102,9 +102,9 @@ class KerasJax(KerasFramework):
         model._xbench_sync = sync  # get_weights reads the trained state
         return self._with_optimizer(train_step, model)
 
-    def make_predict(self, model, spec, variant=None, device="cpu", dtype="float32"):
+    def _own_predict(self, model, spec, variant, device):
         if variant != "stateless":
-            return super().make_predict(model, spec, variant, device, dtype)
+            return None
         import jax
         import numpy as np
 
