@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from xbench.errors import UserError
 from xbench.spec import ModelSpec
 
 # (x_native, y_native) -> loss, synchronised. A train step and an epoch carry the optimizer object they step
@@ -22,8 +23,9 @@ TrainStep = Callable[[Any, Any], float]
 Predict = Callable[[Any], np.ndarray]  # x_native -> probabilities as NumPy on the host (device-to-host copy included)
 
 
-class ExportUnavailable(Exception):
-    """``export_onnx`` cannot export from this framework here; the message is the reason its runtime rows record."""
+class ExportUnavailable(UserError):
+    """``export_onnx`` cannot export from this framework here; the message is the reason its runtime rows record
+    (and ``xbench export``'s one-line error)."""
 
 
 class Framework(Protocol):
