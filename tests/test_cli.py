@@ -53,7 +53,7 @@ def test_train_then_export_on_the_embedded_subset(framework, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--framework", "mxnet"], "unknown framework 'mxnet'; valid: keras, torch"),
+    (["train", "--framework", "mxnet"], "unknown framework 'mxnet'; valid: keras, keras-jax, keras-torch, torch"),
     (["train", "--framework", "keras", "--model", "lenet9"], "unknown model 'lenet9'; valid: seed_cnn"),
     (["train", "--framework", "keras", "--batch-size", "0"], "must be a positive integer"),
     (["train", "--framework", "keras", "--batch-size", "-3"], "must be a positive integer"),

@@ -1,6 +1,11 @@
-"""Proof that Keras and PyTorch run the same CNN: parameters, outputs, loss, one SGD step, one Adam step."""
+"""Proof that Keras and PyTorch run the same CNN: parameters, outputs, loss, one SGD step, one Adam step.
+
+Keras's backend is fixed per process: these tests check the Keras framework named by ``XBENCH_EQUIVALENCE_KERAS``
+(default ``keras``, TensorFlow). tests/test_keras_backends.py runs this file again in one process per other
+backend (``keras-jax`` with KERAS_BACKEND=jax, ``keras-torch`` with KERAS_BACKEND=torch)."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -8,10 +13,12 @@ import pytest
 from xbench import data as mnist
 from xbench import frameworks
 
+KERAS = os.environ.get("XBENCH_EQUIVALENCE_KERAS", "keras")  # the Keras framework (backend) under test
+
 
 @pytest.fixture(scope="module")
 def pair(seed_spec):
-    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    keras_fw, torch_fw = frameworks.get(KERAS), frameworks.get("torch")
     km, tm = keras_fw.build(seed_spec, seed=1), torch_fw.build(seed_spec, seed=2)
     keras_fw.set_weights(km, seed_spec, torch_fw.get_weights(tm, seed_spec))  # NCHW flatten order mapped
     return keras_fw, km, torch_fw, tm
@@ -49,7 +56,7 @@ def mnist_batch(data, spec, n, split="test"):
 
 def test_a_wrong_flatten_order_would_be_caught(seed_spec, mnist):
     """Copy the dense weights without the NHWC/NCHW permutation: the outputs must then differ."""
-    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    keras_fw, torch_fw = frameworks.get(KERAS), frameworks.get("torch")
     tm = torch_fw.build(seed_spec, seed=3)
     km = keras_fw.build(seed_spec)
     w = [p.detach().numpy() for p in tm.parameters()]
@@ -77,7 +84,7 @@ def test_losses_are_equivalent(pair, seed_spec, mnist):
 
 
 def test_one_sgd_step_updates_weights_identically(seed_spec, mnist):
-    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    keras_fw, torch_fw = frameworks.get(KERAS), frameworks.get("torch")
     tm = torch_fw.build(seed_spec, seed=4)
     km = keras_fw.build(seed_spec)
     keras_fw.set_weights(km, seed_spec, torch_fw.get_weights(tm, seed_spec))
@@ -115,7 +122,7 @@ def _torch_gradients(spec, seed: int, x, y) -> list[np.ndarray]:
 
 def _one_adam_step(seed_spec, mnist, torch_eps=None):
     """Both frameworks' Adam train step, once, from the same weights on the same batch: (before, Keras, PyTorch)."""
-    keras_fw, torch_fw = frameworks.get("keras"), frameworks.get("torch")
+    keras_fw, torch_fw = frameworks.get(KERAS), frameworks.get("torch")
     tm = torch_fw.build(seed_spec, seed=6)
     km = keras_fw.build(seed_spec)
     before = [np.array(w, copy=True) for w in torch_fw.get_weights(tm, seed_spec)]  # biases come back as views
@@ -155,7 +162,8 @@ def test_one_adam_step_is_the_same_update_with_epsilon_in_each_frameworks_terms(
     assert 0.1 * ADAM_LR < gap <= (math.sqrt(r) - 1) ** 2 / (r - 1) * ADAM_LR * 1.001  # the bound, not more
 
 
-@pytest.mark.parametrize("framework, variant", [("keras", "xla"), ("torch", "channels_last"), ("torch", "compile")])
+@pytest.mark.parametrize("framework, variant", [(KERAS, v) for v in list(frameworks.get(KERAS).variants)[1:]] +
+                         [("torch", "channels_last"), ("torch", "compile")])
 def test_tuned_variants_compute_the_same_function(framework, variant, seed_spec, mnist):
     fw = frameworks.get(framework)
     reason = fw.variant_reason(variant, "cpu")

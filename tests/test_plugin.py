@@ -45,6 +45,7 @@ ORT_SELECTION = ("(onnxruntime and b1 and not b128 and not (cpu and iobinding))"
 def ort_run(tmp_path_factory, ceiling_env):
     out = tmp_path_factory.mktemp("ort-run") / "r.json"
     proc = run_suite("--benchmark-only", "--xbench-json", str(out), "--xbench-models", "seed_cnn",
+                     "--xbench-frameworks", "keras,torch",  # Keras's other backends: tests/test_keras_backends.py
                      "--xbench-dtypes", "float32", "-k", ORT_SELECTION, timeout=600,
                      env=_child_env(tmp_path_factory, **ceiling_env))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -120,12 +121,13 @@ def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(ort_run):
 
 @pytest.mark.parametrize("option, message", [
     (["--xbench-providers", "cpu,warp"], "unknown provider .warp.; available in this build: .*CPUExecutionProvider"),
-    (["--xbench-frameworks", "jax"], "unknown framework 'jax'; valid: keras, torch"),
+    (["--xbench-frameworks", "jax"], "unknown framework 'jax'; valid: keras, keras-jax, keras-torch, torch"),
     (["--xbench-models", "nope"], "unknown model 'nope'"),
     (["--xbench-threads", "0"], "positive integer"),
     (["--xbench-blocks", "0"], "--xbench-blocks must be a positive integer"),
     (["--xbench-json", "/no/such/dir/r.json"], "does not exist"),
-    (["--xbench-runtimes", "torch,tflite"], "--xbench-runtimes: unknown name 'tflite'; valid: keras, torch, onnxruntime, openvino"),
+    (["--xbench-runtimes", "torch,tflite"],
+     "--xbench-runtimes: unknown name 'tflite'; valid: keras, keras-jax, keras-torch, torch, onnxruntime, openvino"),
     (["--xbench-dtypes", "fp8"], "--xbench-dtypes: unknown name 'fp8'; valid: float32, bfloat16, float16, int8"),
     (["--xbench-where-models", "nope"], "unknown model 'nope'"),
     (["--xbench-where-batches", "1,x"], "--xbench-where-batches: 'x' is not a positive batch size"),
@@ -154,7 +156,8 @@ def test_a_bad_option_ends_the_session_with_one_line(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--xbench-frameworks", "jax")
     assert result.ret == 2
     text = result.stdout.str() + result.stderr.str()
-    assert "xbench: error: unknown framework 'jax'; valid: keras, torch" in text and "Traceback" not in text
+    assert "xbench: error: unknown framework 'jax'; valid: keras, keras-jax, keras-torch, torch" in text
+    assert "Traceback" not in text
 
 
 def test_plain_pytest_runs_each_benchmark_once_and_writes_no_results(tmp_path):

@@ -57,7 +57,7 @@ TIERS = (("amx", "amx_tile"), ("avx512bf16", "avx512_bf16"), ("avx512vnni", "avx
          ("avx2", "avx2"), ("sme", "sme"), ("sve2", "sve2"), ("sve", "sve"), ("neon", "asimd"))
 _X86_VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd", "HygonGenuine": "hygon", "CentaurHauls": "centaur"}
 PACKAGES = ("tensorflow", "keras", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "tf2onnx", "onnxscript",
-            "numpy", "pytest-benchmark", "xbench")
+            "numpy", "pytest-benchmark", "xbench", "jax", "jaxlib")
 REPO = Path(__file__).resolve().parent.parent
 _ARM_IMPLEMENTERS = {0x41: "arm", 0x42: "broadcom", 0x43: "cavium", 0x46: "fujitsu", 0x48: "hisilicon", 0x4E: "nvidia",
                      0x50: "apm", 0x51: "qualcomm", 0x61: "apple", 0x69: "intel", 0x6D: "microsoft", 0xC0: "ampere"}

@@ -24,6 +24,7 @@ from typing import Callable
 from xbench import data as mnist
 from xbench import frameworks, precision, runtimes, usermodel
 from xbench.bench.accuracy import test_set_top1
+from xbench.frameworks.base import ExportUnavailable
 from xbench.precision import DTYPES, FLOAT32, SUM_TOLERANCE
 from xbench.runtimes import DEVICE_OUTPUT, HOST_OUTPUT, Unavailable  # noqa: F401 (re-exported for tests)
 from xbench.runtimes.onnxruntime import SHORT
@@ -473,9 +474,14 @@ def _prepare_runtime(case: Case, spec: ModelSpec, ctx: Context, x) -> Prepared:
 
     def export() -> Path:
         try:
+            reason = fw.device_reason("cpu")  # the export runs the framework here (a Keras backend: its process)
+            if reason:
+                raise Skip(f"cannot export the {fw.display} model here: {reason}")
             return ctx.onnx_file(case.framework, spec)
         except ImportError as exc:
             raise Skip(f"cannot export the {fw.display} model: {fw.display} is not installed here ({exc})") from None
+        except ExportUnavailable as exc:  # the framework's documented path does not give a file ORT runs
+            raise Skip(str(exc)) from None
 
     reason = rt.unavailable_reason(case.provider, case.dtype, export)
     if reason:

@@ -29,12 +29,15 @@ SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 # Defaults as constants: xbench.bench.cases (frameworks, runtimes) is not imported until xbench is asked for.
 DEFAULT_MODELS = "seed_cnn,seed_conv64"
-DEFAULT_FRAMEWORKS = "keras,torch"
+DEFAULT_FRAMEWORKS = "keras,torch"  # keras-jax, keras-torch (a process each, bench/backends.py) are asked for by
+# name: a default run took 9.5 minutes of its 10 before them (docs/keras-backends.md)
+ALL_FRAMEWORKS = "keras,keras-jax,keras-torch,torch"
 DEFAULT_PROVIDERS = "CPUExecutionProvider,CUDAExecutionProvider"
 DEFAULT_WHERE_MODELS = "seed_cnn"  # xbench.bench.cases.WHERE_MODELS (a test keeps the two equal)
 DEFAULT_WHERE_BATCHES = "1,128"  # xbench.bench.cases.WHERE_BATCHES
 DEFAULT_BLOCKS = 5
 SMOKE_CHOICES = ("one", "all")
+BACKEND_ROW_CHOICES = ("default", "all")
 
 
 def pytest_addoption(parser):
@@ -49,7 +52,14 @@ def pytest_addoption(parser):
     g.addoption("--xbench-input-shape", metavar="C,H,W",
                 help="input shape of a FILE.py:function module that has no input_shape attribute")
     g.addoption("--xbench-frameworks", metavar="NAMES", default=DEFAULT_FRAMEWORKS,
-                help=f"comma-separated frameworks (default: {DEFAULT_FRAMEWORKS})")
+                help=f"comma-separated frameworks; keras is Keras on TensorFlow, keras-jax and keras-torch Keras on its "
+                     f"JAX and PyTorch backends, each run in a pytest process of its own; every one: {ALL_FRAMEWORKS} "
+                     f"(default: {DEFAULT_FRAMEWORKS}, to keep a default run within 10 minutes on 2 cores)")
+    g.addoption("--xbench-backend-rows", choices=BACKEND_ROW_CHOICES, default="default",
+                help="native rows of keras-jax and keras-torch: 'default' times their default variant (jit_compile as "
+                     "Keras defaults it on that backend) in float32, train steps and inference, to keep a default run "
+                     "within its time; 'all' adds their tuned variants (jit_compile on/off, torch.compile), bfloat16 "
+                     "and model.fit epochs. Their ONNX runtime rows run either way (default: %(default)s)")
     g.addoption("--xbench-providers", metavar="NAMES", default=DEFAULT_PROVIDERS,
                 help="comma-separated ONNX Runtime providers, long or short names (cpu, cuda); CUDA also selects the "
                      "native GPU benchmarks (default: CPU and CUDA; CUDA is recorded as skipped where it cannot run)")

@@ -122,7 +122,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xbench: an xbench benchmark case")
     from xbench.runtimes import onnxruntime as ortx
 
-    ortx.TORCH_IN_PROCESS = "torch" in _csv(config.getoption("xbench_frameworks"))  # else never load torch
+    fws = _csv(config.getoption("xbench_frameworks"))
+    ortx.TORCH_IN_PROCESS = "torch" in fws or "keras-torch" in fws  # else never load torch
     try:
         _validate(config)
     except UserError as exc:
@@ -131,6 +132,10 @@ def pytest_configure(config):
     if not getattr(opt, "benchmark_only", False) and not getattr(opt, "benchmark_enable", False):
         opt.benchmark_disable = True  # plain `pytest`: each benchmark runs once, as a smoke test
     config._xbench = Recorder(config)
+    from xbench.bench import backends
+
+    # Keras frameworks on another backend than this process's run in a child pytest each (xbench.bench.backends)
+    config._xbench.children = backends.Children(config, config._xbench, backends.delegated(fws))
 
 
 def n_blocks(config) -> int:
@@ -163,12 +168,29 @@ def pytest_generate_tests(metafunc):
     else:
         cases = suite.inference_cases(models, fws, providers, sel=sel)
     cases += [c for u in users for c in suite.user_cases(task, u, providers, sel=sel)]
+    if cfg.getoption("xbench_backend_rows") == "default":
+        cases = [c for c in cases if not _opt_in_row(c)]
     if cfg.option.benchmark_disable and cfg.getoption("xbench_smoke") == "one":
         cases = smoke_cases(cases)
     metafunc.parametrize("case", cases, ids=[c.test_id for c in cases])
     n = n_blocks(cfg)
     if n > 1:  # blocks spread across the run; the plugin orders them block by block
         metafunc.parametrize("xbench_block", range(n), indirect=True, ids=[f"r{i}" for i in range(n)])
+
+
+def _opt_in_row(case) -> bool:
+    """A native row beyond the default of a framework whose other rows are opt-in (``ROWS_OPT_IN``: Keras's JAX
+    and PyTorch backends, to keep a default run within its time): a tuned variant, a lower precision or an epoch of
+    ``model.fit``; --xbench-backend-rows all runs them. Their ONNX runtime rows always run."""
+    from xbench import frameworks
+    from xbench.precision import FLOAT32
+
+    if case.framework is None or case.runtime != case.framework:
+        return False
+    fw = frameworks.get(case.framework)
+    if not getattr(fw, "ROWS_OPT_IN", False):
+        return False
+    return case.task == "train_epoch" or case.dtype != FLOAT32 or case.variant != next(iter(fw.variants))
 
 
 def smoke_cases(cases: list) -> list:
@@ -206,6 +228,13 @@ def pytest_collection_modifyitems(config, items):
         pytest.exit("xbench: the xbench suite was not collected: run `xbench bench` or "
                     "`pytest --pyargs xbench.bench.suite` (an --xbench-* option was given)", returncode=2)
     items.sort(key=lambda item: getattr(getattr(item, "callspec", None), "params", {}).get("xbench_block", 0))
+    children = getattr(getattr(config, "_xbench", None), "children", None)
+    if children is not None and children.backends:  # their processes start after every case of this one
+        def handed_over(item):
+            case = getattr(getattr(item, "callspec", None), "params", {}).get("case")
+            return getattr(case, "framework", None) in children.backends
+
+        items.sort(key=handed_over)
 
 
 def pytest_collection_finish(session):
@@ -242,6 +271,8 @@ class Recorder:
         self._failed: set[str] = set()
         self._plans: dict[str, Plan] = {}
         self.ceiling: dict | None = None
+        self._processes: list[dict] = []  # other processes' results merged in (xbench.bench.backends)
+        self.children = None
 
     def measure_ceiling(self) -> None:
         """The machine's ceiling, once, before the first benchmark and outside this process (``xbench run``
@@ -301,7 +332,16 @@ class Recorder:
         record.extra.update(annotate(record.stats.median))
         self.add(record)
 
-    def write(self, new: Record) -> None:
+    def merge_process(self, doc: dict, framework: str, backend: str) -> None:
+        """Another process's results (``framework`` on Keras's ``backend``, ``xbench.bench.backends``) join this
+        session's file; validated when read."""
+        merged = [Record.from_dict(r) for r in doc["records"]]
+        ids = {r.id for r in merged}
+        self.records = [r for r in self.records if r.id not in ids] + merged
+        self._processes.append({**doc, "keras_backend": backend})
+        self.write(None)
+
+    def write(self, new: Record | None) -> None:
         """Rewrite the whole file atomically; only ``new`` is validated (the others were when they came in),
         which keeps a run of hundreds of blocks from re-checking hundreds of thousands of samples each time."""
         from xbench import machine
@@ -315,7 +355,19 @@ class Recorder:
         # What this process has loaded so far: a benchmark process loads only the frameworks it benchmarks.
         self._env["imported"] = sorted(m for m in ML_MODULES if m in sys.modules)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        validate(results_document(self._env, [new], self.created_at), source=str(self.path))
+        if new is not None:
+            validate(results_document(self._env, [new], self.created_at), source=str(self.path))
+        for doc in self._processes:  # a Keras backend's child process: its weights and its own env
+            for fw, models in (doc["env"].get("weights") or {}).items():
+                self._env.setdefault("weights", {})[fw] = models
+        if self._processes:
+            own = sorted({r.framework for r in self.records if r.framework} -
+                         {r["framework"] for d in self._processes for r in d["records"]})
+            self._env["processes"] = [{"frameworks": own, "created_at": self.created_at,
+                                       "threads": self._env.get("threads"), "imported": self._env["imported"]}] + [
+                {"frameworks": sorted({r["framework"] for r in d["records"] if r["framework"]}),
+                 "created_at": d["created_at"], "threads": d["env"].get("threads"), "imported": d["env"].get("imported"),
+                 "keras_backend": d["keras_backend"]} for d in self._processes]
         write_results(self.path, results_document(self._env, self.records, self.created_at), check=False)
 
 
@@ -367,6 +419,10 @@ class Bench:
 
         identity = case.identity()
         self.node._xbench_identity = identity
+        children = self.recorder.children
+        if children is not None and case.framework in children.backends:  # Keras on another backend
+            self._handed_over(children, case, identity)
+            return
         self.benchmark.group = f"{case.task} {case.model} batch {case.batch_size}"
         self.benchmark.extra_info.update(identity)
         try:
@@ -416,6 +472,18 @@ class Bench:
         self.recorder.add_block(identity, block, extra,
                                 lambda median: record_fields(case, self.context, median))
         self.node._xbench_recorded = True
+
+
+    def _handed_over(self, children, case, identity) -> None:
+        """A case of a Keras framework on another backend: its child process measures it (``xbench.bench.backends``);
+        a plain `pytest` starts no such process."""
+        from xbench.bench import backends
+
+        self.node._xbench_recorded = True  # the child's record (or the failure below) speaks for it
+        if not self.recorder.enabled:
+            pytest.skip(f"{case.framework} runs in its own process (KERAS_BACKEND={children.backends[case.framework]}), "
+                        "started only by a timed run (--benchmark-only); tests/test_keras_backends.py -m e2e proves it")
+        backends.outcome(children, case, identity, self.node)
 
 
 def block_fields(blocks: list[dict]) -> dict:
@@ -549,5 +617,7 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     counts = {s: sum(r.status == s for r in rec.records) for s in ("ok", "skipped", "error")}
     terminalreporter.write_sep("-", "xbench")
+    for line in (rec.children.ended.values() if rec.children is not None else ()):
+        terminalreporter.write_line(line)
     terminalreporter.write_line(f"xbench results: {rec.path} ({counts['ok']} ok, {counts['skipped']} skipped, "
                                 f"{counts['error']} error); render with: xbench report {rec.path}")

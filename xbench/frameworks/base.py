@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from xbench.errors import UserError
 from xbench.spec import ModelSpec
 
 # (x_native, y_native) -> loss, synchronised. A train step and an epoch carry the optimizer object they step
@@ -22,9 +23,14 @@ TrainStep = Callable[[Any, Any], float]
 Predict = Callable[[Any], np.ndarray]  # x_native -> probabilities as NumPy on the host (device-to-host copy included)
 
 
+class ExportUnavailable(UserError):
+    """``export_onnx`` cannot export from this framework here; the message is the reason its runtime rows record
+    (and ``xbench export``'s one-line error)."""
+
+
 class Framework(Protocol):
-    name: str  # "keras" | "torch"
-    display: str  # "Keras" | "PyTorch"
+    name: str  # "keras" | "keras-jax" | "keras-torch" | "torch"
+    display: str  # "Keras" | "Keras (JAX)" | "Keras (PyTorch)" | "PyTorch"
     layout: str  # "NHWC" | "NCHW": the input layout of the native model and its ONNX export
     weights_suffix: str
     variants: dict[str, str]  # variant name -> what it changes; first one is the default
@@ -37,7 +43,8 @@ class Framework(Protocol):
     def versions(self) -> dict[str, str]: ...
 
     def device_reason(self, device: str) -> str | None:
-        """None when ``device`` ("cpu" | "cuda") is usable, else why not; ImportError when the framework is missing."""
+        """None when ``device`` ("cpu" | "cuda") is usable, else why not (a Keras backend that is not this process's,
+        a missing optional backend); ImportError when the framework is missing."""
 
     def variant_reason(self, variant: str, device: str) -> str | None:
         """None when ``variant`` can run on ``device`` here, else why not (optional)."""
@@ -73,4 +80,5 @@ class Framework(Protocol):
 
     def load(self, spec: ModelSpec, path: Path) -> Any: ...
 
-    def export_onnx(self, model: Any, spec: ModelSpec, path: Path, opset: int) -> None: ...
+    def export_onnx(self, model: Any, spec: ModelSpec, path: Path, opset: int) -> None:
+        """Raises ``ExportUnavailable`` (with the reason) where the framework cannot export here."""

@@ -16,10 +16,11 @@ from xbench.schema import read_results
 # The variant a framework runs when nobody tunes it; main tables show these,
 # the variants tables show every variant.
 DEFAULT_VARIANTS = ("default", "eager", "end_to_end")
-FRAMEWORK_LABELS = {"keras": "Keras", "torch": "PyTorch"}
-RUNTIME_LABELS = {"keras": "Keras", "torch": "PyTorch", "onnxruntime": "ORT", "openvino": "OpenVINO"}
+# keras is Keras on TensorFlow (every file before issue 23 has only it); keras-jax and keras-torch its other backends.
+FRAMEWORK_LABELS = {"keras": "Keras", "keras-jax": "Keras (JAX)", "keras-torch": "Keras (PyTorch)", "torch": "PyTorch"}
+RUNTIME_LABELS = {**FRAMEWORK_LABELS, "onnxruntime": "ORT", "openvino": "OpenVINO"}
 TASK_TITLES = {"train_step": "Training step", "inference": "Inference", "train_epoch": "One epoch"}
-_ORDER = {"keras": 0, "torch": 1, "onnxruntime": 2, "openvino": 3}
+_ORDER = {"keras": 0, "keras-jax": 0.1, "keras-torch": 0.2, "torch": 1, "onnxruntime": 2, "openvino": 3}
 
 
 @dataclass

@@ -12,8 +12,8 @@ from collections import defaultdict
 from xbench.machine import machine_id
 from xbench.precision import ACCURACY_POINTS
 from xbench.report import fmt
-from xbench.report.data import (DEFAULT_VARIANTS, NOISY_IQR, TASK_TITLES, Column, Run, column, default_variant, device,
-                                median_s, noisy)
+from xbench.report.data import (DEFAULT_VARIANTS, FRAMEWORK_LABELS, NOISY_IQR, TASK_TITLES, Column, Run, column,
+                                default_variant, device, median_s, noisy)
 from xbench.report.doc import Heading, Image, Para, Strong, Table
 from xbench.report.scaling import EXPLAIN as SCALING_EXPLAIN, scaling_table
 from xbench.report.where import where_tables
@@ -224,7 +224,7 @@ def epoch_table(runs: list[Run]) -> Table | None:
     rows = []
     for run in runs:
         for e in epoch_vs_steps(run.doc):
-            fw = {"keras": "Keras", "torch": "PyTorch"}.get(e["framework"], e["framework"])
+            fw = FRAMEWORK_LABELS.get(e["framework"], e["framework"])
             has = e.get("sum_of_steps_s") is not None
             rows.append(([run.label] if multi else []) + [
                 f"{fw} {device(e['provider'])} `{e['variant']}`", e["model"], str(e["batch_size"]),
