@@ -607,7 +607,7 @@ def scaling_prediction(src: Source) -> str:
     return head + "\n\n" + _md(table) + "\n\nAssumed links: " + links + ". " + src.cite()
 
 
-SERVE = "results/serve/serve.json"
+SERVE = "results/serve/serve.json.gz"
 
 
 @block("serve-run", SERVE)
