@@ -607,6 +607,30 @@ def scaling_prediction(src: Source) -> str:
     return head + "\n\n" + _md(table) + "\n\nAssumed links: " + links + ". " + src.cite()
 
 
+BACKENDS = "results/keras-backends/seed_cnn-cpu.json.gz"
+
+
+@block("backends-tables", BACKENDS)
+def backends_tables(src: Source) -> str:
+    """Keras on TensorFlow, JAX and PyTorch beside PyTorch (docs/keras-backends.md): the train-step and inference
+    tables of one suite run that asked for the backends, with the machine and its load."""
+    from xbench.report.tables import NOISY_IQR, WIDE_CI, main_table
+
+    doc = _doc(src)
+    env = doc["env"]
+    procs = "; ".join(f"{', '.join(p['frameworks'])}" + (f" (KERAS_BACKEND={p['keras_backend']})"
+                                                        if p.get("keras_backend") else " (the suite's process)")
+                      for p in env.get("processes") or [])
+    about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:16].replace('T', ' ')} UTC), commit "
+             f"`{(env.get('git') or {}).get('commit', '?')[:12]}`, 3 blocks per benchmark, fp32 on CPU, native rows "
+             f"only; processes: {procs}. Times are medians of the block medians; in parentheses the range of the "
+             f"3 blocks (75 % coverage of the median with 3 blocks, not 95 %), shown where it reaches more than "
+             f"{WIDE_CI:.0%} from the median; † marks a noisy record (interquartile range above {NOISY_IQR:.0%} of the "
+             "median).")
+    return "\n\n".join(_md(main_table(_runs(src), task)[0]) for task in ("train_step", "inference")) + (
+        "\n\n" + about + " " + src.cite())
+
+
 SERVE = "results/serve/serve.json.gz"
 
 
