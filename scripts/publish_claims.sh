@@ -25,7 +25,7 @@ TARGETS=(--target 0.98 --also-targets 0.97,0.975 --check-every 100 --data "$DATA
 OUT=${OUT:-results}
 LOG=$OUT/sweep-train/load.log
 mkdir -p "$OUT/sweep-train" "$OUT/tta"
-PART=${PART:-all}  # all | tta | sweep | more | more9 | steptime | verdicts
+PART=${PART:-all}  # all | tta | backends | sweep | more | more9 | steptime | verdicts
 [ "$PART" = all ] && : > "$LOG"
 XB=("${PYTHON:-python}" -m xbench.cli)
 mark() { echo "$(date -u +%FT%TZ) $1 loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"; }
@@ -43,6 +43,17 @@ case $PART in all|tta) ;; *) SKIP_TTA=1 ;; esac
 done
 
 [ "$PART" = tta ] && exit 0
+# Keras's other backends in the ranking (issue 23): the same recipe, own initial weights (steps to 98 % do not
+# depend on the machine's load, so these ran beside other work).
+if [ "$PART" = backends ]; then
+  for fw in keras-jax keras-torch; do
+    mark "start tta $fw init own"
+    "${XB[@]}" --threads "$THREADS" tta --framework "$fw" --batch-size 32 --lr 1e-3 --max-epochs 4 --init own \
+      "${TARGETS[@]}" --repeats "$TTA_SEEDS" --quiet --json "$OUT/tta/$fw-b32-lr0.001-own.json"
+    mark "end tta $fw init own"
+  done
+  exit 0
+fi
 # Claim 2 (batch 32 vs 128 at lr 1e-3) and claim 3 (lr 1e-3, 3e-3, 3e-2 at batch 32), both frameworks, shared init.
 if [ "$PART" = all ] || [ "$PART" = sweep ]; then
   mark "start sweep-train"

@@ -45,6 +45,15 @@ def main(name: str) -> dict:
                         "input_shape": result.input_shape, "opset": result.opset}
         except ExportUnavailable as exc:
             exported = {"unavailable": str(exc)}
+        if name == "keras-jax":  # without its exporter, the suite counts FLOPs on torch's export of the same spec
+            from xbench.bench.cases import Context
+
+            sys.modules["jax2onnx"] = None
+            try:
+                exported["counted_without_exporter"] = Context(data.read_npz(data.EMBEDDED), Path(tmp)).counted_file(
+                    name, spec).name
+            finally:
+                del sys.modules["jax2onnx"]
     return {"pytest": int(code), "outcomes": outcomes.seen, "export": exported}
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from xbench import frameworks
@@ -54,12 +55,51 @@ def test_onnx_rows_on_another_backends_export_are_skipped_with_the_reason_not_ex
 
 
 def test_a_jax_export_without_jax2onnx_is_unavailable_with_the_reason(monkeypatch, seed_spec, tmp_path):
-    """Keras's documented JAX -> ONNX path needs jax2onnx; without it the export names it (no other backend's file
-    under the JAX label). Checked before Keras is touched, so it runs in this TensorFlow process too."""
+    """Keras's documented JAX -> ONNX path needs jax2onnx; without it the export names it and the install line (no
+    other backend's file under the JAX label). Checked before Keras is touched, so it runs in this TensorFlow process
+    too."""
     monkeypatch.setitem(sys.modules, "jax2onnx", None)
-    with pytest.raises(ExportUnavailable, match=r"through jax2onnx, which is not installed here \(pip install jax2onnx\)"):
+    with pytest.raises(ExportUnavailable, match=r"through jax2onnx, and jax2onnx is not installed here "
+                                                r"\(pip install --no-deps -r requirements/jax-export.txt\)"):
         frameworks.get("keras-jax").export_onnx(None, seed_spec, tmp_path / "m.onnx", 18)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def _jax2onnx_pool(x_shape, kernel, strides):
+    """A graph in the form jax2onnx 0.17 writes for a channels-last max-pool: Unsqueeze twice, an n-D MaxPool, Squeeze."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Unsqueeze", ["x", "a0"], ["u0"]), helper.make_node("Unsqueeze", ["u0", "a1"], ["u1"]),
+             helper.make_node("MaxPool", ["u1"], ["p"], name="pool", kernel_shape=kernel, strides=strides),
+             helper.make_node("Squeeze", ["p", "sq"], ["y"])]
+    inits = [numpy_helper.from_array(np.array([0], np.int64), n) for n in ("a0", "a1")] + \
+        [numpy_helper.from_array(np.array([0, 1], np.int64), "sq")]
+    graph = helper.make_graph(nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", *x_shape[1:]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", None, None, x_shape[3]])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+def test_the_jax_exports_channels_last_pool_is_rewritten_to_one_onnx_runtime_runs_with_the_same_values():
+    """jax2onnx 0.17's 4-D MaxPool (ONNX Runtime: "Unsupported pooling size") becomes Transpose, 2-D MaxPool,
+    Transpose with the same output as a NumPy 2 x 2 max-pool; a pool that is not over the spatial axes is left."""
+    import onnx
+
+    from xbench.frameworks.keras_jax import pool_on_spatial_axes
+    from xbench.runtimes.onnxruntime import open_session
+
+    x = np.random.default_rng(0).standard_normal((3, 6, 8, 5)).astype(np.float32)
+    proto = _jax2onnx_pool(x.shape, [1, 2, 2, 1], [1, 2, 2, 1])
+    with pytest.raises(Exception, match="Unsupported pooling size"):
+        open_session(proto.SerializeToString(), "CPUExecutionProvider").run(None, {"x": x})
+    assert pool_on_spatial_axes(proto) == 1
+    onnx.checker.check_model(proto, full_check=True)
+    got = open_session(proto.SerializeToString(), "CPUExecutionProvider").run(None, {"x": x})[0]
+    want = x.reshape(3, 3, 2, 4, 2, 5).max(axis=(2, 4))
+    np.testing.assert_array_equal(got, want)
+    assert [n.op_type for n in proto.graph.node] == ["Transpose", "MaxPool", "Transpose"]
+    assert not proto.graph.initializer and "Transpose, 2-D MaxPool" in proto.metadata_props[0].value
+    other = _jax2onnx_pool(x.shape, [2, 2, 2, 1], [2, 2, 2, 1])  # pools the batch axis too: not ours to rewrite
+    assert pool_on_spatial_axes(other) == 0 and len(other.graph.node) == 4
 
 
 def _run_checks(name: str, backend: str) -> dict:
@@ -90,12 +130,13 @@ def test_backend_in_its_own_process_matches_pytorch_and_exports(name):
     tuned = {f"test_tuned_variants_compute_the_same_function[{name}-{v}]" for v in list(frameworks.get(name).variants)[1:]}
     assert out["outcomes"] == {t: "passed" for t in EQUIVALENCE | tuned}, out["outcomes"]
     assert out["pytest"] == 0
-    if name == "keras-torch":  # Keras's exporter on PyTorch: torch.onnx, NHWC input, dynamic batch
-        assert out["export"]["input_shape"][1:] == [28, 28, 1] and isinstance(out["export"]["input_shape"][0], str)
-        assert max(out["export"]["max_abs_diff"].values()) <= 1e-5
-    else:  # jax2onnx is not a dependency: the reason is recorded; with it, the parity check decides
-        assert "jax2onnx" in out["export"].get("unavailable", "jax2onnx") and \
-            max(out["export"].get("max_abs_diff", {"-": 0}).values()) <= 1e-4
+    # Keras's exporter: torch.onnx on PyTorch, jax2onnx (requirements/jax-export.txt, which CI installs) on JAX; NHWC
+    # input, dynamic batch, ONNX Runtime within 1e-5 of the backend's own output
+    assert "unavailable" not in out["export"], out["export"]
+    assert out["export"]["input_shape"][1:] == [28, 28, 1] and isinstance(out["export"]["input_shape"][0], str)
+    assert max(out["export"]["max_abs_diff"].values()) <= 1e-5
+    if name == "keras-jax":  # FLOPs and bytes are counted on the same spec's torch export when jax2onnx is missing
+        assert out["export"]["counted_without_exporter"] == "seed_cnn.torch.onnx"
 
 
 def test_a_child_gets_the_parents_arguments_with_its_own_framework_and_files(tmp_path):

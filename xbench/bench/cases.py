@@ -272,7 +272,12 @@ class Context:
             if key not in self._counted:
                 path = self.workdir / "untrained" / f"{spec.name}.{framework}.onnx"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                export(framework, spec, path, model=fresh_model(framework, spec), data=self.data)
+                try:
+                    export(framework, spec, path, model=fresh_model(framework, spec), data=self.data)
+                except ExportUnavailable:  # e.g. keras-jax without jax2onnx: the same spec's count, from torch's
+                    if framework == "torch":  # export (the record's counted_from names that file)
+                        raise
+                    path = self.counted_file("torch", spec)  # (an RLock: the same thread re-enters)
                 self._counted[key] = path
             return self._counted[key]
 
