@@ -155,7 +155,9 @@ class KerasFramework:
                 "softmax": "float32 (Keras's mixed-precision guide: the output activation in float32)"}
 
     def seed(self, seed: int) -> None:
-        self._keras().utils.set_random_seed(seed)
+        keras = self._keras()
+        with quiet_native_logs():  # Keras seeds TensorFlow too when it is installed, on every backend (its first
+            keras.utils.set_random_seed(seed)  # import then prints oneDNN's lines in a JAX or PyTorch process)
 
     def build(self, spec: ModelSpec, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
         # Variables are created here: placed on ``device`` (without a scope a backend may put them on its GPU).
