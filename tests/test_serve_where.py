@@ -115,3 +115,10 @@ def test_a_search_that_never_failed_a_probe_gives_a_lower_bound_not_a_maximum():
     cells = {r[0]: str(r[-2]) for r in table.rows}
     assert cells["ORT CPU (PyTorch export)"].startswith("≥ 32") and not cells["OpenVINO CPU (PyTorch export)"].startswith("≥")
     assert "(≥ 32" in answer
+
+
+def test_a_file_without_a_server_scenario_says_so_instead_of_a_missed_bound():
+    """SingleStream only (e.g. `--xbench-serve="--scenarios single-stream"`): no Server search ran, so the answer
+    must not claim that none met the bound."""
+    table, answer = _table([_rec("onnxruntime", "float32", "default", "single-stream", p90=50e-6, loop=40e-6)])
+    assert "no Server scenario in this file" in answer and "none within the p99 bound" not in answer

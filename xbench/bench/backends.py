@@ -21,10 +21,10 @@ from pathlib import Path
 
 CHILD_ENV = "XBENCH_KERAS_BACKEND_CHILD"  # set in a child: it never starts children of its own
 # Arguments a child must not inherit: its framework and results file are its own; pytest-benchmark's and
-# JUnit's files are the parent's.
+# JUnit's files and the serve stage are the parent's.
 _OWN_VALUE = ("--xbench-frameworks", "--xbench-json", "--benchmark-json", "--benchmark-save", "--junitxml",
               "--junit-xml", "--benchmark-storage")
-_OWN_FLAG = ("--benchmark-autosave",)
+_OWN_FLAG = ("--benchmark-autosave", "--xbench-serve")  # the serve stage runs once, in the parent
 
 
 def delegated(names: list[str]) -> dict[str, str]:

@@ -80,6 +80,12 @@ def pytest_addoption(parser):
                 help="measure every benchmark in N blocks spread across the run, each with a fresh model/session and "
                      "1/N of --benchmark-max-time; blocks are the unit of noise for xbench compare "
                      f"(default: {DEFAULT_BLOCKS}; 1 = one contiguous block; a plain `pytest` smoke run uses 1)")
+    g.addoption("--xbench-serve", nargs="?", const="", default=None, metavar="SERVE_OPTIONS",
+                help="after every case of a timed run, serve each where-model's inference rows behind MLPerf LoadGen "
+                     "as `xbench serve --model NAME` does (its defaults: ONNX Runtime and OpenVINO, fp32 and int8; "
+                     "SingleStream, Offline, the Server QPS search, accuracy mode; a few minutes per model), into the "
+                     "same results file, LoadGen's logs beside it. An optional value passes `xbench serve` options, "
+                     "e.g. --xbench-serve=\"--dtypes float32 --no-batcher\" (off by default; docs/serve.md)")
     g.addoption("--xbench-smoke", choices=SMOKE_CHOICES, default="one",
                 help="what a plain `pytest` (benchmarks disabled) smoke-runs once: 'one' case per framework x task x "
                      "runtime family (runtime and device) at its cheapest case (fp32, smallest batch), or 'all' of them; "

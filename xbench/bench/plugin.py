@@ -103,6 +103,10 @@ def _validate(config) -> None:
     for b in _csv(config.getoption("xbench_where_batches")):
         if not b.isdigit() or int(b) <= 0:
             raise UserError(f"--xbench-where-batches: {b!r} is not a positive batch size; give e.g. 1,32,128")
+    if config.getoption("xbench_serve") is not None:  # its `xbench serve` options, checked before any case runs
+        from xbench.bench import serve_stage
+
+        serve_stage.serve_args("seed_cnn", None, config.getoption("xbench_serve"))
     clash = check_single_distribution()
     if clash:
         raise UserError(clash)
@@ -132,6 +136,10 @@ def pytest_configure(config):
     if not getattr(opt, "benchmark_only", False) and not getattr(opt, "benchmark_enable", False):
         opt.benchmark_disable = True  # plain `pytest`: each benchmark runs once, as a smoke test
     config._xbench = Recorder(config)
+    if config.getoption("xbench_serve") is not None and config._xbench.enabled:
+        from xbench.bench import serve_stage
+
+        serve_stage.share_weights(config._xbench)  # the stage's rows reuse the weights this session trains
     from xbench.bench import backends
 
     # Keras frameworks on another backend than this process's run in a child pytest each (xbench.bench.backends)
@@ -272,6 +280,8 @@ class Recorder:
         self._plans: dict[str, Plan] = {}
         self.ceiling: dict | None = None
         self._processes: list[dict] = []  # other processes' results merged in (xbench.bench.backends)
+        self._serve: dict[str, dict] = {}  # model -> env.serve of the serve stage (xbench.bench.serve_stage)
+        self.serve_lines: list[str] = []
         self.children = None
 
     def measure_ceiling(self) -> None:
@@ -341,6 +351,13 @@ class Recorder:
         self._processes.append({**doc, "keras_backend": backend})
         self.write(None)
 
+    def merge_serve(self, doc: dict, model: str) -> None:
+        """The serve stage's records of ``model`` (``xbench.bench.serve_stage``) join this session's file; its
+        ``env.serve`` (LoadGen's version, settings, logs folder, load average) is kept per model."""
+        self.records += [Record.from_dict(r) for r in doc["records"]]
+        self._serve[model] = doc["env"]["serve"]
+        self.write(None)
+
     def write(self, new: Record | None) -> None:
         """Rewrite the whole file atomically; only ``new`` is validated (the others were when they came in),
         which keeps a run of hundreds of blocks from re-checking hundreds of thousands of samples each time."""
@@ -368,6 +385,8 @@ class Recorder:
                 {"frameworks": sorted({r["framework"] for r in d["records"] if r["framework"]}),
                  "created_at": d["created_at"], "threads": d["env"].get("threads"), "imported": d["env"].get("imported"),
                  "keras_backend": d["keras_backend"]} for d in self._processes]
+        if self._serve:
+            self._env["serve"] = {"stage": "pytest --xbench-serve (xbench.bench.serve_stage)", "models": self._serve}
         write_results(self.path, results_document(self._env, self.records, self.created_at), check=False)
 
 
@@ -611,13 +630,33 @@ def pytest_runtest_makereport(item, call):
         item._xbench_recorded = True
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """--xbench-serve: the serve stage after every case of a timed run that was not interrupted."""
+    rec = getattr(session.config, "_xbench", None)
+    if rec is None or not rec.enabled or session.config.getoption("xbench_serve") is None:
+        return
+    from xbench import usermodel
+    from xbench.bench import serve_stage
+
+    cfg = session.config
+    where = _csv(cfg.getoption("xbench_where_models"))
+    models = [m for m in _csv(cfg.getoption("xbench_models"))
+              if not usermodel.is_file_model(m) and (where == ["all"] or m in where)]
+    try:
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            rec.serve_lines = serve_stage.run(rec, models, cfg.getoption("xbench_data"), cfg.getoption("xbench_serve"),
+                                              say=lambda line: print(line, flush=True))
+    finally:
+        serve_stage.unshare_weights(rec)
+
+
 def pytest_terminal_summary(terminalreporter, config):
     rec = getattr(config, "_xbench", None)
     if rec is None or not rec.enabled or not rec.records:
         return
     counts = {s: sum(r.status == s for r in rec.records) for s in ("ok", "skipped", "error")}
     terminalreporter.write_sep("-", "xbench")
-    for line in (rec.children.ended.values() if rec.children is not None else ()):
+    for line in [*(rec.children.ended.values() if rec.children is not None else ()), *rec.serve_lines]:
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"xbench results: {rec.path} ({counts['ok']} ok, {counts['skipped']} skipped, "
                                 f"{counts['error']} error); render with: xbench report {rec.path}")

@@ -86,14 +86,15 @@ def options(args):
                    max_qps=args.max_qps)
 
 
-def run(args) -> int:
+def plan(args) -> tuple[str, list, object]:
+    """The model's name, its rows and the LoadGen options these arguments ask for (``UserError`` if bad): what
+    this command serves, and the suite's serve stage (``xbench.bench.serve_stage``) too."""
     from xbench.bench import cases
     from xbench.errors import UserError
     from xbench.precision import DTYPES
     from xbench.serve import launch
     from xbench.spec import load_spec
 
-    check_json_out(args.json)
     opts = options(args)
     runtimes = _list(args.runtimes, cases.runtime_names(), "runtimes")
     dtypes = _list(args.dtypes, DTYPES, "dtypes")
@@ -104,7 +105,15 @@ def run(args) -> int:
     if not rows:
         raise UserError(f"no inference row of {spec.name} on the CPU for runtimes {','.join(runtimes)} and dtypes "
                         f"{','.join(dtypes)}")
-    doc = launch.serve(rows, opts, model=spec.name, data=args.data, noop=not args.no_noop, json_path=args.json,
+    return spec.name, rows, opts
+
+
+def run(args) -> int:
+    from xbench.serve import launch
+
+    check_json_out(args.json)
+    model, rows, opts = plan(args)
+    doc = launch.serve(rows, opts, model=model, data=args.data, noop=not args.no_noop, json_path=args.json,
                        progress=lambda line: print(line, file=sys.stderr))
     _print(doc["records"])
     return 0

@@ -49,6 +49,12 @@ def _server_best(scenarios: dict[str, dict]) -> tuple[float | None, str]:
     return best[0], f"{qps_text(best[0], best[2])}{how} at p99 ≤ {fmt.duration(bound, **fmt.TABLE)}"
 
 
+def _no_server(serving: dict) -> str:
+    """What the load answer says when no row has a Server QPS within the bound: whether any Server search ran."""
+    ran = any(name.startswith("server") for scen in serving.values() for name in scen)
+    return "none within the p99 bound" if ran else "no Server scenario in this file"
+
+
 def qps_text(qps: float, status: str | None) -> str:
     """A search's answer in words: a search that never failed a probe (it stopped at its ceiling or its probe
     limit) found only a lower bound of the highest QPS within the bound: "≥ 32,000/s"."""
@@ -92,7 +98,7 @@ def _load_only(run: Run, model: str, serving: dict, heading: str) -> tuple[str, 
         min(busy)[2][5] = Strong(min(busy)[2][5])
     body.sort(key=lambda t: t[0])
     condition = f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else "in fp32"
-    best = f"{min(busy)[1]} ({min(busy)[3]})" if busy else "none within the p99 bound"
+    best = f"{min(busy)[1]} ({min(busy)[3]})" if busy else _no_server(serving)
     headers = ["Runs on", "Precision", "Variant", "Accuracy", "Δ vs fp32", "Server QPS (LoadGen)",
                "SingleStream p90 (LoadGen)"]
     return heading, Table(headers, [c for _, c in body], "lll" + "r" * 4), (
@@ -173,7 +179,7 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
             condition = (f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else
                          f"in fp32 ({why}, so lower precisions are not ranked)")
             under_load = "" if not serving else "under load: " + (
-                f"{min(busy)[1]} ({min(busy)[3]})" if busy else "none within the p99 bound")
+                f"{min(busy)[1]} ({min(busy)[3]})" if busy else _no_server(serving))
             answer = (f"**{run.label}, {model}**: fastest {condition} — "
                       f"batch {SMALL}: "
                       + (f"{fast and min(fast)[1]} ({fmt.duration(min(fast)[0], **fmt.TABLE)})" if fast else "none")
