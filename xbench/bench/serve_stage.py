@@ -84,7 +84,7 @@ def run(recorder, models: list[str], data: str | None, extra: str = "", say=prin
         say(f"xbench serve stage: {name}, {len(rows)} rows on {args.framework}'s export behind MLPerf LoadGen")
         try:
             doc = launch.serve(rows, opts, model=name, data=data, noop=not args.no_noop, json_path=str(side),
-                               progress=say)
+                               progress=lambda line: line.startswith("wrote ") or say(line))  # (the side file goes)
         except Exception as exc:  # the suite's records stand; the stage says why it has none
             lines.append(f"serve stage, {name}: failed ({type(exc).__name__}: {str(exc)[:200]})")
             continue
