@@ -621,14 +621,68 @@ def backends_tables(src: Source) -> str:
     procs = "; ".join(f"{', '.join(p['frameworks'])}" + (f" (KERAS_BACKEND={p['keras_backend']})"
                                                         if p.get("keras_backend") else " (the suite's process)")
                       for p in env.get("processes") or [])
+    stats = [r["stats"] for r in doc["records"] if r["status"] == "ok"]
+    n, level = max(s["blocks"] for s in stats), min(s.get("ci_level") or 0 for s in stats)
     about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:16].replace('T', ' ')} UTC), commit "
-             f"`{(env.get('git') or {}).get('commit', '?')[:12]}`, 3 blocks per benchmark, fp32 on CPU, native rows "
-             f"only; processes: {procs}. Times are medians of the block medians; in parentheses the range of the "
-             f"3 blocks (75 % coverage of the median with 3 blocks, not 95 %), shown where it reaches more than "
-             f"{WIDE_CI:.0%} from the median; † marks a noisy record (interquartile range above {NOISY_IQR:.0%} of the "
-             "median).")
+             f"`{(env.get('git') or {}).get('commit', '?')[:12]}`, {n} blocks per benchmark, fp32 on CPU; processes: "
+             f"{procs}. Times are medians of the block medians; in parentheses the range of the {n} blocks "
+             f"({level:.1%} coverage of the median), shown where it reaches more than {WIDE_CI:.0%} from the median; "
+             f"† marks a noisy record (interquartile range above {NOISY_IQR:.0%} of the median).")
     return "\n\n".join(_md(main_table(_runs(src), task)[0]) for task in ("train_step", "inference")) + (
         "\n\n" + about + " " + src.cite())
+
+
+KERAS_LABELS = {"keras": "Keras (TensorFlow)", "keras-jax": "Keras (JAX)", "keras-torch": "Keras (PyTorch)",
+                "torch": "PyTorch eager"}
+
+
+def _ranked(recs: list[dict], label) -> str:
+    """Records of one row, fastest first: each median with its interval across blocks, then whether the fastest is
+    separated from the next (its interval's upper end below the next one's lower end) or not."""
+    from xbench.report import fmt
+
+    t = functools.partial(fmt.duration, down_to="µs", zeros=True)
+    recs = sorted(recs, key=lambda r: r["stats"]["median"])
+    parts = [f"{label(r)} {t(r['stats']['median'])} ({t(r['stats']['median_ci95'][0], show_unit=False)}–"
+             f"{t(r['stats']['median_ci95'][1])})" for r in recs]
+    if len(recs) < 2:
+        return parts[0] if parts else "—"
+    a, b = recs[0], recs[1]
+    sep = a["stats"]["median_ci95"][1] < b["stats"]["median_ci95"][0]
+    how = (f"**{label(a)}** fastest, {b['stats']['median'] / a['stats']['median']:.2f}× ahead of {label(b)} with "
+           "separated intervals" if sep else
+           f"{label(a)} and {label(b)} not separated (their intervals overlap), {label(a)} "
+           f"{b['stats']['median'] / a['stats']['median']:.2f}× by the medians")
+    return " < ".join(parts) + f": {how}"
+
+
+@block("backends-findings", BACKENDS)
+def backends_findings(src: Source) -> str:
+    """From the committed backends run: at each batch, the four frameworks' default train step and inference
+    ranked with their intervals, and ONNX Runtime's time on each backend's export (does the backend a model was
+    trained on change the deployed model's speed?)."""
+    from xbench import frameworks
+
+    doc = _doc(src)
+    ok = [r for r in doc["records"] if r["status"] == "ok" and r["dtype"] == "float32"]
+    native = [r for r in ok if r["runtime"] == r["framework"] and r["framework"] in KERAS_LABELS
+              and r["variant"] == next(iter(frameworks.get(r["framework"]).variants))]
+    level = min((r["stats"].get("ci_level") or 0) for r in native) if native else 0
+    lines = []
+    for task, what in (("train_step", "Train step"), ("inference", "Inference")):
+        for b in sorted({r["batch_size"] for r in native if r["task"] == task}):
+            row = [r for r in native if r["task"] == task and r["batch_size"] == b]
+            lines.append(f"- **{what}, batch {b}**: " + _ranked(row, lambda r: KERAS_LABELS[r["framework"]]) + ".")
+    ort = [r for r in ok if r["runtime"] == "onnxruntime" and r["provider"] == "CPUExecutionProvider"
+           and r["variant"] == "default" and r["task"] == "inference"]
+    for b in sorted({r["batch_size"] for r in ort}):
+        row = [r for r in ort if r["batch_size"] == b]
+        lines.append(f"- **ONNX Runtime on each export, batch {b}**: "
+                     + _ranked(row, lambda r: f"{KERAS_LABELS[r['framework']].replace(' eager', '')}'s export") + ".")
+    head = (f"Ranked by the median of the block medians; in parentheses the interval across blocks "
+            f"({level:.1%} coverage of the median with {native[0]['stats']['blocks'] if native else '?'} blocks); "
+            "*fastest* only where the intervals are separated.")
+    return head + "\n\n" + "\n".join(lines) + "\n\n" + src.cite()
 
 
 SERVE = "results/serve/serve.json.gz"
