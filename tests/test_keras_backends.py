@@ -193,3 +193,19 @@ def test_one_suite_run_times_every_backend_into_one_results_file(tmp_path):
     procs = {tuple(p["frameworks"]): p.get("keras_backend") for p in doc["env"]["processes"]}
     assert procs == {("keras",): None, ("keras-jax",): "jax", ("keras-torch",): "torch"}
     assert "keras-jax ran in its own process (KERAS_BACKEND=jax): exit status 0, 1 records" in proc.stdout
+
+
+def test_the_terminal_summary_lists_each_childs_benchmarks_that_pytest_benchmark_cannot():
+    """pytest-benchmark's table holds only the parent's benchmarks: a child's ok records get one line each with the
+    median, its interval and blocks x rounds; skipped ones are left to the results file."""
+    from types import SimpleNamespace
+
+    from xbench.bench.backends import summary_table
+
+    ok = {"id": "train_step/seed_cnn/keras-jax/keras-jax/cpu/default/b32/float32", "status": "ok",
+          "stats": {"median": 0.00452, "median_ci95": [0.00438, 0.00527], "blocks": 3, "rounds": 60}}
+    skipped = {"id": "inference/seed_cnn/keras-jax/onnxruntime/x/default/b1/float32", "status": "skipped", "stats": None}
+    kids = SimpleNamespace(records={"keras-jax": {ok["id"]: ok, skipped["id"]: skipped}}, backends={"keras-jax": "jax"})
+    head, line = summary_table(kids)
+    assert head.startswith("keras-jax (its own process, KERAS_BACKEND=jax)")
+    assert ok["id"] in line and "4.52 ms" in line and "(4.38 ms–5.27 ms)" in line and line.rstrip().endswith("3 x 20")

@@ -12,6 +12,7 @@ parent's results file is rewritten after each of its own records, so an interrup
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -122,3 +123,26 @@ def outcome(children: Children, case, identity: dict, node) -> None:
         pytest.skip(rec.get("reason") or "skipped")
     if rec["status"] == "error":
         pytest.fail(f"in the {children.backends[case.framework]} process: {rec.get('reason')}", pytrace=False)
+
+
+def summary_table(children: Children) -> list[str]:
+    """pytest-benchmark's table lists this process's benchmarks only: the children's ok records, one line each
+    (median of the block medians, its interval across blocks, blocks x rounds), for the terminal summary."""
+    from xbench.report import fmt
+
+    lines = []
+    for framework, records in children.records.items():
+        ok = [r for r in records.values() if r["status"] == "ok" and r.get("stats")]
+        if not ok:
+            continue
+        lines.append(f"{framework} (its own process, KERAS_BACKEND={children.backends[framework]}): median of the "
+                     "block medians (interval across blocks), blocks x rounds")
+        width = max(len(r["id"]) for r in ok)
+        for r in sorted(ok, key=lambda r: r["id"]):
+            s = r["stats"]
+            lo, hi = s.get("median_ci95") or (None, None)
+            t = functools.partial(fmt.duration, down_to="µs", **fmt.TABLE)
+            interval = f"({t(lo)}–{t(hi)})" if lo is not None else ""
+            lines.append(f"  {r['id']:<{width}}  {t(s['median']):>9} "
+                         f"{interval:<24} {s.get('blocks', 1)} x {s['rounds'] // max(s.get('blocks', 1), 1)}")
+    return lines

@@ -655,6 +655,14 @@ def pytest_terminal_summary(terminalreporter, config):
     if rec is None or not rec.enabled or not rec.records:
         return
     counts = {s: sum(r.status == s for r in rec.records) for s in ("ok", "skipped", "error")}
+    if rec.children is not None and rec.children.records:
+        from xbench.bench import backends
+
+        table = backends.summary_table(rec.children)
+        if table:
+            terminalreporter.write_sep("-", "Keras backends run in their own processes")
+            for line in table:
+                terminalreporter.write_line(line)
     terminalreporter.write_sep("-", "xbench")
     for line in [*(rec.children.ended.values() if rec.children is not None else ()), *rec.serve_lines]:
         terminalreporter.write_line(line)
