@@ -6,7 +6,8 @@ at several batch sizes (blocks, each with a fresh model or session): ONNX
 Runtime inference of both exports (with ORT's per-node profile), the PyTorch
 eager train step (with ``torch.profiler`` per layer, forward and backward) and
 the Keras ``train_on_batch`` step (with per-layer timing), plus the native
-inference calls. Each gets ``t = fixed + per_sample x batch`` fitted and a
+inference calls. Keras on another backend (``keras-jax``, ``keras-torch``) is measured the same way in a
+process of its own (``child``) and merged before the verdicts. Each gets ``t = fixed + per_sample x batch`` fitted and a
 verdict by the rules of :mod:`xbench.explain.verdict`. ``explain_onnx`` does the
 ONNX Runtime part for any ONNX file. The timing harness is :mod:`~xbench.explain.measure`; the words and
 the text of the report (a JSON-ready dict) are :mod:`~xbench.explain.story`.
@@ -71,7 +72,8 @@ def explain_spec(spec, batch: int = 32, runtimes=DEFAULT_RUNTIMES, device: str =
     workdir = Path(tmp.name)
     try:
         # counting: the PyTorch export is the reference; the Keras export must count the same
-        fw_names = ["torch"] + (["keras"] if "keras" in runtimes else [])
+        # (Keras on TensorFlow only in a TensorFlow process: elsewhere it is its child's runtime)
+        fw_names = ["torch"] + (["keras"] if "keras" in runtimes and "keras" not in elsewhere else [])
         costs, files = {}, {}
         for name in fw_names:
             fw = frameworks.get(name)
@@ -172,21 +174,22 @@ def explain_spec(spec, batch: int = 32, runtimes=DEFAULT_RUNTIMES, device: str =
             if name in elsewhere:
                 _merge_child(report, name, elsewhere[name], child, batches, log)
             else:
-                _keras_here(report, frameworks.get(name), spec, device, batch, train_data, test_data, x_train, data,
-                            trainable, trn, fwd, blocks, scaling, log)
+                _keras_here(report, frameworks.get(name), spec, device, batch, train_data, test_data,
+                            (x_train, y_train), data, trainable, trn, fwd, blocks, scaling, log)
     finally:
         tmp.cleanup()
     _finish(report, ref, spec)
     return report
 
 
-def _keras_here(report, fw, spec, device, batch, train_data, test_data, x_train, data, trainable, trn, fwd, blocks,
-                scaling, log) -> None:
-    """One Keras framework in this process: its train_on_batch step (with per-layer times where its backend has
-    them: :func:`_keras_layers`), one ``model.fit`` epoch and predict_on_batch."""
+def _keras_here(report, fw, spec, device, batch, train_data, test_data, train_batch, data, trainable, trn, fwd,
+                blocks, scaling, log) -> None:
+    """One Keras framework in this process: its train_on_batch step (with per-layer times on TensorFlow; the other
+    backends' records say why not, ``NO_LAYER_TIMES``), one ``model.fit`` epoch and predict_on_batch."""
     from xbench.bench.cases import fresh_model
 
     name = fw.name
+    x_train, y_train = train_batch
     reason = fw.device_reason(device)
     if reason:
         report["skipped"].append({"runtime": name, "reason": reason})
@@ -207,6 +210,8 @@ def _keras_here(report, fw, spec, device, batch, train_data, test_data, x_train,
                      profile={"clock": "per-layer timing, each layer alone, less an empty call's cost",
                               "empty_call_s": lt.get("empty_call_s"), "note": lt["note"],
                               "layers_sum_s": sum(per), "layers_exceed_step_by_s": max(0.0, -rest)})
+        elif fw.backend == "torch":
+            _keras_torch_layers(m, fw, spec, device, x_train, y_train, log)
         else:
             m.update(per_layer_s=None, profile={"clock": None, "note": NO_LAYER_TIMES.get(fw.backend, "")})
         report["measurements"].append(m)
@@ -225,9 +230,28 @@ NO_LAYER_TIMES = {
     "jax": "no per-layer times: the step is one jax.jit (XLA) program whose layers XLA fuses, and the per-layer "
            "timing used for Keras on TensorFlow (each layer alone in a tf.function) is TensorFlow's; "
            "the fixed/per-sample fit is over the whole step",
-    "torch": "no per-layer times: torch.profiler is wired to xbench's PyTorch modules (torch_nn's layer groups), "
-             "not to Keras layers on PyTorch; the fixed/per-sample fit is over the whole step",
 }
+
+
+def _keras_torch_layers(m: dict, fw, spec, device: str, x, y, log) -> None:
+    """Keras on PyTorch: its train_on_batch step under ``torch.profiler`` with a range per Keras layer, as the
+    PyTorch step is profiled; the profiled times scaled to the unprofiled step (shares unchanged)."""
+    from xbench.bench.cases import train_step
+
+    say(log, f"profiling the {fw.display} train step (torch.profiler, a range per Keras layer)")
+    model, step = train_step(fw, spec, variant="default", device=device)
+    xn, yn = fw.to_native(model, x, y, device)
+    prof = profiles.torch_train_profile(model, spec, step, xn, yn, steps=3, device=device,
+                                        ranges=profiles.keras_layer_ranges)
+    scale = m["median_s"] / prof["step_s"] if prof["step_s"] else 1.0
+    per = [scale * (l["forward_s"] + l["backward_s"]) for l in prof["layers"]]
+    b = prof["buckets_s"]
+    m.update(per_layer_s=per if len(per) == len(spec.layers) else None, per_layer_split=prof["layers"],
+             other_s={"loss": scale * b["loss"],
+                      "rest of train_on_batch (Adam, Keras step machinery)": max(0.0, m["median_s"] - sum(per)
+                                                                                  - scale * b["loss"])},
+             profile={"clock": "torch.profiler " + prof["clock"] + " time, a range per Keras layer, scaled to the "
+                               "measured step", "step_s": prof["step_s"], "scale": scale, "note": prof["note"]})
 
 
 def _delegated(names: list[str]) -> dict[str, str]:
