@@ -10,6 +10,12 @@
     empty call), and a verdict with its rule and numbers: fixed-cost-bound,
     compute-bound, memory-bound or below-roofline (with the layers responsible).
 
+--runtimes keras-jax,keras-torch adds Keras on JAX and on PyTorch (not in the default):
+Keras's backend is fixed per process, so each runs in an `xbench explain` child of its
+own backend with the same settings, merged into this report before the verdicts. Keras
+on PyTorch is profiled with torch.profiler; Keras on JAX has no per-layer times (one
+XLA program), only the fit and the verdict.
+
 --results FILE does the fit and the verdicts for a results file's own batch sizes (no
 ML framework imported). --json writes everything. The library is xbench.explain.
 """
