@@ -10,6 +10,12 @@
     empty call), and a verdict with its rule and numbers: fixed-cost-bound,
     compute-bound, memory-bound or below-roofline (with the layers responsible).
 
+--runtimes keras-jax,keras-torch adds Keras on JAX and on PyTorch (not in the default):
+Keras's backend is fixed per process, so each runs in an `xbench explain` child of its
+own backend with the same settings, merged into this report before the verdicts. Keras
+on PyTorch is profiled with torch.profiler; Keras on JAX has no per-layer times (one
+XLA program), only the fit and the verdict.
+
 --results FILE does the fit and the verdicts for a results file's own batch sizes (no
 ML framework imported). --json writes everything. The library is xbench.explain.
 """
@@ -35,7 +41,10 @@ def add_arguments(p) -> None:
     p.add_argument("--shape", action="append", metavar="NAME=D1xD2x...",
                    help="concrete shape of an ONNX input with symbolic non-batch dimensions (repeatable)")
     p.add_argument("--runtimes", default="onnxruntime,torch,keras", metavar="LIST",
-                   help="for a spec: which of onnxruntime, torch, keras to time (default: all three)")
+                   help="for a spec: which of onnxruntime, torch, keras (Keras on TensorFlow), keras-jax, keras-torch "
+                        "to time (default: onnxruntime,torch,keras; add the Keras backends by name, e.g. "
+                        "onnxruntime,torch,keras,keras-jax,keras-torch: each Keras backend other than this "
+                        "process's runs in a process of its own with the same settings, merged into this report)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="device for the frameworks and ONNX Runtime (default: cpu)")
     p.add_argument("--provider", action="append", metavar="NAME",
@@ -114,7 +123,7 @@ def run(args) -> int:
             raise UserError(f"--runtimes: unknown {', '.join(bad) or '(none given)'}; valid: {', '.join(explain.RUNTIMES)}")
         data = load_mnist(args.data, allow_download=False)
         report = explain.explain_spec(spec, args.batch_size or 32, runtimes, args.device, data, budget_s=args.budget,
-                                      log=log, blocks=args.blocks, batches=batches)
+                                      log=log, blocks=args.blocks, batches=batches, child=_child(args))
     print(explain.render(report, limit=args.limit))
     write_json(args.json, explain.to_json(report))
     return 0
@@ -146,3 +155,30 @@ def _explain_user_model(args, batches, log) -> dict:
                                       blocks=args.blocks, batches=batches)
     report["model"] = f"{model.identity} (its {frameworks.get(model.kind).display} export, in ONNX Runtime)"
     return report
+
+
+def _child(args):
+    """``explain_spec``'s ``child``: this command for one Keras runtime alone, in a process of its backend (same
+    model, batch, batch sizes, budget, blocks, device and data; threads by the inherited ``XBENCH_THREADS``; this
+    process's ceiling), its JSON report read back."""
+    def run_child(runtime: str, batches: list[int]) -> dict:
+        import json
+        import tempfile
+        from pathlib import Path
+
+        from xbench import frameworks
+        from xbench.commands._backend_child import run_child as launch
+        from xbench.explain import roofline
+        from xbench.explain.analysis import CEILING_ENV
+
+        backend = frameworks.get(runtime).backend
+        with tempfile.TemporaryDirectory(prefix="xbench-explain-child-") as tmp:
+            out, ceiling = Path(tmp) / "report.json", Path(tmp) / "ceiling.json"
+            ceiling.write_text(json.dumps(roofline.ceiling()))
+            argv = ["--model", args.model, "--batch-size", str(args.batch_size or 32), "--runtimes", runtime,
+                    "--device", args.device, "--budget", repr(args.budget), "--blocks", str(args.blocks),
+                    "--fit-batches", ",".join(map(str, batches)), "--json", str(out),
+                    *(["--data", args.data] if args.data else [])]
+            launch("explain", argv, runtime, backend, out, env={CEILING_ENV: str(ceiling)})
+            return json.loads(out.read_text())
+    return run_child

@@ -34,7 +34,9 @@ ORDER = 5
 def add_arguments(p) -> None:
     p.add_argument("--json", metavar="PATH",
                    help="merged results file (default: results/<host>-<UTC time>.json under the current folder)")
-    p.add_argument("--frameworks", default="keras,torch", help="comma-separated frameworks, one process each")
+    p.add_argument("--frameworks", default="keras,torch",
+                   help="comma-separated frameworks, one process each: keras (Keras on TensorFlow), keras-jax, "
+                        "keras-torch, torch (default: keras,torch)")
     p.add_argument("--runs", type=positive_int, default=1, metavar="N",
                    help="run the whole suite N times and pool the runs into one file (default: 1)")
     p.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="extra arguments for each pytest run")
@@ -45,12 +47,22 @@ def merge(docs: list[dict]) -> dict:
     from xbench.records import SCHEMA_VERSION
 
     env = dict(docs[0]["env"])
-    env["processes"] = [{"frameworks": sorted({r["framework"] for r in d["records"] if r["framework"]}),
-                         "created_at": d["created_at"], "threads": d["env"].get("threads"),
-                         "imported": d["env"].get("imported"),
-                         "ceiling_measured_in": (d["env"].get("ceiling") or {}).get("measured_in")} for d in docs]
+    env["processes"] = [p for d in docs for p in _processes(d)]
     return {"schema_version": SCHEMA_VERSION, "created_at": docs[0]["created_at"], "env": env,
             "records": [r for d in docs for r in d["records"]]}
+
+
+def _processes(doc: dict) -> list[dict]:
+    """The processes one framework's run used: its pytest process, or, for a Keras backend that process handed to
+    a child of its own (``xbench.bench.backends``), the processes its file lists that ran records, with the Keras
+    backend each had."""
+    ceiling = (doc["env"].get("ceiling") or {}).get("measured_in")
+    nested = [p for p in doc["env"].get("processes") or [] if p.get("frameworks")]
+    if nested:
+        return [{**p, "ceiling_measured_in": ceiling} for p in nested]
+    return [{"frameworks": sorted({r["framework"] for r in doc["records"] if r["framework"]}),
+             "created_at": doc["created_at"], "threads": doc["env"].get("threads"),
+             "imported": doc["env"].get("imported"), "ceiling_measured_in": ceiling}]
 
 
 def run(args) -> int:

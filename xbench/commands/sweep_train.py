@@ -1,7 +1,7 @@
-"""Time to accuracy over a grid of batch sizes x learning rates, in both frameworks, several seeds per cell.
+"""Time to accuracy over a grid of batch sizes x learning rates, in each framework given, several seeds per cell.
 
 Every cell trains seed_cnn from scratch --repeats times (seeds seed, seed+1, ...; Adam, same seeds and
-data order in both frameworks; with --init shared also the same initial weights) until the test accuracy
+data order in every framework; with --init shared also the same initial weights) until the test accuracy
 reaches every target or --max-epochs is spent (--all-epochs: always --max-epochs, for the plateau).
 Accuracy is checked every --check-every steps on a fixed 2,000-image slice of the test set, confirmed
 on the full test set near a target, and measured on the full test set --evals-per-epoch times per epoch.
@@ -11,6 +11,12 @@ Per cell and target: the median training time to target over seeds with its orde
 (stats.median_interval, the benchmark records' median_ci95), the fraction of seeds that reached it; the
 best accuracy and the accuracy at each epoch end as mean ± sd over seeds; time per epoch and steps per
 second. Seeds that diverged or collapsed are marked and counted, never dropped.
+
+--frameworks takes keras (Keras on TensorFlow), keras-jax, keras-torch and torch. Keras's backend is fixed
+per process: the cells of a Keras backend other than this process's are trained by `xbench sweep-train` in a
+process of its own (KERAS_BACKEND set; the same grid, seeds, data, threads, --init and targets), and its
+records join this sweep.json, tables and plots. --init shared is the same NumPy draw for every framework and
+backend (copied in through each one's set_weights, the path the equivalence tests prove).
 
 Writes into --out: sweep.json (xbench results schema, task time_to_accuracy, rewritten
 atomically after every cell, so an interrupted sweep keeps its finished cells and
@@ -24,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from xbench.commands._backend_child import ChildFailed, delegated, run_child
 from xbench.commands._common import data_arg, model_arg
 from xbench.commands.tta import run_options, targets_list
 from xbench.errors import UserError
@@ -50,7 +57,9 @@ def _list(kind, name: str):
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated (default: keras,torch)")
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                   help="comma-separated, of keras (Keras on TensorFlow), keras-jax, keras-torch, torch (default: "
+                        "keras,torch); a Keras backend other than this process's trains in a process of its own")
     model_arg(p)
     p.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)),
                    help="comma-separated (default: 32,64,128,256,512)")
@@ -75,7 +84,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from xbench import frameworks, machine
+    from xbench import machine
     from xbench.report import tta as tta_text
     from xbench.training import tta
     from xbench.data import load_mnist
@@ -83,11 +92,9 @@ def run(args) -> int:
     from xbench.spec import load_spec
     from xbench.training.train import steps_per_epoch
 
-    fws = [frameworks.get(f.strip()).name for f in args.frameworks.split(",") if f.strip()]
+    fws = _frameworks(args.frameworks)
     grid = _grid(args)
     targets = targets_list(args.also_targets)
-    if not fws:
-        raise UserError("--frameworks: empty list, so the grid has no cells; give at least one of keras,torch")
     if args.evals_per_epoch <= 0:
         raise UserError(f"--evals-per-epoch must be a positive integer, got {args.evals_per_epoch}")
     for b, lr in grid:
@@ -105,6 +112,8 @@ def run(args) -> int:
     json_path = out / "sweep.json"
     done = _resumable(json_path, settings) if args.resume else {}
     cells = [(f, b, lr) for f in fws for b, lr in grid]
+    child_done: dict[tuple, dict] = {}  # (framework, batch, lr) -> record, from the Keras backends' processes
+    children_run: set[str] = set()
     say = lambda text: print(text, file=sys.stderr)  # noqa: E731
     say(f"sweep: {len(fws)} framework(s) x {len(grid)} batch/lr cells = {len(cells)} cells x {args.repeats} "
         f"seed(s), target {args.target:g}{''.join(f', {t:g}' for t in targets)}, CAPPED AT {args.max_epochs} "
@@ -115,13 +124,47 @@ def run(args) -> int:
         say("note: this is the embedded 6,000-image subset, not full MNIST; pass --data PATH for real figures")
     environment = machine.collect()
     records: list[Record] = []
+    elsewhere = delegated(fws)  # framework -> Keras backend, of those trained in a process of their own
+    processes: list[dict] = []
+    failed: list[str] = []
     t0 = time.perf_counter()
+
+    def write() -> None:
+        doc = results_document(environment, records)
+        doc["sweep"] = settings
+        if processes:
+            doc["env"]["processes"] = processes
+        write_results(json_path, doc)  # atomic: an interruption keeps every finished cell
+
+    def keep(doc: dict, fw: str) -> None:
+        """What a child process finished (all of it, or up to an interruption) joins this sweep."""
+        got = {(r["framework"], r["batch_size"], r["learning_rate"]): r for r in doc["records"]}
+        child_done.update(got)
+        processes.append(_process_entry(doc, fw, elsewhere[fw]))
+
     try:
         for i, (fw, b, lr) in enumerate(cells, 1):
             key = (fw, b, lr)
             if key in done:
                 records.append(Record.from_dict(done[key]))
                 say(f"[{i}/{len(cells)}] {fw} batch {b} lr {lr:g}: kept from the earlier sweep.json")
+                continue
+            if fw in elsewhere:
+                if fw not in children_run:
+                    children_run.add(fw)
+                    pending = [(b2, lr2) for f2, b2, lr2 in cells if f2 == fw and (f2, b2, lr2) not in done]
+                    say(f"{fw}: {len(pending)} cell(s) in a process of its own (KERAS_BACKEND={elsewhere[fw]})")
+                    try:
+                        _run_child(args, fw, elsewhere[fw], pending, keep)
+                    except ChildFailed as exc:
+                        failed.append(str(exc))
+                        say(f"{fw}: {exc}")
+                if key not in child_done:
+                    say(f"[{i}/{len(cells)}] {fw} batch {b} lr {lr:g}: not measured (its process ended before it)")
+                    continue
+                records.append(Record.from_dict(child_done[key]))
+                write()
+                say(f"[{i}/{len(cells)}] {tta_text.summary_line(child_done[key])}  (in the {fw} process)")
                 continue
             per_epoch = steps_per_epoch(len(data.x_train), b)
             eval_every = -(-per_epoch // args.evals_per_epoch) if args.evals_per_epoch > 1 else None
@@ -131,17 +174,77 @@ def run(args) -> int:
                                init=args.init, all_epochs=args.all_epochs)
             rec = tta.make_record(fw, spec, data, runs, b, lr, args.max_epochs, eval_every, args.all_epochs)
             records.append(rec)
-            doc = results_document(environment, records)
-            doc["sweep"] = settings
-            write_results(json_path, doc)  # atomic: an interruption keeps every finished cell
+            write()
             cell_s = time.perf_counter() - t_cell
             say(f"[{i}/{len(cells)}] {tta_text.summary_line(rec.to_dict())}  (cell {cell_s:.0f} s for {args.repeats} "
                 f"seed(s); {time.perf_counter() - t0:.0f} s so far)")
     finally:
+        have = {(r.framework, r.batch_size, r.extra.get("learning_rate")) for r in records}
+        late = [k for k in child_done if k not in have]  # a child's cells that an interruption kept from the loop
+        if late:
+            records += [Record.from_dict(child_done[k]) for k in late]
+            write()
         if records:  # also after an interruption: tables and plots of what finished
             _report(out, [r.to_dict() for r in records], fws)
     say(f"sweep took {time.perf_counter() - t0:.0f} s (cap: {args.max_epochs} epochs per cell)")
+    if failed:
+        say("not every cell was measured: " + "; ".join(failed))
+        return 1
     return 0
+
+
+def _frameworks(text: str) -> list[str]:
+    """The frameworks named, checked against the registry: a typo is one line naming the valid ones."""
+    from xbench import frameworks
+
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    if not names:
+        raise UserError(f"--frameworks: empty list, so the grid has no cells; give at least one of "
+                        f"{','.join(frameworks.names())}")
+    try:
+        return list(dict.fromkeys(frameworks.get(n).name for n in names))
+    except UserError as exc:
+        raise UserError(f"--frameworks: {exc}") from None
+
+
+def child_args(args, framework: str, cells: list[tuple[int, float]], out: Path) -> list[str]:
+    """This sweep's arguments for ``framework`` alone, over ``cells``, into ``out`` (a fresh folder): every setting
+    that makes a cell (targets, epochs, evaluations, seeds, slice checks, --init, data, model) is passed on."""
+    argv = ["--frameworks", framework, "--model", args.model,
+            "--cells", ",".join(f"{b}:{lr!r}" for b, lr in cells),
+            "--target", repr(args.target), "--max-epochs", str(args.max_epochs),
+            "--evals-per-epoch", str(args.evals_per_epoch), "--repeats", str(args.repeats),
+            "--also-targets", ",".join(repr(t) for t in targets_list(args.also_targets)),
+            "--init", args.init, "--seed", str(args.seed), "--out", str(out), "--quiet"]
+    if args.check_every is not None:
+        argv += ["--check-every", str(args.check_every)]
+    if args.all_epochs:
+        argv.append("--all-epochs")
+    if args.data:
+        argv += ["--data", args.data]
+    return argv
+
+
+def _run_child(args, fw: str, backend: str, cells: list[tuple[int, float]], keep) -> None:
+    """``fw``'s cells in a process of its backend; ``keep(doc, fw)`` gets its sweep.json, also after an
+    interruption (what it finished); ``ChildFailed`` when it wrote none."""
+    import tempfile
+
+    from xbench.schema import read_results
+
+    with tempfile.TemporaryDirectory(prefix=f"xbench-sweep-{fw}-") as tmp:
+        part = Path(tmp) / "sweep.json"
+        try:
+            run_child("sweep-train", child_args(args, fw, cells, Path(tmp)), fw, backend, part)
+        finally:
+            if part.is_file():
+                keep(read_results(part), fw)
+
+
+def _process_entry(doc: dict, fw: str, backend: str) -> dict:
+    """A child's line in ``env.processes`` (as the suite writes it)."""
+    return {"frameworks": [fw], "created_at": doc["created_at"], "threads": doc["env"].get("threads"),
+            "imported": doc["env"].get("imported"), "keras_backend": backend}
 
 
 def _grid(args) -> list[tuple[int, float]]:
@@ -194,6 +297,14 @@ def _report(out: Path, records: list[dict], fws: list[str]) -> None:
           file=sys.stderr)
 
 
+def _label(fw: str) -> str:
+    """The plots' name of a framework: the report's readable label for the Keras backends added in issue 23 (the
+    names keras and torch stay as they always appeared)."""
+    from xbench.report.data import FRAMEWORK_LABELS
+
+    return FRAMEWORK_LABELS[fw] if fw in ("keras-jax", "keras-torch") else fw
+
+
 def _plots(out: Path, records: list[dict], fws: list[str]) -> list[Path]:
     import matplotlib
 
@@ -225,7 +336,7 @@ def _plots(out: Path, records: list[dict], fws: list[str]) -> list[Path]:
                             alpha=0.35, color=colors[r["batch_size"]])
             for key in recs[0].get("targets", {}):
                 ax.axhline(float(key), color="red", lw=0.8, ls=":")
-            ax.set(title=f"{fw}, Adam lr {lr:g}", xlabel="training time (s; evaluation excluded)", ylim=(low, 1.0))
+            ax.set(title=f"{_label(fw)}, Adam lr {lr:g}", xlabel="training time (s; evaluation excluded)", ylim=(low, 1.0))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
         axes[0][0].set_ylabel(f"test accuracy (red: targets; below {low:g} clipped)")
@@ -290,7 +401,7 @@ def _interval_plot(plt, path: Path, records: list[dict], fws: list[str], x_key: 
         ax.minorticks_off()
         ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set(title=f"{fw}, init {records[0]['init']}", xlabel=x_key.replace("_", " "),
+        ax.set(title=f"{_label(fw)}, init {records[0]['init']}", xlabel=x_key.replace("_", " "),
                ylabel="seconds of training to target (log)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -6,7 +6,8 @@ at several batch sizes (blocks, each with a fresh model or session): ONNX
 Runtime inference of both exports (with ORT's per-node profile), the PyTorch
 eager train step (with ``torch.profiler`` per layer, forward and backward) and
 the Keras ``train_on_batch`` step (with per-layer timing), plus the native
-inference calls. Each gets ``t = fixed + per_sample x batch`` fitted and a
+inference calls. Keras on another backend (``keras-jax``, ``keras-torch``) is measured the same way in a
+process of its own (``child``) and merged before the verdicts. Each gets ``t = fixed + per_sample x batch`` fitted and a
 verdict by the rules of :mod:`xbench.explain.verdict`. ``explain_onnx`` does the
 ONNX Runtime part for any ONNX file. The timing harness is :mod:`~xbench.explain.measure`; the words and
 the text of the report (a JSON-ready dict) are :mod:`~xbench.explain.story`.
@@ -14,6 +15,8 @@ the text of the report (a JSON-ready dict) are :mod:`~xbench.explain.story`.
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -24,13 +27,20 @@ from xbench.explain.measure import (busy_warning, epoch_measurement, infer_facto
                                     say, train_factory)
 from xbench.explain.story import label, story
 
-RUNTIMES = ("onnxruntime", "torch", "keras")
+RUNTIMES = ("onnxruntime", "torch", "keras", "keras-jax", "keras-torch")
+DEFAULT_RUNTIMES = ("onnxruntime", "torch", "keras")
+KERAS_RUNTIMES = ("keras", "keras-jax", "keras-torch")  # Keras on TensorFlow, JAX, PyTorch: one backend per process
+CEILING_ENV = "XBENCH_EXPLAIN_CEILING_FILE"  # set for a Keras backend's process: the parent's measured ceiling
 
 
 # ---- a spec model ---------------------------------------------------------------------------------------------------
 
-def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", data=None, budget_s: float = 1.0,
-                 log=None, blocks: int = 3, batches: list[int] | None = None) -> dict:
+def explain_spec(spec, batch: int = 32, runtimes=DEFAULT_RUNTIMES, device: str = "cpu", data=None,
+                 budget_s: float = 1.0, log=None, blocks: int = 3, batches: list[int] | None = None,
+                 child=None) -> dict:
+    """``child(runtime, batches)``: the JSON report of ``xbench explain`` run for that Keras runtime alone in a process
+    of its backend (the CLI's :mod:`xbench.commands._backend_child`); its measurements join this report before the
+    verdicts, as if measured here. Without it, a Keras backend other than this process's is skipped with why."""
     from xbench import data as mnist
     from xbench import frameworks
     from xbench.export import export, onnx_input
@@ -51,17 +61,19 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                     "device": device, "ceiling": ceil, "warnings": [busy] if busy else [], "measurements": [],
                     "skipped": [], "fit_batches": batches, "blocks": blocks, "epochs": []}
     trainable = spec.num_classes is not None
-    if "keras" in runtimes:
+    elsewhere = _delegated([r for r in runtimes if r in KERAS_RUNTIMES]) if child is not None else {}
+    for name in [r for r in runtimes if r in KERAS_RUNTIMES and r not in elsewhere]:
         try:
-            frameworks.get("keras").device_reason(device)
+            frameworks.get(name).device_reason(device)
         except ImportError as exc:  # a machine with PyTorch and ONNX Runtime only: explain what is there
-            report["skipped"].append({"runtime": "keras", "reason": f"Keras is not installed here ({exc})"})
-            runtimes = [r for r in runtimes if r != "keras"]
+            report["skipped"].append({"runtime": name, "reason": f"Keras is not installed here ({exc})"})
+            runtimes = [r for r in runtimes if r != name]
     tmp = tempfile.TemporaryDirectory(prefix="xbench-explain-")
     workdir = Path(tmp.name)
     try:
         # counting: the PyTorch export is the reference; the Keras export must count the same
-        fw_names = ["torch"] + (["keras"] if "keras" in runtimes else [])
+        # (Keras on TensorFlow only in a TensorFlow process: elsewhere it is its child's runtime)
+        fw_names = ["torch"] + (["keras"] if "keras" in runtimes and "keras" not in elsewhere else [])
         costs, files = {}, {}
         for name in fw_names:
             fw = frameworks.get(name)
@@ -156,47 +168,137 @@ def explain_spec(spec, batch: int = 32, runtimes=RUNTIMES, device: str = "cpu", 
                 report["measurements"].append(measurement("torch", "torch", device, "inference", "eager", batch, sc,
                                                            *fwd))
 
-        # Keras: train_on_batch, per-layer timing, predict_on_batch
-        if "keras" in runtimes:
-            fw = frameworks.get("keras")
-            reason = fw.device_reason(device)
-            if reason:
-                report["skipped"].append({"runtime": "keras", "reason": reason})
+        # Keras on this process's backend: train_on_batch, per-layer timing, predict_on_batch; on another
+        # backend: the same in a process of its own, merged here
+        for name in [r for r in KERAS_RUNTIMES if r in runtimes]:
+            if name in elsewhere:
+                _merge_child(report, name, elsewhere[name], child, batches, log)
             else:
-                if trainable:
-                    make_keras_train = train_factory(fw, spec, "default", device, train_data)
-                    sc = scaling(make_keras_train, "the Keras train_on_batch step", train=True)
-                    sc["optimizer"] = make_keras_train.optimizer
-                    say(log, "timing each Keras layer alone (forward, forward + gradients), less an empty call")
-                    model = fresh_model(fw, spec, device=device)
-                    lt = profiles.keras_layer_times(model, spec, x_train, device=device)
-                    per = [l["forward_s"] + l["backward_s"] for l in lt["layers"]]
-                    m = measurement("keras", "keras", device, "train_step", "default", batch, sc, *trn)
-                    rest = m["median_s"] - sum(per)
-                    m.update(per_layer_s=per if len(per) == len(spec.layers) else None, per_layer_split=lt["layers"],
-                             other_s={"rest of train_on_batch (loss, Adam, Keras step machinery)": max(0.0, rest)},
-                             profile={"clock": "per-layer timing, each layer alone, less an empty call's cost",
-                                      "empty_call_s": lt.get("empty_call_s"), "note": lt["note"],
-                                      "layers_sum_s": sum(per), "layers_exceed_step_by_s": max(0.0, -rest)})
-                    report["measurements"].append(m)
-                    report["epochs"].append(epoch_measurement(fw, spec, device, data, batch, m, blocks, log))
-                else:
-                    report["skipped"].append({"runtime": "keras", "task": "train_step",
-                                              "reason": f"{spec.name} has no classifier head: there is no loss to train"})
-
-                make_keras_infer = infer_factory(fw, spec, "default", device, test_data)
-                sc = scaling(make_keras_infer, "Keras predict_on_batch")
-                report["measurements"].append(measurement("keras", "keras", device, "inference", "default", batch, sc,
-                                                           *fwd))
+                _keras_here(report, frameworks.get(name), spec, device, batch, train_data, test_data,
+                            (x_train, y_train), data, trainable, trn, fwd, blocks, scaling, log)
     finally:
         tmp.cleanup()
     _finish(report, ref, spec)
     return report
 
 
+def _keras_here(report, fw, spec, device, batch, train_data, test_data, train_batch, data, trainable, trn, fwd,
+                blocks, scaling, log) -> None:
+    """One Keras framework in this process: its train_on_batch step (with per-layer times on TensorFlow; the other
+    backends' records say why not, ``NO_LAYER_TIMES``), one ``model.fit`` epoch and predict_on_batch."""
+    from xbench.bench.cases import fresh_model
+
+    name = fw.name
+    x_train, y_train = train_batch
+    reason = fw.device_reason(device)
+    if reason:
+        report["skipped"].append({"runtime": name, "reason": reason})
+        return
+    if trainable:
+        make_keras_train = train_factory(fw, spec, "default", device, train_data)
+        sc = scaling(make_keras_train, f"the {fw.display} train_on_batch step", train=True)
+        sc["optimizer"] = make_keras_train.optimizer
+        m = measurement(name, name, device, "train_step", "default", batch, sc, *trn)
+        if fw.backend == "tensorflow":
+            say(log, "timing each Keras layer alone (forward, forward + gradients), less an empty call")
+            model = fresh_model(fw, spec, device=device)
+            lt = profiles.keras_layer_times(model, spec, x_train, device=device)
+            per = [l["forward_s"] + l["backward_s"] for l in lt["layers"]]
+            rest = m["median_s"] - sum(per)
+            m.update(per_layer_s=per if len(per) == len(spec.layers) else None, per_layer_split=lt["layers"],
+                     other_s={"rest of train_on_batch (loss, Adam, Keras step machinery)": max(0.0, rest)},
+                     profile={"clock": "per-layer timing, each layer alone, less an empty call's cost",
+                              "empty_call_s": lt.get("empty_call_s"), "note": lt["note"],
+                              "layers_sum_s": sum(per), "layers_exceed_step_by_s": max(0.0, -rest)})
+        elif fw.backend == "torch":
+            _keras_torch_layers(m, fw, spec, device, x_train, y_train, log)
+        else:
+            m.update(per_layer_s=None, profile={"clock": None, "note": NO_LAYER_TIMES.get(fw.backend, "")})
+        report["measurements"].append(m)
+        report["epochs"].append(epoch_measurement(fw, spec, device, data, batch, m, blocks, log))
+    else:
+        report["skipped"].append({"runtime": name, "task": "train_step",
+                                  "reason": f"{spec.name} has no classifier head: there is no loss to train"})
+
+    make_keras_infer = infer_factory(fw, spec, "default", device, test_data)
+    sc = scaling(make_keras_infer, f"{fw.display} predict_on_batch")
+    report["measurements"].append(measurement(name, name, device, "inference", "default", batch, sc, *fwd))
+
+
+# Why a Keras backend's train step has no per-layer times (the fit and the verdict do not need them).
+NO_LAYER_TIMES = {
+    "jax": "no per-layer times: the step is one jax.jit (XLA) program whose layers XLA fuses, and the per-layer "
+           "timing used for Keras on TensorFlow (each layer alone in a tf.function) is TensorFlow's; "
+           "the fixed/per-sample fit is over the whole step",
+}
+
+
+def _keras_torch_layers(m: dict, fw, spec, device: str, x, y, log) -> None:
+    """Keras on PyTorch: its train_on_batch step under ``torch.profiler`` with a range per Keras layer, as the
+    PyTorch step is profiled; the profiled times scaled to the unprofiled step (shares unchanged)."""
+    from xbench.bench.cases import train_step
+
+    say(log, f"profiling the {fw.display} train step (torch.profiler, a range per Keras layer)")
+    model, step = train_step(fw, spec, variant="default", device=device)
+    xn, yn = fw.to_native(model, x, y, device)
+    prof = profiles.torch_train_profile(model, spec, step, xn, yn, steps=3, device=device,
+                                        ranges=profiles.keras_layer_ranges)
+    scale = m["median_s"] / prof["step_s"] if prof["step_s"] else 1.0
+    per = [scale * (l["forward_s"] + l["backward_s"]) for l in prof["layers"]]
+    b = prof["buckets_s"]
+    m.update(per_layer_s=per if len(per) == len(spec.layers) else None, per_layer_split=prof["layers"],
+             other_s={"loss": scale * b["loss"],
+                      "rest of train_on_batch (Adam, Keras step machinery)": max(0.0, m["median_s"] - sum(per)
+                                                                                  - scale * b["loss"])},
+             profile={"clock": "torch.profiler " + prof["clock"] + " time, a range per Keras layer, scaled to the "
+                               "measured step", "step_s": prof["step_s"], "scale": scale, "note": prof["note"]})
+
+
+def _delegated(names: list[str]) -> dict[str, str]:
+    """Keras runtime -> backend, of those that run in a process of their own (the suite's rule)."""
+    from xbench.bench.backends import delegated
+
+    return delegated(names)
+
+
+# What a child's report adds to this one; everything derived (roofline fields, verdicts, layer times by runtime,
+# dominant layers, the story) is computed again here over all measurements, under this report's ceiling.
+MERGED_KEYS = ("measurements", "epochs", "skipped")
+
+
+def _merge_child(report: dict, name: str, backend: str, child, batches: list[int], log) -> None:
+    """``name``'s measurements from its own process (KERAS_BACKEND=backend); its failure is this runtime's skip line
+    with the reason, never the whole command's."""
+    say(log, f"{name} runs in its own process (KERAS_BACKEND={backend})")
+    try:
+        doc = child(name, batches)
+    except Exception as exc:  # the child's own words: its exit status and last line
+        report["skipped"].append({"runtime": name, "reason": str(exc) or type(exc).__name__})
+        return
+    merge_child_report(report, doc, name, backend)
+
+
+def merge_child_report(report: dict, doc: dict, name: str, backend: str) -> None:
+    """The measurements, epochs and skip lines of ``doc`` (a child's JSON report for ``name`` alone) added to
+    ``report``; the child's busy-CPU warning kept, naming its process. A child that measured at other batch sizes
+    or under another ceiling would not be comparable: refused with the reason, as a skip line."""
+    if doc.get("fit_batches") != report["fit_batches"] or doc.get("batch_size") != report["batch_size"]:
+        report["skipped"].append({"runtime": name, "reason": f"its process measured at batch sizes "
+                                  f"{doc.get('fit_batches')}, not {report['fit_batches']}: not merged"})
+        return
+    for key in MERGED_KEYS:
+        report[key] += [dict(v, process={"keras_backend": backend}) if key != "skipped" else v
+                        for v in doc.get(key) or [] if key == "skipped" or v.get("framework") == name]
+    for w in doc.get("warnings") or []:
+        if w.startswith("the CPU was"):
+            report["warnings"].append(f"in the {name} process (KERAS_BACKEND={backend}): {w}")
+
+
 def _ceiling(log) -> dict:
     """The machine's ceiling: measured once per process, in a fresh subprocess (so this process's frameworks
     and warm threads do not bias it)."""
+    if roofline._CEILING is None and os.environ.get(CEILING_ENV):  # a Keras backend's process: its parent's
+        roofline.use(json.loads(Path(os.environ[CEILING_ENV]).read_text()))
     if roofline._CEILING is None:
         say(log, "measuring this machine's ceiling in a subprocess (<= 5 s of measuring)")
         roofline.use(roofline.measure_in_subprocess())

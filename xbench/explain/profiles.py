@@ -4,7 +4,8 @@
   node, mapped back to the original ONNX nodes by name (ORT renames fused nodes).
 * PyTorch train step: ``torch.profiler``; each spec layer's modules run inside a
   ``record_function`` range (forward), and autograd's backward functions are
-  matched to their forward op by sequence number (backward).
+  matched to their forward op by sequence number (backward). Keras on PyTorch
+  the same way, with each Keras layer's ``call`` in the range.
 * Keras: per-layer timing. Each layer is called on its own recorded input
   inside a ``tf.function``, forward alone and forward + gradients, so the
   backward time per layer is the difference; the cost of an empty
@@ -97,10 +98,10 @@ def ort_profile(path, feeds: dict, provider: str = "CPUExecutionProvider", runs:
 
 # ---- PyTorch ------------------------------------------------------------------------------------------------------
 
-def torch_train_profile(model, spec, step, x, y, steps: int = 3, device: str = "cpu") -> dict:
-    """Per spec layer forward and backward seconds of a torch train step (``step(x, y)``), plus loss,
-    optimizer and the rest, averaged over ``steps`` profiled steps."""
-    from torch.profiler import ProfilerActivity, profile, record_function
+def torch_module_ranges(model) -> list:
+    """A ``record_function`` range ``xbench.layer.N`` around each spec layer's modules of xbench's PyTorch model
+    (forward hooks); returns the hook handles (``.remove()`` undoes them)."""
+    from torch.profiler import record_function
 
     groups = getattr(model, "xbench_layer_groups", None) or [[i] for i in range(len(model))]  # as built
     open_ranges: dict[int, object] = {}
@@ -121,6 +122,38 @@ def torch_train_profile(model, spec, step, x, y, steps: int = 3, device: str = "
 
         handles.append(model[mods[0]].register_forward_pre_hook(pre))
         handles.append(model[mods[-1]].register_forward_hook(post))
+    return handles
+
+
+class _Undo:
+    def __init__(self, fn):
+        self.remove = fn
+
+
+def keras_layer_ranges(model) -> list:
+    """The same ranges around each layer of a Keras model on the PyTorch backend: its ``call`` wrapped on the
+    instance (Keras's ``__call__`` does not run PyTorch's module hooks), unwrapped by ``.remove()``."""
+    from torch.profiler import record_function
+
+    handles = []
+    for li, layer in enumerate(model.layers):
+        def call(*args, _call=layer.call, _li=li, **kwargs):
+            with record_function(f"xbench.layer.{_li}"):
+                return _call(*args, **kwargs)
+
+        layer.call = call
+        handles.append(_Undo(lambda layer=layer, call=call: layer.__dict__.pop("call", None)))
+    return handles
+
+
+def torch_train_profile(model, spec, step, x, y, steps: int = 3, device: str = "cpu",
+                        ranges=torch_module_ranges) -> dict:
+    """Per spec layer forward and backward seconds of a torch train step (``step(x, y)``), plus loss,
+    optimizer and the rest, averaged over ``steps`` profiled steps. ``ranges(model)`` puts each layer's forward in
+    a ``xbench.layer.N`` range (xbench's PyTorch modules, or ``keras_layer_ranges`` for Keras on PyTorch)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    handles = ranges(model)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     try:
         step(x, y)  # warm, with the hooks in place

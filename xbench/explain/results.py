@@ -114,11 +114,12 @@ def epoch_row(framework, variant, model, provider, batch_size, epoch_s, steps, s
 
 
 def render_epochs(epochs: list[dict]) -> list[str]:
+    from xbench.explain.story import readable
     from xbench.report.text import render_table
 
     if not epochs:
         return []
-    rows = [[f"{e['framework']} {e['variant']} {e['model']}", str(e["batch_size"]),
+    rows = [[f"{readable(e['framework'])} {e['variant']} {e['model']}", str(e["batch_size"]),
              fmt.duration(e["epoch_s"], down_to="µs"), str(e["steps_per_epoch"] or "-"),
              fmt.duration(e["sum_of_steps_s"], down_to="µs") if e.get("sum_of_steps_s") else "-",
              fmt.duration(e["loop_s"], down_to="µs") if e.get("sum_of_steps_s") else "-",

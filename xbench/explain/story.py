@@ -10,6 +10,7 @@ from xbench.explain import cost as costmod
 from xbench.explain import fit as fitmod
 from xbench.explain import roofline
 from xbench.report import fmt
+from xbench.report.data import FRAMEWORK_LABELS
 from xbench.report.fmt import human, human_bytes
 from xbench.report.text import node_table, render_table
 
@@ -17,9 +18,19 @@ from xbench.report.text import node_table, render_table
 ARTICLE_CLAIM = "billions of operations per layer"
 
 
+# The report's readable names of the Keras backends explain took later; the first three runtimes keep the names
+# their reports and JSON keys always had.
+READABLE = {name: FRAMEWORK_LABELS[name] for name in ("keras-jax", "keras-torch")}
+
+
+def readable(name: str | None) -> str | None:
+    """A runtime's or framework's name as the report prints it."""
+    return READABLE.get(name, name)
+
+
 def label(m: dict) -> str:
     src = f" ({m['framework']} export)" if m["runtime"] == "onnxruntime" and m.get("framework") else ""
-    return f"{m['runtime']}{src} {m['task']}"
+    return f"{readable(m['runtime'])}{src} {m['task']}"
 
 
 def _pct(x: float | None) -> str:
@@ -109,7 +120,7 @@ def story(report: dict, c, spec) -> str:
             parts.append("Where the fixed cost dominates, bigger batches spread it over more samples.")
     for e in report.get("epochs") or []:
         if e.get("sum_of_steps_s"):
-            parts.append(f"One epoch as a user writes it ({e['framework']} {e['variant']}, {e['steps_per_epoch']} "
+            parts.append(f"One epoch as a user writes it ({readable(e['framework'])} {e['variant']}, {e['steps_per_epoch']} "
                          f"steps of {b}) took {_ms(e['epoch_s'])} against {_ms(e['sum_of_steps_s'])} for its steps "
                          f"timed alone: the loop's own share of the epoch (data, callbacks, bookkeeping) is "
                          + fitmod.share_text(e["loop_fraction"], e.get("loop_fraction_ci95"), fitmod.NOT_RESOLVED_LOOP)
@@ -258,7 +269,7 @@ def _layer_table(report: dict) -> str:
 def _short(m: dict) -> str:
     if m["runtime"] == "onnxruntime":
         return f"ORT({m['framework']}) inf"
-    return f"{m['runtime']} {'train f+b' if m['task'] == 'train_step' else 'inf'}"
+    return f"{readable(m['runtime'])} {'train f+b' if m['task'] == 'train_step' else 'inf'}"
 
 
 def _wrap(text: str, width: int = 100) -> str:
