@@ -641,7 +641,7 @@ def _ranked(recs: list[dict], label) -> str:
     separated from the next (its interval's upper end below the next one's lower end) or not."""
     from xbench.report import fmt
 
-    t = functools.partial(fmt.duration, down_to="µs", zeros=True)
+    t = functools.partial(fmt.duration, down_to="µs", **fmt.TABLE)
     recs = sorted(recs, key=lambda r: r["stats"]["median"])
     parts = [f"{label(r)} {t(r['stats']['median'])} ({t(r['stats']['median_ci95'][0], show_unit=False)}–"
              f"{t(r['stats']['median_ci95'][1])})" for r in recs]
@@ -683,6 +683,53 @@ def backends_findings(src: Source) -> str:
             f"({level:.1%} coverage of the median with {native[0]['stats']['blocks'] if native else '?'} blocks); "
             "*fastest* only where the intervals are separated.")
     return head + "\n\n" + "\n".join(lines) + "\n\n" + src.cite()
+
+
+BACKENDS_WHY = "results/explain-seed_cnn-b128-backends.json"
+
+
+@block("backends-why", BACKENDS_WHY)
+def backends_why(src: Source) -> str:
+    """Why the backends differ (``xbench explain --runtimes ...,keras-jax,keras-torch`` at batch 128): each runtime's
+    train step and inference fitted as t = fixed + per sample x batch, with the bootstrap intervals, and the
+    verdict with its rule."""
+    from xbench.report import fmt
+    from xbench.report.doc import Table
+
+    doc = json.loads(src.path().read_text())
+
+    def t(x):
+        return ("−" if x < 0 else "") + fmt.duration(abs(x), down_to="µs", **fmt.TABLE)
+
+    label = {**KERAS_LABELS, "onnxruntime": "ONNX Runtime"}
+    rows, notes = [], []
+    for m in doc["measurements"]:
+        f = m.get("fit") or {}
+        if not f.get("available"):
+            continue
+        fx, ps = f.get("fixed_s_ci95") or [None, None], f.get("per_sample_s_ci95") or [None, None]
+        share = (f"{f['fixed_fraction']:.0%} ({f['fixed_fraction_ci95'][0]:.0%} to {f['fixed_fraction_ci95'][1]:.0%})"
+                 if f.get("fixed_share_resolved") else
+                 f"not resolved ({f['fixed_fraction_ci95'][0]:.0%} to {f['fixed_fraction_ci95'][1]:.0%})")
+        who = label.get(m["runtime"], m["runtime"]) + (
+            f" on {KERAS_LABELS[m['framework']].replace(' eager', '')}'s export" if m["runtime"] == "onnxruntime" else "")
+        if fx[1] is not None and fx[1] < 0:  # time grows faster than the batch: per-sample cost rises with it
+            pts = {int(b): v for b, v in f["points"].items()}
+            lo, hi = min(pts), max(pts)
+            notes.append(f"{who}'s {m['task'].replace('_', ' ')} has a negative fixed cost (its whole interval below "
+                         f"zero): its time grows faster than the batch, {t(pts[lo] / lo)} per sample at batch {lo} and "
+                         f"{t(pts[hi] / hi)} at {hi}, so its cost is per-sample work that gets dearer with the batch, "
+                         "not a fixed overhead.")
+        rows.append([who, m["task"].replace("_", " "), t(m["median_s"]), f"{t(f['fixed_s'])} ({t(fx[0])} to {t(fx[1])})",
+                     f"{t(f['per_sample_s'])} ({t(ps[0])}–{t(ps[1])})", share, f"{f['r2']:.2f}", m.get("verdict") or "—"])
+    table = Table(["Runs on", "Task", f"Batch {doc['batch_size']}", "Fixed per call (95 %)", "Per sample (95 %)",
+                   "Fixed share", "R²", "Verdict"], rows, "llrrrrrl")
+    load = (doc.get("ceiling") or {}).get("loadavg")
+    about = (f"`xbench explain --model {doc['model']} --batch-size {doc['batch_size']} --runtimes "
+             f"{','.join(dict.fromkeys(m['runtime'] for m in doc['measurements']))}` (started {doc['created_at'][:16].replace('T', ' ')} UTC; "
+             f"fit over batches {', '.join(map(str, doc['fit_batches']))}, {doc['blocks']} blocks each; intervals: "
+             "bootstrap over block medians). The verdicts' rules: [explain](explain.md).")
+    return _md(table) + "\n\n" + " ".join([*notes, about, src.cite()])
 
 
 SERVE = "results/serve/serve.json.gz"
