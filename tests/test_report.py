@@ -311,3 +311,24 @@ def test_plots_draw_fp32_rows_only():
     dtypes = {r.get("dtype") for r in doc["records"] if r["task"] == "inference" and r["status"] == "ok"}
     assert dtypes > {"float32"}, dtypes  # the fixture has lower precisions to leave out
     assert {r["dtype"] for r in _ok(run, "inference")} == {"float32"}
+
+
+def test_the_inference_plot_has_a_panel_per_model_and_one_style_per_line_across_them():
+    """Readable with many runtimes: one panel per model; a line keeps its colour (the framework whose model or
+    export it is) and its dash (the framework itself solid, ONNX Runtime dashed, others dotted) in every panel,
+    and the one legend names each line once."""
+    from xbench.report.data import Run
+    from xbench.report.plots import inference_figure
+
+    doc = json.loads((Path(__file__).parent / "golden" / "where-results.json").read_text())
+    extra = [{**r, "model": "other"} for r in doc["records"] if r["task"] == "inference"]
+    run = Run("where", {**doc, "records": doc["records"] + extra}, "where-results.json")
+    fig = inference_figure(run)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert sorted(ax.get_title() for ax in panels) == sorted({r["model"] for r in run.records if r["task"] == "inference"})
+    styles = [{ln.get_label(): (ln.get_color(), ln.get_linestyle()) for ln in ax.get_lines()} for ax in panels]
+    assert styles[0] == styles[1] and len(set(styles[0].values())) == len(styles[0])
+    for label, (_, dash) in styles[0].items():
+        assert dash == ("--" if label.startswith("ORT") else ":" if "export" in label else "-"), label
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sorted(legend) == sorted(styles[0])

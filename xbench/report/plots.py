@@ -40,7 +40,8 @@ def _figure():
 
 
 def inference_figure(run: Run):
-    """Throughput against batch size, one line per runtime/provider (default variants), log-log."""
+    """Throughput against batch size, one line per runtime/provider (default variants), log-log: one panel per
+    model, each line's colour the same in every panel, one legend beside them."""
     recs = _ok(run, "inference")
     if not recs:
         return None
@@ -48,27 +49,44 @@ def inference_figure(run: Run):
     for r in recs:
         variants[column(r)].append(r["variant"])
     models = sorted({r["model"] for r in recs})
-    lines = defaultdict(list)
+    lines, source = defaultdict(list), {}
     for r in recs:
         col = column(r)
         if r["variant"] == default_variant(variants[col]) and r.get("throughput"):
-            label = col.label + (f" · {r['model']}" if len(models) > 1 else "")
-            lines[(col, label)].append((r["batch_size"], r["throughput"]))
+            lines[(r["model"], col)].append((r["batch_size"], r["throughput"]))
+            source[col] = (r.get("framework") or "", r["runtime"] == r.get("framework"), r["runtime"])
+    if not lines:
+        return None
+    # colour: the framework whose model (or export) it is; line: the framework itself, ONNX Runtime or another runtime
+    cols = sorted({col for _, col in lines}, key=lambda c: (source[c][0], not source[c][1], c.label))
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10"]
+    fws = sorted({source[c][0] for c in cols})
+    dash = {True: "-", "onnxruntime": "--"}
+    style = {col: dict(color=palette(fws.index(source[col][0]) % 10),
+                       linestyle=dash.get(source[col][1] or source[col][2], ":")) for col in cols}
     fig = _figure()
-    ax = fig.add_subplot()
-    batches = set()
-    for (_, label), points in sorted(lines.items()):
-        points.sort()
-        batches.update(b for b, _ in points)
-        ax.plot([b for b, _ in points], [t for _, t in points], marker="o", label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xticks(sorted(batches), [str(b) for b in sorted(batches)])
-    ax.set_xlabel("batch size (log scale)")
-    ax.set_ylabel("throughput (samples/s, log scale)")
-    ax.set_title(f"Inference throughput vs batch size, {', '.join(models)}\n{_machine(run)}; default variants, fp32")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    fig.set_size_inches(4.2 * len(models) + 3.4, 5)
+    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
+    for ax, model in zip(axes, models):
+        batches = set()
+        for col in cols:
+            points = sorted(lines.get((model, col), []))
+            if not points:
+                continue
+            batches.update(b for b, _ in points)
+            ax.plot([b for b, _ in points], [t for _, t in points], marker="o", label=col.label, **style[col])
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(batches), [str(b) for b in sorted(batches)])
+        ax.set_xlabel("batch size (log scale)")
+        ax.set_title(model)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("throughput (samples/s, log scale)")
+    handles = [matplotlib.lines.Line2D([], [], marker="o", label=c.label, **style[c]) for c in cols]
+    fig.legend(handles=handles, loc="outside right center", fontsize="small")
+    fig.suptitle(f"Inference throughput vs batch size\n{_machine(run)}; default variants, fp32")
     return fig
 
 
@@ -127,7 +145,7 @@ def train_figure(run: Run):
     ax.set_xticks(range(len(batches)), [str(b) for b in batches])
     ax.set_xlabel("batch size")
     ax.set_ylabel("median time per training step (ms)")
-    ax.set_title(f"Training-step time by framework and batch size, {', '.join(models)}\n{_machine(run)}; fp32; "
+    ax.set_title(f"Training-step time by framework and batch size, {', '.join(models)}\n{_machine(run)}\nfp32; "
                  "whiskers: interquartile range")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize="small")
