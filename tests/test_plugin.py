@@ -131,6 +131,7 @@ def test_native_cuda_rows_are_skipped_with_the_frameworks_reason(ort_run):
     (["--xbench-dtypes", "fp8"], "--xbench-dtypes: unknown name 'fp8'; valid: float32, bfloat16, float16, int8"),
     (["--xbench-where-models", "nope"], "unknown model 'nope'"),
     (["--xbench-where-batches", "1,x"], "--xbench-where-batches: 'x' is not a positive batch size"),
+    (["--xbench-serve", "--scenarios bogus"], "--xbench-serve: --scenarios: unknown 'bogus'; valid: single-stream"),
 ])
 def test_bad_options_are_one_clear_error(option, message):
     """The checks the plugin makes at configure time, on the options as pytest parsed them."""
@@ -143,7 +144,7 @@ def test_bad_options_are_one_clear_error(option, message):
     given = {"xbench_threads": None, "xbench_blocks": options.DEFAULT_BLOCKS, "xbench_models": options.DEFAULT_MODELS,
              "xbench_frameworks": options.DEFAULT_FRAMEWORKS, "xbench_providers": options.DEFAULT_PROVIDERS,
              "xbench_runtimes": None, "xbench_dtypes": None, "xbench_where_models": options.DEFAULT_WHERE_MODELS,
-             "xbench_where_batches": options.DEFAULT_WHERE_BATCHES, "xbench_json": None}
+             "xbench_where_batches": options.DEFAULT_WHERE_BATCHES, "xbench_json": None, "xbench_serve": None}
     name, value = option[0][2:].replace("-", "_"), option[1]
     given[name] = int(value) if name in ("xbench_threads", "xbench_blocks") else value
     with pytest.raises(UserError) as exc:
