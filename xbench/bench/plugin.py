@@ -282,6 +282,7 @@ class Recorder:
         self._processes: list[dict] = []  # other processes' results merged in (xbench.bench.backends)
         self._serve: dict[str, dict] = {}  # model -> env.serve of the serve stage (xbench.bench.serve_stage)
         self.serve_lines: list[str] = []
+        self.serve_weights: str | None = None  # the serve stage's temporary weights folder (serve_stage.share_weights)
         self.children = None
 
     def measure_ceiling(self) -> None:

@@ -64,7 +64,7 @@ def unshare_weights(recorder) -> None:
 
     from xbench.training.weights import REUSE_ENV
 
-    folder = getattr(recorder, "serve_weights", None)
+    folder = recorder.serve_weights
     if folder:
         os.environ.pop(REUSE_ENV, None)
         shutil.rmtree(folder, ignore_errors=True)
