@@ -759,31 +759,48 @@ def serve_run(src: Source) -> str:
     serve, load = env.get("serve") or {}, (env.get("serve") or {}).get("loadavg") or {}
     parts = [f"{answer}\n\n{_md(table)}" for _, table, answer in where_tables(_runs(src))]
     t = functools.partial(fmt.duration, unit="µs", digits=3)
-    rows, probes, whole = [], 0, 0
+
+    def iv(v):
+        return f"{t(v[0])} to {t(v[1])}"
+
+    rows, probes, whole, invalid, invalid_over, within_invalid = [], 0, 0, 0, 0, 0
     for r in doc["records"]:
         sv = r.get("serve") or {}
-        for p in (sv.get("search") or {}).get("probes", []):
+        search = sv.get("search") or {}
+        for p in search.get("probes", []):
             probes += 1
             whole += bool(p.get("complete"))
+            over = p.get("p99_s") is not None and p["p99_s"] > search["latency_bound_s"]
+            invalid += not p.get("valid")
+            invalid_over += (not p.get("valid")) and over
+            within_invalid += (not p.get("valid")) and not over
         v = sv.get("vs_closed_loop")
         if not v or v.get("allowance_s") is None:
             continue
-        call = sorted(r.get("samples_s") or [])
-        rows.append([column(r).label, r["dtype"], f"`{r['variant'].split(':')[0]}`", t(v["loadgen_p90_s"]),
-                     f"{t(v['closed_loop_p90_s'])} (≤ {t(v['closed_loop_p90_upper_s'])})",
-                     t(call[int(0.9 * len(call))]) if call else "—", t(v["noop_p90_upper_s"]), t(v["allowance_s"]),
-                     "within" if v["explained_by_noop"] else "exceeds"])
-    table = Table(["Runs on", "Precision", "Variant", "LoadGen p90", "closed loop p90 (95 % upper)",
-                   "SUT call p90", "no-op p90 (upper)", "allowance", "LoadGen p90 vs allowance"], rows, "lll" + "r" * 6)
+        call = v.get("sut_call_minus_closed_loop_s") or {}
+        d = v["difference_interval_s"]
+        rows.append([column(r).label, r["dtype"], f"`{r['variant'].split(':')[0]}`", str(v["pairs"]),
+                     t(v["loadgen_p90_s"]), t(v["closed_loop_p90_s"]),
+                     f"{t(v['difference_s'])} ({iv(d)})",
+                     f"{t(call['median'])} ({iv(call['interval'])})" if call else "—",
+                     t(v["allowance_s"]), v["verdict"] or "—"])
+    table = Table(["Runs on", "Precision", "Variant", "pairs", "LoadGen p90", "closed loop p90",
+                   "LoadGen − closed loop (interval)", "model call − closed loop (interval)", "no-op p90",
+                   "verdict"], rows, "lll" + "r" * 7)
+    cores = (env.get("cpu") or {}).get("physical_cores")
+    busy = [x for x in (load.get("before"), load.get("after")) if x is not None]
+    shared = (" (above the core count: other work shared the machine, and the Server figures move with it)"
+              if cores and busy and max(busy) > cores else "")
     about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:10]}), commit "
              f"`{(env.get('git') or {}).get('commit', '?')[:12]}`, LoadGen {serve.get('loadgen')}; 1-minute load "
              f"average before / after the run: {load.get('before', '?')} / {load.get('after', '?')} on "
-             f"{(env.get('cpu') or {}).get('physical_cores', '?')} cores (above the core count, other work shared the "
-             f"machine, and the Server figures move with it). Server probes: {whole} of {probes} were whole LoadGen "
-             "runs (minimum duration and query count met).")
-    return ("\n\n".join(parts) + "\n\nSingleStream against the closed loop on the same callable "
-            "(`serve.vs_closed_loop`; the rule above; *SUT call p90*: the model call inside the SUT, `samples_s`):\n\n"
-            + _md(table) + "\n\n" + about + " " + src.cite())
+             f"{cores or '?'} cores{shared}. Server probes: {whole} of {probes} were whole LoadGen runs (minimum "
+             f"duration and query count met); {invalid} were INVALID, {invalid_over} of them with a measured p99 "
+             f"above the bound" + (f" and {within_invalid} within it" if within_invalid else
+                                   ", so every probe within the bound was VALID") + ".")
+    return ("\n\n".join(parts) + "\n\nSingleStream against the closed loop on the same callable, pair by pair "
+            "(`serve.vs_closed_loop`; medians over the pairs, intervals of the median over the pairs; the rule "
+            "above):\n\n" + _md(table) + "\n\n" + about + " " + src.cite())
 
 
 @block("schema", "xbench/schema/results.schema.json")

@@ -100,10 +100,17 @@ def test_a_suite_row_under_loadgen_matches_its_suite_accuracy(suite_ctx, tmp_pat
     from xbench.bench import cases
 
     case = cases.Case("inference", "torch", "onnxruntime", "CPUExecutionProvider", "seed_cnn", 1, "default")
-    got = rows.serve_row(case, suite_ctx, _opts(scenarios=("single-stream", "accuracy")), tmp_path)
+    got = rows.serve_row(case, suite_ctx, _opts(scenarios=("single-stream", "accuracy"), pairs=3), tmp_path)
     assert [r.status for r in got] == ["ok", "ok"], [r.reason for r in got]
     ss, acc = got
     assert ss.extra["serve"]["loadgen"]["valid"] and ss.extra["serve"]["closed_loop"]["p90_s"] > 0
+    # SingleStream in pairs: a closed loop as long as a LoadGen run (TINY: 0.1 s), then the run; the record reports
+    # the pair with the median LoadGen p90
+    pairs = ss.extra["serve"]["pairs"]
+    assert [p["pair"] for p in pairs] == [1, 2, 3] and all(p["closed_loop_p90_s"] > 0 for p in pairs)
+    assert all(p["closed_loop_rounds"] * p["closed_loop_p90_s"] > 0.05 for p in pairs)  # about 0.1 s of calls each
+    assert ss.extra["serve"]["loadgen"]["latency_s"]["p90"] == sorted(p["loadgen_p90_s"] for p in pairs)[1]
+    assert len({p["logs"]["detail"] for p in pairs}) == 3
     assert ss.extra["accuracy"] == acc.extra["accuracy"] > 0.5  # the suite's row accuracy on every record
     a = acc.extra["serve"]["accuracy"]
     assert a["images"] == len(suite_ctx.data.x_test) == a["responses"]
@@ -127,6 +134,7 @@ def test_a_row_that_cannot_load_is_one_error_record(suite_ctx, tmp_path):
     (["--latency-bound", "0"], "must be a positive number"),
     (["--latency-bound", "-3"], "must be a positive number"),
     (["--start-qps", "5000", "--max-qps", "100"], "--start-qps 5000 is above --max-qps 100"),
+    (["--pairs", "0"], "--pairs: must be a positive integer"),
 ])
 def test_bad_options_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, argv, words):
     from xbench.cli import main
@@ -197,5 +205,7 @@ def test_the_run_writes_its_results_and_keeps_the_logs_beside_them(tmp_path):
     named = {n for r in doc["records"] for n in r["serve"]["loadgen"]["logs"].values()}
     named |= {n for r in doc["records"] for p in (r["serve"].get("search") or {}).get("probes", [])
               for n in p["logs"].values()}
+    named |= {n for r in doc["records"] for p in r["serve"].get("pairs", []) for n in p["logs"].values()}
+    assert len([r for r in doc["records"] if r["serve"].get("pairs")]) == 1  # SingleStream's, one per run
     assert named == {p.name for p in (tmp_path / "s.loadgen").iterdir()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.loadgen"]  # no temporary left behind

@@ -56,6 +56,14 @@ def test_a_run_loadgen_calls_invalid_never_passes_even_under_the_bound():
     run = fake(lambda qps: 0.001, valid_at=lambda qps: qps <= 1000)  # fast, but runs above 1000 QPS are INVALID
     got = search(run, BOUND, start_qps=250, max_qps=32_000, rel_tol=0.05)
     assert got.qps <= 1000 and got.best.valid
+    d = got.to_dict()  # the record counts the INVALID probes that met the bound: here every INVALID one did
+    assert d["invalid_probes"] == d["invalid_within_bound"] == sum(not p.valid for p in got.probes) > 0
+
+
+def test_probes_invalid_only_above_the_edge_are_counted_as_such():
+    got = search(fake(knee(5000), valid_at=lambda qps: qps <= 5000), BOUND, start_qps=250, max_qps=32_000)
+    d = got.to_dict()
+    assert d["invalid_probes"] > 0 and d["invalid_within_bound"] == 0
 
 
 def test_the_bound_missed_at_the_lowest_qps_is_an_answer_not_an_error():

@@ -4,9 +4,10 @@ its AccuracyOnly mode, one process per row (docs/serve.md).
 Rows: every inference row of --model on the CPU for --runtimes x --dtypes (ONNX Runtime, OpenVINO, the native
 frameworks), the ONNX rows on --framework's export. Each row's prepared callables come from the suite's factory
 with trained weights. SingleStream: one query at a time, p90 (LoadGen's early-stopping estimate and the measured
-one) beside the suite's closed loop at batch 1 in the same process. Offline: all samples at once, in batches of
---offline-batch. Server: Poisson arrivals; the highest QPS whose p99 stays within --latency-bound, found by a
-search over QPS (each probe one LoadGen run), with and without a dynamic batcher (--max-batch, --max-wait-ms).
+one), in --pairs pairs with the suite's closed loop at batch 1 in the same process, judged against the no-op SUT.
+Offline: all samples at once, in batches of --offline-batch. Server: Poisson arrivals; the highest QPS whose p99
+stays within --latency-bound, found by a search over QPS (each probe one LoadGen run), with and without a dynamic
+batcher (--max-batch, --max-wait-ms).
 accuracy: LoadGen's AccuracyOnly run over the test set; its top-1 must equal the row's accuracy in the suite.
 A no-op SUT under the same settings states what LoadGen and the Python SUT cost on their own.
 
@@ -54,6 +55,10 @@ def add_arguments(p) -> None:
                    help="Server search: the lowest QPS, probed first (default: 500)")
     p.add_argument("--max-qps", type=positive_float, default=32000.0, metavar="Q",
                    help="Server search: the highest QPS probed (default: 32000)")
+    p.add_argument("--pairs", type=positive_int, default=6, metavar="N",
+                   help="SingleStream: a closed loop as long as one LoadGen run, then the run, N times in the row's "
+                        "process; LoadGen's p90 is judged against the closed loop's on these pairs (default: 6; "
+                        "fewer cannot reach a 95 %% interval, so give no verdict)")
     p.add_argument("--min-duration-ms", type=positive_int, default=1000, metavar="MS",
                    help="LoadGen's min_duration per run (default: 1000; CI-sized)")
     p.add_argument("--mlperf-defaults", action="store_true",
@@ -83,7 +88,7 @@ def options(args):
     return Options(scenarios=_list(args.scenarios, loadgen.CHOICES, "scenarios"), settings=settings,
                    bound_s=args.latency_bound / 1e3, offline_batch=args.offline_batch, max_batch=args.max_batch,
                    max_wait_s=args.max_wait_ms / 1e3, batcher=not args.no_batcher, start_qps=args.start_qps,
-                   max_qps=args.max_qps)
+                   max_qps=args.max_qps, pairs=args.pairs)
 
 
 def plan(args) -> tuple[str, list, object]:

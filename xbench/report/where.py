@@ -6,6 +6,7 @@ Only results files that carry ``accuracy`` (schema 1.3 and later) get the table.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 
 from xbench.precision import ACCURACY_POINTS
@@ -68,6 +69,11 @@ def _single_stream_cell(scenarios: dict[str, dict]) -> str:
     s = rec.get("serve") or {}
     p90 = ((s.get("loadgen") or {}).get("latency_s") or {}).get("p90")
     loop = (s.get("closed_loop") or {}).get("p90_s")
+    pairs = s.get("pairs") or []  # SingleStream in pairs: the medians over them
+    if all(p.get("loadgen_p90_s") is not None for p in pairs) and pairs:
+        p90 = statistics.median(p["loadgen_p90_s"] for p in pairs)
+        loops = [p["closed_loop_p90_s"] for p in pairs if p.get("closed_loop_p90_s") is not None]
+        loop = statistics.median(loops) if loops else None
     if p90 is None:
         return "—"
     return fmt.duration(p90, **fmt.TABLE) + (f" (closed loop {fmt.duration(loop, **fmt.TABLE)})" if loop else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -86,39 +87,63 @@ def serve(row_cases: list, opts: Options, *, model: str, data: str | None, noop:
     return doc
 
 
-def against_noop(records: list[dict]) -> None:
-    """Each SingleStream record's p90 against the closed loop's p90 of the same callable (``serve.vs_closed_loop``).
+WITHIN, EXCEEDS, UNRESOLVED = "within", "exceeds", "not resolved"
 
-    The rule, with intervals: LoadGen's p90 is **within the no-op overhead** when it is at most the closed loop's
-    p90 (the upper end of its 95 % interval over the rounds) plus the no-op SUT's p90 under the same settings
-    (LoadGen's early-stopping estimate of it, an upper bound; its measured p90 where there is none). Otherwise it
-    **exceeds** what the no-op SUT explains, by the stated margin. Without a no-op record there is no verdict."""
+
+def against_noop(records: list[dict]) -> None:
+    """Each SingleStream record's p90 against the closed loop's p90 of the same callable (``serve.vs_closed_loop``),
+    judged on its pairs (``serve.pairs``: a closed loop as long as a LoadGen run, then the run, in one process).
+
+    The rule. Per pair k, d_k = LoadGen's p90 - the closed loop's p90. The allowance A is the no-op SUT's p90 under
+    the same settings: the median over its runs of LoadGen's early-stopping estimate of it (an upper bound of each
+    run's p90). With [lo, hi] the distribution-free interval of the median d over the pairs
+    (``stats.median_interval``; 6 pairs: [min, max], 96.9 %): **within** the no-op overhead when hi <= A,
+    **exceeds** it when lo > A, **not resolved** when the interval holds A or covers less than 95 % (5 pairs or
+    fewer). The same interval of the model call's own p90 inside the SUT minus the closed loop's says how much of
+    it is the call running slower under LoadGen. Without a no-op record there is no verdict."""
+    from xbench.records import stats
+
     def lg(rec):
         return ((rec.get("serve") or {}).get("loadgen") or {})
 
-    def p90(rec):
-        return (lg(rec).get("latency_s") or {}).get("p90")
+    def runs(rec) -> list[dict]:  # a record from before pairs: its one run
+        s = rec.get("serve") or {}
+        return s.get("pairs") or [{"loadgen_p90_s": (lg(rec).get("latency_s") or {}).get("p90"),
+                                   "loadgen_early_stopping_p90_s": (lg(rec).get("early_stopping") or {}).get("p90_s"),
+                                   "closed_loop_p90_s": (s.get("closed_loop") or {}).get("p90_s")}]
 
     noop = next((r for r in records if r.get("runtime") == "noop" and r.get("variant") == "noop:single-stream"
                  and r.get("status") == "ok"), None)
-    noop_upper = None
+    allowance = None
     if noop is not None:
-        noop_upper = (lg(noop).get("early_stopping") or {}).get("p90_s") or p90(noop)
+        ups = [p.get("loadgen_early_stopping_p90_s") or p.get("loadgen_p90_s") for p in runs(noop)]
+        allowance = statistics.median([u for u in ups if u is not None]) if any(u is not None for u in ups) else None
     for r in records:
         s = r.get("serve") or {}
-        closed = s.get("closed_loop") or {}
-        loop = closed.get("p90_s")
-        if s.get("scenario") != "single-stream" or loop is None or p90(r) is None:
+        pairs = [p for p in runs(r) if p.get("loadgen_p90_s") is not None and p.get("closed_loop_p90_s") is not None]
+        if s.get("scenario") != "single-stream" or r.get("runtime") == "noop" or not pairs:
             continue
-        loop_upper = (closed.get("p90_ci95") or [loop, loop])[1]
-        allowance = None if noop_upper is None else loop_upper + noop_upper
+        d = [p["loadgen_p90_s"] - p["closed_loop_p90_s"] for p in pairs]
+        lo, hi, coverage = stats.median_interval(d)
+        calls = [p["sut_call_p90_s"] - p["closed_loop_p90_s"] for p in pairs if p.get("sut_call_p90_s") is not None]
+        if allowance is None:
+            verdict = None
+        elif coverage < stats.CI_LEVEL:
+            verdict = UNRESOLVED
+        else:
+            verdict = WITHIN if hi <= allowance else EXCEEDS if lo > allowance else UNRESOLVED
         s["vs_closed_loop"] = {
-            "loadgen_p90_s": p90(r), "closed_loop_p90_s": loop, "closed_loop_p90_upper_s": loop_upper,
-            "difference_s": p90(r) - loop, "noop_p90_s": p90(noop) if noop else None, "noop_p90_upper_s": noop_upper,
-            "allowance_s": allowance,
-            "explained_by_noop": None if allowance is None else p90(r) <= allowance,
-            "rule": "within the no-op overhead when LoadGen's p90 <= the closed loop's p90 (upper end of its 95 % "
-                    "interval over rounds) + the no-op SUT's p90 (LoadGen's early-stopping upper estimate)"}
+            "pairs": len(pairs), "loadgen_p90_s": statistics.median([p["loadgen_p90_s"] for p in pairs]),
+            "closed_loop_p90_s": statistics.median([p["closed_loop_p90_s"] for p in pairs]),
+            "difference_s": statistics.median(d), "difference_interval_s": [lo, hi], "interval_coverage": round(coverage, 4),
+            "sut_call_minus_closed_loop_s": ({"median": statistics.median(calls), "interval": list(stats.median_interval(calls)[:2])}
+                                             if calls else None),
+            "noop_p90_s": allowance, "allowance_s": allowance, "verdict": verdict,
+            "explained_by_noop": {WITHIN: True, EXCEEDS: False}.get(verdict),
+            "rule": "per pair, LoadGen's p90 minus the closed loop's p90 just before it; within the no-op overhead when "
+                    "the upper end of the median difference's interval (>= 95 %) <= the no-op SUT's p90 (median of "
+                    "its runs' early-stopping estimates), exceeds when the lower end is above it, not resolved "
+                    "otherwise"}
 
 
 def _loadavg() -> float | None:

@@ -2,9 +2,10 @@
 
 A row is a :class:`xbench.bench.cases.Case` of task ``inference`` (its batch is set per use). The factory
 (``cases.prepare``) gives the row's prepared callable at each batch the SUT needs, with the trained weights and
-the row's accuracy; nothing here builds a session or a predict function. The same process times the batch-1
-callable with the suite's loop (``xbench.bench.timing``) just before SingleStream, so the closed-loop p90 and
-LoadGen's p90 of one row come from one session.
+the row's accuracy; nothing here builds a session or a predict function. SingleStream runs in ``pairs``: the same
+process times the batch-1 callable with the suite's loop (``xbench.bench.timing``) for as long as a LoadGen run
+lasts, then LoadGen's run follows, ``pairs`` times over, so each closed-loop p90 has a LoadGen p90 from the next
+moment of the same session beside it (``serve.pairs``; ``xbench.serve.launch.against_noop`` judges them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ EVAL_BATCH = 1000  # an accuracy run's batches (as the suite's accuracy)
 CALIBRATE_S = 0.3  # closed-loop timing that sizes LoadGen's expected latency / QPS
 PERFORMANCE_SAMPLES = 1024  # the QSL of a performance run (the prepared calls hold their own images)
 MIN_EXPECTED_S = 5e-6  # LoadGen pre-generates min_duration / expected latency SingleStream queries
+PAIR_LOOP_MAX_S = 10.0  # a SingleStream pair's closed loop: as long as LoadGen's min_duration, at most this
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Options:
     max_qps: float = 32_000.0
     rel_tol: float = 0.1
     max_probes: int = 10
+    pairs: int = 6  # SingleStream: closed loop, then LoadGen, this many times (the no-op: this many LoadGen runs)
 
 
 def batcher_sizes(max_batch: int) -> list[int]:
@@ -54,10 +57,10 @@ def _quantile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def closed_loop(fn) -> dict:
+def closed_loop(fn, budget_s: float = CALIBRATE_S, max_rounds: int = 5000) -> dict:
     """The suite's loop (first call, warm-ups, rounds) on ``fn``: median and p90 seconds per call, and the p90's
     distribution-free 95 % interval over the rounds."""
-    t = timing.measure(fn, budget_s=CALIBRATE_S, min_rounds=20, max_rounds=5000)
+    t = timing.measure(fn, budget_s=budget_s, min_rounds=20, max_rounds=max_rounds)
     s = t.samples
     ci = stats.quantile_interval(s, 0.9)
     return {"median_s": _quantile(s, 0.5), "p90_s": _quantile(s, 0.9), "p90_ci95": list(ci) if ci else None,
@@ -78,12 +81,26 @@ class Served:
                                      **serve}, self.extra)
 
     def single_stream(self, run_b1, b1_fn) -> records.Record:
-        loop = closed_loop(b1_fn) if b1_fn is not None else None
-        s = sut.Inline(run_b1, 1)
-        expected = max(loop["median_s"] / 2 if loop else 0.0, MIN_EXPECTED_S)
-        result, _ = loadgen.run(s.issue, s.flush, samples=PERFORMANCE_SAMPLES, scenario="single-stream", settings=self.opts.settings,
-                                logdir=self.logdir, prefix=f"{self.prefix}.single-stream", expected_latency_s=expected)
-        return self._record("single-stream", 1, result, s, closed_loop=loop)
+        """``pairs`` x (the closed loop on ``b1_fn`` for as long as a LoadGen run lasts, then LoadGen's SingleStream
+        run); the record reports the pair with the median LoadGen p90 and lists every pair (``serve.pairs``)."""
+        window = min(self.opts.settings.min_duration_ms / 1e3, PAIR_LOOP_MAX_S)
+        runs = []
+        for i in range(self.opts.pairs):
+            loop = closed_loop(b1_fn, window, max_rounds=10**7) if b1_fn is not None else None
+            s = sut.Inline(run_b1, 1)
+            expected = max(loop["median_s"] / 2 if loop else 0.0, MIN_EXPECTED_S)
+            result, _ = loadgen.run(s.issue, s.flush, samples=PERFORMANCE_SAMPLES, scenario="single-stream",
+                                    settings=self.opts.settings, logdir=self.logdir,
+                                    prefix=f"{self.prefix}.single-stream.{i + 1}", expected_latency_s=expected)
+            runs.append((result, s, loop))
+        pairs = [{"pair": i + 1, "loadgen_p90_s": r.latency_s.get("p90"),
+                  "loadgen_early_stopping_p90_s": r.early_stopping.get("p90_s"), "valid": r.valid,
+                  "sut_call_p90_s": _quantile(s.call_s, 0.9) if s.call_s else None,
+                  "closed_loop_p90_s": loop["p90_s"] if loop else None, "closed_loop_rounds": loop["rounds"] if loop
+                  else None, "logs": r.logs} for i, (r, s, loop) in enumerate(runs)]
+        order = sorted(range(len(runs)), key=lambda i: runs[i][0].latency_s.get("p90") or 0.0)
+        result, s, loop = runs[order[(len(order) - 1) // 2]]  # the median pair (the lower middle of an even count)
+        return self._record("single-stream", 1, result, s, closed_loop=loop, pairs=pairs)
 
     def offline(self, run_b, b_fn, batch) -> records.Record:
         loop = closed_loop(b_fn) if b_fn is not None else None

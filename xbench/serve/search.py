@@ -46,10 +46,15 @@ class Search:
 
     def to_dict(self) -> dict:
         known = [p.complete for p in self.probes if p.complete is not None]
+        invalid = [p for p in self.probes if not p.valid]
         return {"status": self.status, "qps": self.qps, "latency_bound_s": self.bound_s,
                 # every probe a whole LoadGen run? The probes above the edge are INVALID by LoadGen's latency rule:
                 # that is how the search finds the edge, not a run that measured too little.
                 "complete_probes": f"{sum(known)} of {len(self.probes)}" if known else None,
+                # INVALID probes whose measured p99 met the bound (early stopping not met, too few queries...):
+                # 0 means every probe within the bound was VALID, the INVALID ones all missed the bound
+                "invalid_probes": len(invalid),
+                "invalid_within_bound": sum(p.p99_s is None or p.p99_s <= self.bound_s for p in invalid),
                 "probes": [asdict(p) for p in self.probes]}
 
 
