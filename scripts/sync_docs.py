@@ -775,18 +775,17 @@ def serve_run(src: Source) -> str:
             invalid_over += (not p.get("valid")) and over
             within_invalid += (not p.get("valid")) and not over
         v = sv.get("vs_closed_loop")
-        if not v or v.get("allowance_s") is None:
+        if not v or v.get("excess_s") is None:
             continue
-        call = v.get("sut_call_minus_closed_loop_s") or {}
-        d = v["difference_interval_s"]
+        call, excess = v.get("sut_call_minus_closed_loop_s"), v["excess_s"]
         rows.append([column(r).label, r["dtype"], f"`{r['variant'].split(':')[0]}`", str(v["pairs"]),
-                     t(v["loadgen_p90_s"]), t(v["closed_loop_p90_s"]),
-                     f"{t(v['difference_s'])} ({iv(d)})",
-                     f"{t(call['median'])} ({iv(call['interval'])})" if call else "—",
-                     t(v["allowance_s"]), v["verdict"] or "—"])
+                     t(v["loadgen_p90_s"]), t(v["closed_loop_p90_s"]), f"{t(v['difference_s']['median'])} "
+                     f"({iv(v['difference_s']['interval'])})", t(v["noop_p90_s"]),
+                     f"{t(excess['median'])} ({iv(excess['interval'])})",
+                     f"{t(call['median'])} ({iv(call['interval'])})" if call else "—", v["verdict"]])
     table = Table(["Runs on", "Precision", "Variant", "pairs", "LoadGen p90", "closed loop p90",
-                   "LoadGen − closed loop (interval)", "model call − closed loop (interval)", "no-op p90",
-                   "verdict"], rows, "lll" + "r" * 7)
+                   "LoadGen − closed loop", "no-op p90", "excess over the no-op", "model call − closed loop",
+                   "verdict"], rows, "lll" + "r" * 8)
     cores = (env.get("cpu") or {}).get("physical_cores")
     busy = [x for x in (load.get("before"), load.get("after")) if x is not None]
     shared = (" (above the core count: other work shared the machine, and the Server figures move with it)"
@@ -799,7 +798,7 @@ def serve_run(src: Source) -> str:
              f"above the bound" + (f" and {within_invalid} within it" if within_invalid else
                                    ", so every probe within the bound was VALID") + ".")
     return ("\n\n".join(parts) + "\n\nSingleStream against the closed loop on the same callable, pair by pair "
-            "(`serve.vs_closed_loop`; medians over the pairs, intervals of the median over the pairs; the rule "
+            "(`serve.vs_closed_loop`; medians over the pairs, in brackets the interval of the median; the rule "
             "above):\n\n" + _md(table) + "\n\n" + about + " " + src.cite())
 
 

@@ -111,6 +111,8 @@ def test_a_suite_row_under_loadgen_matches_its_suite_accuracy(suite_ctx, tmp_pat
     assert all(p["closed_loop_rounds"] * p["closed_loop_p90_s"] > 0.05 for p in pairs)  # about 0.1 s of calls each
     assert ss.extra["serve"]["loadgen"]["latency_s"]["p90"] == sorted(p["loadgen_p90_s"] for p in pairs)[1]
     assert len({p["logs"]["detail"] for p in pairs}) == 3
+    assert all(p["noop_early_stopping_p90_s"] > 0 and p["noop_logs"]["detail"].endswith(".noop.detail.txt")
+               for p in pairs)  # each pair's no-op SUT run, in the row's process
     assert ss.extra["accuracy"] == acc.extra["accuracy"] > 0.5  # the suite's row accuracy on every record
     a = acc.extra["serve"]["accuracy"]
     assert a["images"] == len(suite_ctx.data.x_test) == a["responses"]
@@ -205,7 +207,8 @@ def test_the_run_writes_its_results_and_keeps_the_logs_beside_them(tmp_path):
     named = {n for r in doc["records"] for n in r["serve"]["loadgen"]["logs"].values()}
     named |= {n for r in doc["records"] for p in (r["serve"].get("search") or {}).get("probes", [])
               for n in p["logs"].values()}
-    named |= {n for r in doc["records"] for p in r["serve"].get("pairs", []) for n in p["logs"].values()}
+    named |= {n for r in doc["records"] for p in r["serve"].get("pairs", []) for key in ("logs", "noop_logs")
+              for n in p.get(key, {}).values()}
     assert len([r for r in doc["records"] if r["serve"].get("pairs")]) == 1  # SingleStream's, one per run
     assert named == {p.name for p in (tmp_path / "s.loadgen").iterdir()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.loadgen"]  # no temporary left behind

@@ -92,15 +92,17 @@ WITHIN, EXCEEDS, UNRESOLVED = "within", "exceeds", "not resolved"
 
 def against_noop(records: list[dict]) -> None:
     """Each SingleStream record's p90 against the closed loop's p90 of the same callable (``serve.vs_closed_loop``),
-    judged on its pairs (``serve.pairs``: a closed loop as long as a LoadGen run, then the run, in one process).
+    judged on its pairs (``serve.pairs``: a closed loop as long as a LoadGen run, the row's LoadGen run, then the
+    no-op SUT's, in the row's process).
 
-    The rule. Per pair k, d_k = LoadGen's p90 - the closed loop's p90. The allowance A is the no-op SUT's p90 under
-    the same settings: the median over its runs of LoadGen's early-stopping estimate of it (an upper bound of each
-    run's p90). With [lo, hi] the distribution-free interval of the median d over the pairs
-    (``stats.median_interval``; 6 pairs: [min, max], 96.9 %): **within** the no-op overhead when hi <= A,
-    **exceeds** it when lo > A, **not resolved** when the interval holds A or covers less than 95 % (5 pairs or
-    fewer). The same interval of the model call's own p90 inside the SUT minus the closed loop's says how much of
-    it is the call running slower under LoadGen. Without a no-op record there is no verdict."""
+    The rule. Per pair k, the excess e_k = (LoadGen's p90 - the closed loop's p90) - the no-op SUT's p90 in the same
+    pair, taken as LoadGen's early-stopping estimate of it (an upper bound of the run's p90). With [lo, hi] the
+    distribution-free interval of the median excess over the pairs (``stats.median_interval``; 6 pairs: [min, max],
+    96.9 %): LoadGen's p90 is **within** the no-op overhead when hi <= 0, **exceeds** it when lo > 0, and is **not
+    resolved** when the interval holds 0 or covers less than 95 % (5 pairs or fewer). The same interval of the model
+    call's own p90 inside the SUT minus the closed loop's says how much is the call running slower under LoadGen.
+    Pairs without a no-op run of their own (records from before) take the no-op row's SingleStream p90 (the median of
+    its runs' estimates); without either there is no verdict."""
     from xbench.records import stats
 
     def lg(rec):
@@ -112,38 +114,42 @@ def against_noop(records: list[dict]) -> None:
                                    "loadgen_early_stopping_p90_s": (lg(rec).get("early_stopping") or {}).get("p90_s"),
                                    "closed_loop_p90_s": (s.get("closed_loop") or {}).get("p90_s")}]
 
+    def interval(xs):
+        lo, hi, coverage = stats.median_interval(xs)
+        return {"median": statistics.median(xs), "interval": [lo, hi], "coverage": round(coverage, 4)}
+
     noop = next((r for r in records if r.get("runtime") == "noop" and r.get("variant") == "noop:single-stream"
                  and r.get("status") == "ok"), None)
-    allowance = None
+    row_noop = None
     if noop is not None:
-        ups = [p.get("loadgen_early_stopping_p90_s") or p.get("loadgen_p90_s") for p in runs(noop)]
-        allowance = statistics.median([u for u in ups if u is not None]) if any(u is not None for u in ups) else None
+        ups = [u for u in (p.get("loadgen_early_stopping_p90_s") or p.get("loadgen_p90_s") for p in runs(noop))
+               if u is not None]
+        row_noop = statistics.median(ups) if ups else None
     for r in records:
         s = r.get("serve") or {}
         pairs = [p for p in runs(r) if p.get("loadgen_p90_s") is not None and p.get("closed_loop_p90_s") is not None]
         if s.get("scenario") != "single-stream" or r.get("runtime") == "noop" or not pairs:
             continue
         d = [p["loadgen_p90_s"] - p["closed_loop_p90_s"] for p in pairs]
-        lo, hi, coverage = stats.median_interval(d)
+        own = [p.get("noop_early_stopping_p90_s") or p.get("noop_p90_s") for p in pairs]
+        allow = own if all(a is not None for a in own) else [row_noop] * len(pairs)
         calls = [p["sut_call_p90_s"] - p["closed_loop_p90_s"] for p in pairs if p.get("sut_call_p90_s") is not None]
-        if allowance is None:
-            verdict = None
-        elif coverage < stats.CI_LEVEL:
-            verdict = UNRESOLVED
-        else:
-            verdict = WITHIN if hi <= allowance else EXCEEDS if lo > allowance else UNRESOLVED
+        verdict = excess = None
+        if None not in allow:
+            excess = interval([x - a for x, a in zip(d, allow)])
+            lo, hi = excess["interval"]
+            verdict = (UNRESOLVED if excess["coverage"] < stats.CI_LEVEL else
+                       WITHIN if hi <= 0 else EXCEEDS if lo > 0 else UNRESOLVED)
         s["vs_closed_loop"] = {
-            "pairs": len(pairs), "loadgen_p90_s": statistics.median([p["loadgen_p90_s"] for p in pairs]),
-            "closed_loop_p90_s": statistics.median([p["closed_loop_p90_s"] for p in pairs]),
-            "difference_s": statistics.median(d), "difference_interval_s": [lo, hi], "interval_coverage": round(coverage, 4),
-            "sut_call_minus_closed_loop_s": ({"median": statistics.median(calls), "interval": list(stats.median_interval(calls)[:2])}
-                                             if calls else None),
-            "noop_p90_s": allowance, "allowance_s": allowance, "verdict": verdict,
-            "explained_by_noop": {WITHIN: True, EXCEEDS: False}.get(verdict),
-            "rule": "per pair, LoadGen's p90 minus the closed loop's p90 just before it; within the no-op overhead when "
-                    "the upper end of the median difference's interval (>= 95 %) <= the no-op SUT's p90 (median of "
-                    "its runs' early-stopping estimates), exceeds when the lower end is above it, not resolved "
-                    "otherwise"}
+            "pairs": len(pairs), "loadgen_p90_s": statistics.median(p["loadgen_p90_s"] for p in pairs),
+            "closed_loop_p90_s": statistics.median(p["closed_loop_p90_s"] for p in pairs),
+            "difference_s": interval(d), "noop_p90_s": None if None in allow else statistics.median(allow),
+            "noop": "paired" if allow is own else "the no-op row" if row_noop is not None else None,
+            "excess_s": excess, "sut_call_minus_closed_loop_s": interval(calls) if calls else None,
+            "verdict": verdict, "explained_by_noop": {WITHIN: True, EXCEEDS: False}.get(verdict),
+            "rule": "per pair, (LoadGen's p90 - the closed loop's p90 just before it) - the no-op SUT's p90 just "
+                    "after it (LoadGen's early-stopping estimate); within the no-op overhead when the interval of "
+                    "the median over the pairs (>= 95 %) is <= 0, exceeds when it is > 0, not resolved otherwise"}
 
 
 def _loadavg() -> float | None:

@@ -4,8 +4,9 @@ A row is a :class:`xbench.bench.cases.Case` of task ``inference`` (its batch is 
 (``cases.prepare``) gives the row's prepared callable at each batch the SUT needs, with the trained weights and
 the row's accuracy; nothing here builds a session or a predict function. SingleStream runs in ``pairs``: the same
 process times the batch-1 callable with the suite's loop (``xbench.bench.timing``) for as long as a LoadGen run
-lasts, then LoadGen's run follows, ``pairs`` times over, so each closed-loop p90 has a LoadGen p90 from the next
-moment of the same session beside it (``serve.pairs``; ``xbench.serve.launch.against_noop`` judges them).
+lasts, then LoadGen runs the row, then the no-op SUT, ``pairs`` times over, so each closed-loop p90 has a LoadGen
+p90 and a no-op p90 from the next moments of the same session beside it (``serve.pairs``;
+``xbench.serve.launch.against_noop`` judges them).
 """
 
 from __future__ import annotations
@@ -81,23 +82,34 @@ class Served:
                                      **serve}, self.extra)
 
     def single_stream(self, run_b1, b1_fn) -> records.Record:
-        """``pairs`` x (the closed loop on ``b1_fn`` for as long as a LoadGen run lasts, then LoadGen's SingleStream
-        run); the record reports the pair with the median LoadGen p90 and lists every pair (``serve.pairs``)."""
+        """``pairs`` x (the closed loop on ``b1_fn`` for as long as a LoadGen run lasts, LoadGen's SingleStream run
+        of the row, then the no-op SUT's under the same settings), all in this process; the record reports the pair
+        with the median LoadGen p90 and lists every pair (``serve.pairs``). The no-op row itself (``b1_fn`` None)
+        is LoadGen's runs alone."""
         window = min(self.opts.settings.min_duration_ms / 1e3, PAIR_LOOP_MAX_S)
-        runs = []
-        for i in range(self.opts.pairs):
-            loop = closed_loop(b1_fn, window, max_rounds=10**7) if b1_fn is not None else None
-            s = sut.Inline(run_b1, 1)
-            expected = max(loop["median_s"] / 2 if loop else 0.0, MIN_EXPECTED_S)
+
+        def one(run_batch, name, expected):
+            s = sut.Inline(run_batch, 1)
             result, _ = loadgen.run(s.issue, s.flush, samples=PERFORMANCE_SAMPLES, scenario="single-stream",
-                                    settings=self.opts.settings, logdir=self.logdir,
-                                    prefix=f"{self.prefix}.single-stream.{i + 1}", expected_latency_s=expected)
+                                    settings=self.opts.settings, logdir=self.logdir, prefix=name,
+                                    expected_latency_s=max(expected, MIN_EXPECTED_S))
+            return result, s
+
+        runs, pairs = [], []
+        for i in range(self.opts.pairs):
+            name = f"{self.prefix}.single-stream.{i + 1}"
+            loop = closed_loop(b1_fn, window, max_rounds=10**7) if b1_fn is not None else None
+            result, s = one(run_b1, name, loop["median_s"] / 2 if loop else 0.0)
+            noop, _ = one(sut.noop, name + ".noop", 0.0) if b1_fn is not None else (None, None)
             runs.append((result, s, loop))
-        pairs = [{"pair": i + 1, "loadgen_p90_s": r.latency_s.get("p90"),
-                  "loadgen_early_stopping_p90_s": r.early_stopping.get("p90_s"), "valid": r.valid,
-                  "sut_call_p90_s": _quantile(s.call_s, 0.9) if s.call_s else None,
-                  "closed_loop_p90_s": loop["p90_s"] if loop else None, "closed_loop_rounds": loop["rounds"] if loop
-                  else None, "logs": r.logs} for i, (r, s, loop) in enumerate(runs)]
+            pairs.append({"pair": i + 1, "loadgen_p90_s": result.latency_s.get("p90"),
+                          "loadgen_early_stopping_p90_s": result.early_stopping.get("p90_s"), "valid": result.valid,
+                          "sut_call_p90_s": _quantile(s.call_s, 0.9) if s.call_s else None,
+                          "closed_loop_p90_s": loop["p90_s"] if loop else None,
+                          "closed_loop_rounds": loop["rounds"] if loop else None, "logs": result.logs,
+                          **({"noop_p90_s": noop.latency_s.get("p90"),
+                              "noop_early_stopping_p90_s": noop.early_stopping.get("p90_s"),
+                              "noop_logs": noop.logs} if noop else {})})
         order = sorted(range(len(runs)), key=lambda i: runs[i][0].latency_s.get("p90") or 0.0)
         result, s, loop = runs[order[(len(order) - 1) // 2]]  # the median pair (the lower middle of an even count)
         return self._record("single-stream", 1, result, s, closed_loop=loop, pairs=pairs)
