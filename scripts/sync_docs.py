@@ -793,13 +793,57 @@ def serve_run(src: Source) -> str:
     about = (f"Measured on `{env.get('machine_id')}` ({doc['created_at'][:10]}), commit "
              f"`{(env.get('git') or {}).get('commit', '?')[:12]}`, LoadGen {serve.get('loadgen')}; 1-minute load "
              f"average before / after the run: {load.get('before', '?')} / {load.get('after', '?')} on "
-             f"{cores or '?'} cores{shared}. Server probes: {whole} of {probes} were whole LoadGen runs (minimum "
+             f"{cores or '?'} cores{shared}. SingleStream: {(serve.get('options') or {}).get('pairs', 1)} pairs per "
+             f"row. Server probes: {whole} of {probes} were whole LoadGen runs (minimum "
              f"duration and query count met); {invalid} were INVALID, {invalid_over} of them with a measured p99 "
              f"above the bound" + (f" and {within_invalid} within it" if within_invalid else
                                    ", so every probe within the bound was VALID") + ".")
     return ("\n\n".join(parts) + "\n\nSingleStream against the closed loop on the same callable, pair by pair "
             "(`serve.vs_closed_loop`; medians over the pairs, in brackets the interval of the median; the rule "
             "above):\n\n" + _md(table) + "\n\n" + about + " " + src.cite())
+
+
+CONTEXT = ("results/serve/context-check.json", "results/serve/context-check-t1.json")
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+@block("serve-context", *CONTEXT)
+def serve_context(src: Source) -> str:
+    """scripts/serve_context_check.py's runs: is any call, not only the runtime's, slower inside LoadGen's
+    SingleStream callback than in a closed loop (docs/serve.md)?"""
+    from xbench.report import fmt
+    from xbench.report.doc import Table
+
+    t = functools.partial(fmt.duration, unit="µs", digits=3)
+    rows, abouts = [], []
+    for i in range(len(src.files)):
+        doc = json.loads(src.path(i).read_text())
+        for name, c in doc["callables"].items():
+            sm = c["summary"]
+            call, lg = sm["call_inside_minus_closed_loop_s"], sm["loadgen_minus_closed_loop_s"]
+            n = len(c["pairs"])
+            rows.append([name, str(doc["threads"]) if name == "onnxruntime" else "—", str(n),
+                         t(sm["closed_loop_p90_s"]),
+                         f"{t(call['median'])} ({t(call['interval'][0])} to {t(call['interval'][1])})",
+                         f"×{call['ratio_median']:.3f} ({call['ratio_interval'][0]:.3f} to {call['ratio_interval'][1]:.3f})",
+                         f"{call['pairs_above']} of {n}",
+                         f"{t(lg['median'])} ({t(lg['interval'][0])} to {t(lg['interval'][1])})"])
+        abouts.append(f"`{src.files[i]}`: {doc['created_at'][:16].replace('T', ' ')} UTC on `{doc['machine_id']}`, "
+                      f"load {doc['loadavg']['before']} / {doc['loadavg']['after']}")
+    table = Table(["callable", "ORT threads", "pairs", "closed loop p90", "call inside − closed loop",
+                   "ratio", "pairs above", "LoadGen − closed loop"], rows, "lll" + "r" * 5)
+    from xbench.records import stats
+
+    n = len(rows) and int(rows[0][2])
+    lo, hi, cov = stats.median_interval(list(range(1, n + 1))) if n else (0, 0, 0)
+    return ("Is any call slower inside LoadGen's SingleStream callback? `scripts/serve_context_check.py`: per "
+            "callable, pairs of (a closed loop as long as one LoadGen run, then a SingleStream run whose SUT makes "
+            "and times the same call) in one process; medians over the pairs, in brackets the interval of the "
+            f"median ({n} pairs: the {_ordinal(lo)} to the {_ordinal(hi)} of them sorted, {cov:.1%}).\n\n" + _md(table) + "\n\n" + "; ".join(abouts) + ". "
+            + src.cite())
 
 
 @block("schema", "xbench/schema/results.schema.json")

@@ -50,7 +50,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-wait-ms", type=positive_float, default=2.0, metavar="MS",
                    help="the dynamic batcher's wait after a batch's first sample (default: 2)")
     p.add_argument("--no-batcher", action="store_true", help="Server without the dynamic batcher variant")
-    p.add_argument("--no-noop", action="store_true", help="skip the no-op SUT (LoadGen's own overhead)")
+    p.add_argument("--no-noop", action="store_true",
+                   help="skip the no-op SUT's own row (LoadGen's own overhead in every scenario); SingleStream's "
+                        "pairs still run it beside each row")
     p.add_argument("--start-qps", type=positive_float, default=500.0, metavar="Q",
                    help="Server search: the lowest QPS, probed first (default: 500)")
     p.add_argument("--max-qps", type=positive_float, default=32000.0, metavar="Q",
