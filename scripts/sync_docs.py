@@ -803,6 +803,51 @@ def serve_run(src: Source) -> str:
             "above):\n\n" + _md(table) + "\n\n" + about + " " + src.cite())
 
 
+STAGE = "results/serve/suite-stage.json.gz"
+
+
+@block("serve-suite-stage", STAGE)
+def serve_suite_stage(src: Source) -> str:
+    """One session of `pytest --benchmark-only --xbench-serve`: each SingleStream p90 beside the suite's batch-1 p90
+    of the same row, its blocks' p90s, the closed loop in the serve process and the no-op SUT (docs/serve.md)."""
+    from xbench.records import stats
+    from xbench.report import fmt
+    from xbench.report.data import column
+    from xbench.report.doc import Table
+    from xbench.verdicts.noise import blocks
+
+    doc = _doc(src)
+    t = functools.partial(fmt.duration, unit="µs", digits=3)
+    suite = {(r["framework"], r["runtime"], r["provider"], r["model"], r["dtype"], r["variant"]): r
+             for r in doc["records"] if r["task"] == "inference" and r["batch_size"] == 1 and r["status"] == "ok"}
+    rows = []
+    for r in doc["records"]:
+        v = (r.get("serve") or {}).get("vs_closed_loop")
+        key = (r["framework"], r["runtime"], r["provider"], r["model"], r["dtype"], r["variant"].split(":")[0])
+        if not v or key not in suite:
+            continue
+        row = suite[key]
+        p90s = [sorted(b)[int(0.9 * len(b))] for b in blocks(row) if b]
+        lg = [p["loadgen_p90_s"] for p in r["serve"]["pairs"]]
+        lo, hi, _ = stats.median_interval(lg)
+        rows.append([column(r).label, r["dtype"], f"`{key[-1]}`", t(row["stats"]["p90"]),
+                     f"{t(min(p90s))} to {t(max(p90s))} ({len(p90s)})", f"{t(v['loadgen_p90_s'])} ({t(lo)} to {t(hi)})",
+                     t(v["closed_loop_p90_s"]), t(v["noop_p90_s"]) if v.get("noop_p90_s") else "—",
+                     t(v["loadgen_p90_s"] - row["stats"]["p90"]), v["verdict"] or "—"])
+    table = Table(["Runs on", "Precision", "Variant", "suite b1 p90", "suite blocks' p90s (blocks)",
+                   "LoadGen p90 (interval)", "closed loop p90", "no-op p90", "LoadGen − suite", "paired verdict"],
+                  rows, "lll" + "r" * 7)
+    env, serve = doc["env"], (doc["env"].get("serve") or {}).get("models", {})
+    pairs = {m.get("options", {}).get("pairs") for m in serve.values()}
+    return (_md(table) + "\n\n" + f"One session on `{env.get('machine_id')}` ({doc['created_at'][:16].replace('T', ' ')} "
+            f"UTC, commit `{(env.get('git') or {}).get('commit', '?')[:12]}`): the suite's rows first (pytest-benchmark "
+            f"in the pytest process, {len(p90s) if rows else '?'} blocks), then the serve stage "
+            f"({', '.join(map(str, sorted(p for p in pairs if p)))} SingleStream pairs per row, each row in a process of its "
+            "own). *suite b1 p90*: every round, each block weighing the same; *LoadGen p90*: the median over the pairs, "
+            "with its interval; *paired verdict*: the rule above, against the closed loop in the serve process. "
+            + src.cite())
+
+
 CONTEXT = ("results/serve/context-check.json", "results/serve/context-check-t1.json")
 
 
