@@ -53,6 +53,24 @@ def test_noop_records_carry_loadgen_percentiles_verdict_and_logs_by_name(tmp_pat
                                                      "versions": {}}, [Record.from_dict(r.to_dict()) for r in got]))))
 
 
+@pytest.mark.parametrize("scenario", ["single-stream", "offline", "server"])
+def test_loadgen_calls_the_sut_from_the_thread_that_started_it(tmp_path, scenario):
+    """docs/serve.md says an inline SUT runs the model in the thread that ran the closed loop (the row process's
+    main thread): LoadGen must call the SUT from the thread that called StartTest, in every scenario."""
+    import threading
+
+    callers = set()
+
+    def run(indices):
+        callers.add(threading.get_ident())
+
+    s = sut.Inline(run, 1 if scenario != "offline" else 64)
+    loadgen.run(s.issue, s.flush, samples=64, scenario=scenario, settings=TINY, logdir=tmp_path, prefix=scenario,
+                target_qps=2000 if scenario == "server" else None, bound_s=0.05 if scenario == "server" else None,
+                expected_latency_s=1e-4, expected_qps=1e4)
+    assert callers == {threading.get_ident()}
+
+
 def test_a_missed_bound_is_invalid_with_loadgens_reason_and_the_search_says_so(tmp_path):
     """A SUT slower than the bound at the lowest QPS: LoadGen calls the probe INVALID, the search reports that the
     bound is not met at the lowest QPS, and the record still describes that probe."""

@@ -1,9 +1,10 @@
 """Systems under test: what LoadGen calls with each query's samples.
 
 A SUT runs a ``RunBatch``: QSL sample indices -> each sample's class (an accuracy run) or None (a performance
-run, whose responses carry no data). ``Inline`` runs every query in LoadGen's issue thread, in batches of at
-most ``max_batch``; ``Batcher`` is a dynamic batcher: queries go to a queue and one worker thread closes a batch
-at ``max_batch`` samples or ``max_wait_s`` after its first sample, whichever comes first. ``noop`` answers at once:
+run, whose responses carry no data). ``Inline`` runs every query in the thread LoadGen calls it from (the one
+that started the test), in batches of at most ``max_batch``; ``Batcher`` is a dynamic batcher: queries go to a
+queue and one worker thread closes a batch at ``max_batch`` samples or ``max_wait_s`` after its first sample,
+whichever comes first. ``noop`` answers at once:
 run under the same settings it measures what LoadGen, its Python binding and the SUT add on their own.
 
 ``prepared_calls`` makes the RunBatch of a performance run from the factory's prepared callables (one per batch
@@ -84,7 +85,8 @@ class Inline:
 
     def describe(self) -> dict:
         return {"kind": "inline", "max_batch": self.max_batch,
-                "what": "each query runs in LoadGen's issue thread, in batches of at most max_batch samples"}
+                "what": "each query runs in the thread LoadGen calls the SUT from (the one that started the "
+                        "test), in batches of at most max_batch samples"}
 
     def close(self) -> None:
         pass
