@@ -11,11 +11,11 @@ from xbench.report.data import Run
 from xbench.report.where import where_tables
 
 
-def _rec(runtime, dtype, variant, scenario, *, delta=0.0, qps=None, p90=None, loop=None):
+def _rec(runtime, dtype, variant, scenario, *, delta=0.0, qps=None, p90=None, loop=None, status=None):
     serve = {"scenario": scenario, "loadgen": {"valid": True, "latency_s": {"p90": p90}, "logs": {}}}
     if scenario.startswith("server"):
-        serve["search"] = {"status": "found" if qps else "bound not met at the lowest QPS", "qps": qps,
-                           "latency_bound_s": 0.01, "probes": []}
+        serve["search"] = {"status": status or ("found" if qps else "bound not met at the lowest QPS"), "qps": qps,
+                           "latency_bound_s": 0.01, "rel_tol": 0.1, "probes": []}
     if loop:
         serve["closed_loop"] = {"p90_s": loop}
     return {"task": "serve", "status": "ok", "framework": "torch", "runtime": runtime, "provider": "CPUExecutionProvider"
@@ -147,3 +147,23 @@ def test_a_file_without_a_server_scenario_says_so_instead_of_a_missed_bound():
     must not claim that none met the bound."""
     table, answer = _table([_rec("onnxruntime", "float32", "default", "single-stream", p90=50e-6, loop=40e-6)])
     assert "no Server scenario in this file" in answer and "none within the p99 bound" not in answer
+
+
+def test_rows_the_searches_cannot_separate_are_named_together_not_one_picked():
+    """A QPS the search stopped at without a failing probe is a lower bound: rows that all reach the ceiling are not
+    separated. Found edges are known to within the search's 10 % tolerance: 28,000 is not separated from 30,000,
+    20,000 is. One clear best is named alone."""
+    ceiling = "bound met at the highest QPS searched"
+    _, answer = _table([_rec("onnxruntime", "float32", "default", "server", qps=32_000, status=ceiling),
+                        _rec("openvino", "float32", "default", "server", qps=32_000, status=ceiling),
+                        _rec("onnxruntime", "int8", "dynamic", "server", qps=9_000)])
+    assert "— not separated, 2 rows:" in answer and "ceiling" in answer and "dynamic" not in answer
+    table, answer = _table([_rec("onnxruntime", "float32", "default", "server", qps=30_000),
+                            _rec("openvino", "float32", "default", "server", qps=28_000),
+                            _rec("onnxruntime", "float32", "iobinding", "server", qps=20_000)])
+    assert "not separated, 2 rows:" in answer and "10% tolerance" in answer and "iobinding" not in answer
+    bold = [r for r in table.rows if type(r[-2]).__name__ == "Strong"]
+    assert len(bold) == 2
+    _, answer = _table([_rec("onnxruntime", "float32", "default", "server", qps=30_000),
+                        _rec("openvino", "float32", "default", "server", qps=20_000)])
+    assert "— ORT CPU (PyTorch export) float32 `default` (30,000" in answer.replace("\u202f", ",")

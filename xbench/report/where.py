@@ -50,6 +50,35 @@ def _server_best(scenarios: dict[str, dict]) -> tuple[float | None, str]:
     return best[0], f"{qps_text(best[0], best[2])}{how} at p99 ≤ {fmt.duration(bound, **fmt.TABLE)}"
 
 
+def _best_search(scenarios: dict[str, dict]) -> dict:
+    """The Server search (with or without the batcher) that gave a row its highest QPS within the bound."""
+    found = [(r.get("serve") or {}).get("search") or {} for name, r in scenarios.items() if name.startswith("server")]
+    return max((s for s in found if s.get("qps")), key=lambda s: s["qps"], default={})
+
+
+def _load_answer(busy: list[tuple]) -> str:
+    """The under-load answer from the rows in the running, ``(-qps, label, cells, server cell, search)``: the row with
+    the highest Server QPS, or every row the searches cannot separate from it, with their cells set in bold. A QPS
+    the search stopped at without a failing probe is a lower bound, so every row reaching the best one, or stopped
+    below it, is not separated from it; a found edge is known to within the search's tolerance (``rel_tol``, 10 %),
+    so neither is a row whose QPS is within that of the best."""
+    top = min(busy, key=lambda b: b[0])
+    best = -top[0]
+
+    def lower_bound(b):
+        return b[4].get("status") in (search_status.CEILING, search_status.LIMIT)
+
+    tied = [b for b in busy if b is top or lower_bound(b) or (-b[0]) * (1 + b[4].get("rel_tol", 0.1)) >= best]
+    idx = len(top[2]) - 2  # the Server QPS cell
+    for b in tied:
+        b[2][idx] = Strong(b[2][idx])
+    if len(tied) == 1:
+        return f"{top[1]} ({top[3]})"
+    return (f"not separated, {len(tied)} rows: " + ", ".join(f"{b[1]} ({b[3]})" for b in sorted(tied, key=lambda b: b[0]))
+            + (" (the search's ceiling: a lower bound)" if lower_bound(top) else
+               f" (within the search's {top[4].get('rel_tol', 0.1):.0%} tolerance)"))
+
+
 def _no_server(serving: dict) -> str:
     """What the load answer says when no row has a Server QPS within the bound: whether any Server search ran."""
     ran = any(name.startswith("server") for scen in serving.values() for name in scen)
@@ -99,12 +128,10 @@ def _load_only(run: Run, model: str, serving: dict, heading: str) -> tuple[str, 
         cells = [col.label, dtype, f"`{variant}`", *_accuracy_cells(any_rec), server_cell, _single_stream_cell(scen)]
         body.append((-(qps or 0), cells))
         if qps and (_within(any_rec) if graded else dtype == "float32"):
-            busy.append((-qps, f"{col.label} {dtype} `{variant}`", cells, server_cell))
-    if busy:
-        min(busy)[2][5] = Strong(min(busy)[2][5])
+            busy.append((-qps, f"{col.label} {dtype} `{variant}`", cells, server_cell, _best_search(scen)))
     body.sort(key=lambda t: t[0])
     condition = f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else "in fp32"
-    best = f"{min(busy)[1]} ({min(busy)[3]})" if busy else _no_server(serving)
+    best = _load_answer(busy) if busy else _no_server(serving)
     headers = ["Runs on", "Precision", "Variant", "Accuracy", "Δ vs fp32", "Server QPS (LoadGen)",
                "SingleStream p90 (LoadGen)"]
     return heading, Table(headers, [c for _, c in body], "lll" + "r" * 4), (
@@ -173,10 +200,11 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                     if rate:
                         thru.append((-rate, label, cells))
                     if qps:
-                        busy.append((-qps, label, cells, server_cell))
-            for best, idx in ((min(fast, default=None), 3), (min(thru, default=None), 5), (min(busy, default=None), 9)):
+                        busy.append((-qps, label, cells, server_cell, _best_search(scen)))
+            for best, idx in ((min(fast, default=None), 3), (min(thru, default=None), 5)):
                 if best:
                     best[2][idx] = Strong(best[2][idx])
+            under_load = "" if not serving else "under load: " + (_load_answer(busy) if busy else _no_server(serving))
             body.sort(key=lambda t: t[0])
             headers = ["Runs on", "Precision", "Variant", f"Batch {SMALL} median", f"Batch {SMALL} p90",
                        f"Batch {big} throughput", "Load (file → first result)", "Accuracy", "Δ vs fp32"]
@@ -184,8 +212,6 @@ def where_tables(runs: list[Run]) -> list[tuple[str, Table, str]]:
                 headers += ["Server QPS (LoadGen)", "SingleStream p90 (LoadGen)"]
             condition = (f"within {ACCURACY_POINTS:g} point of fp32 accuracy" if graded else
                          f"in fp32 ({why}, so lower precisions are not ranked)")
-            under_load = "" if not serving else "under load: " + (
-                f"{min(busy)[1]} ({min(busy)[3]})" if busy else _no_server(serving))
             answer = (f"**{run.label}, {model}**: fastest {condition} — "
                       f"batch {SMALL}: "
                       + (f"{fast and min(fast)[1]} ({fmt.duration(min(fast)[0], **fmt.TABLE)})" if fast else "none")

@@ -39,6 +39,7 @@ class Search:
     status: str  # FOUND | NOT_AT_LOWEST | CEILING | LIMIT
     qps: float | None  # the answer; None when the bound is not met even at the lowest QPS
     probes: list[Probe]
+    rel_tol: float = 0.1  # the bisection stops when the last pass and the first fail are this close
 
     @property
     def best(self) -> Probe | None:
@@ -47,7 +48,7 @@ class Search:
     def to_dict(self) -> dict:
         known = [p.complete for p in self.probes if p.complete is not None]
         invalid = [p for p in self.probes if not p.valid]
-        return {"status": self.status, "qps": self.qps, "latency_bound_s": self.bound_s,
+        return {"status": self.status, "qps": self.qps, "latency_bound_s": self.bound_s, "rel_tol": self.rel_tol,
                 # every probe a whole LoadGen run? The probes above the edge are INVALID by LoadGen's latency rule:
                 # that is how the search finds the edge, not a run that measured too little.
                 "complete_probes": f"{sum(known)} of {len(self.probes)}" if known else None,
@@ -72,7 +73,7 @@ def search(run: Callable[[float], Probe], bound_s: float, *, start_qps: float, m
         return p.passes(bound_s)
 
     if not probe(start_qps):
-        return Search(bound_s, NOT_AT_LOWEST, None, probes)
+        return Search(bound_s, NOT_AT_LOWEST, None, probes, rel_tol)
     good, bad = start_qps, None
     while bad is None and good < max_qps and len(probes) < max_probes:
         nxt = min(good * 2, max_qps)
@@ -88,4 +89,4 @@ def search(run: Callable[[float], Probe], bound_s: float, *, start_qps: float, m
             bad = mid
     best = max(p.qps for p in probes if p.passes(bound_s))
     status = FOUND if bad is not None else CEILING if best >= max_qps else LIMIT
-    return Search(bound_s, status, best, probes)
+    return Search(bound_s, status, best, probes, rel_tol)
