@@ -5,7 +5,8 @@
 in one process, each a closed loop of the callable (``xbench.bench.timing``, as long as one LoadGen run), then a
 LoadGen SingleStream run whose SUT calls it once per query and times the call. Callables:
 
-* ``onnxruntime``: ONNX Runtime (CPU, ``--threads`` intra-op threads) on the seed CNN's PyTorch export, batch 1;
+* ``onnxruntime``: ONNX Runtime (CPU, the suite's session settings, ``--threads`` intra-op threads) on the seed
+  CNN's PyTorch export, batch 1;
 * ``numpy``: a 96 x 96 float64 matmul (about as long as that call on the 2-core VM);
 * ``python``: a pure-Python loop of 400 additions.
 
@@ -40,13 +41,11 @@ def _p90(xs: list[float]) -> float:
 
 def callables(threads: int, onnx_path: Path, data: str | None) -> dict:
     import numpy as np
-    import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
     from xbench import data as mnist
+    from xbench.runtimes.onnxruntime import open_session
+
+    sess = open_session(onnx_path, "cpu", intra_op_threads=threads)  # the suite's session settings
 
     image = (mnist.load_mnist(data).x_test[:1] / 255.0).astype(np.float32).reshape(1, 1, 28, 28)  # NCHW export
     feed = {sess.get_inputs()[0].name: image}
