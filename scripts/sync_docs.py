@@ -848,7 +848,8 @@ def serve_suite_stage(src: Source) -> str:
             + src.cite())
 
 
-CONTEXT = ("results/serve/context-check.json", "results/serve/context-check-t1.json")
+CONTEXT = ("results/serve/context-check.json", "results/serve/context-check-t1.json",
+           "results/serve/context-check-0719.json", "results/serve/context-check-t1-0720.json")
 
 
 def _ordinal(k: int) -> str:
@@ -874,20 +875,20 @@ def serve_context(src: Source) -> str:
             word = "slower" if lo > 1 else "faster" if hi < 1 else "not shown"
             if word == "slower":
                 slower.append(call["ratio_median"] - 1)
-            rows.append([name, str(doc["threads"]), str(n), t(sm["closed_loop_p90_s"]),
+            rows.append([doc["created_at"][11:16], name, str(doc["threads"]), str(n), t(sm["closed_loop_p90_s"]),
                          f"{t(call['median'])} ({t(call['interval'][0])} to {t(call['interval'][1])})",
                          f"×{call['ratio_median']:.3f} ({lo:.3f} to {hi:.3f})", f"{call['pairs_above']} of {n}",
                          word, f"{t(lg['median'])} ({t(lg['interval'][0])} to {t(lg['interval'][1])})"])
         abouts.append(f"`{src.files[i]}`: {doc['created_at'][:16].replace('T', ' ')} UTC on `{doc['machine_id']}`, "
                       f"load {doc['loadavg']['before']} / {doc['loadavg']['after']}")
-    table = Table(["callable", "threads", "pairs", "closed loop p90", "call inside − closed loop",
-                   "ratio", "pairs above", "inside the callback", "LoadGen − closed loop"], rows, "lll" + "r" * 6)
+    table = Table(["run (UTC)", "callable", "threads", "pairs", "closed loop p90", "call inside − closed loop",
+                   "ratio", "pairs above", "inside the callback", "LoadGen − closed loop"], rows, "llll" + "r" * 6)
     said = (f"The call ran slower inside the callback in {len(slower)} of {len(rows)} rows (by "
             f"{min(slower):.1%} to {max(slower):.1%} at the median)" if slower else
             f"No call was shown slower inside the callback ({len(rows)} rows)")
     from xbench.records import stats
 
-    n = len(rows) and int(rows[0][2])
+    n = len(rows) and int(rows[0][3])
     lo, hi, cov = stats.median_interval(list(range(1, n + 1))) if n else (0, 0, 0)  # ranks of the interval
     return ("Is any call slower inside LoadGen's SingleStream callback? `scripts/serve_context_check.py`: per "
             "callable, pairs of (a closed loop as long as one LoadGen run, then a SingleStream run whose SUT makes "
