@@ -55,8 +55,8 @@ def add_arguments(p) -> None:
                         "pairs still run it beside each row")
     p.add_argument("--start-qps", type=positive_float, default=500.0, metavar="Q",
                    help="Server search: the lowest QPS, probed first (default: 500)")
-    p.add_argument("--max-qps", type=positive_float, default=32000.0, metavar="Q",
-                   help="Server search: the highest QPS probed (default: 32000)")
+    p.add_argument("--max-qps", type=positive_float, default=256000.0, metavar="Q",
+                   help="Server search: the highest QPS probed (default: 256000)")
     p.add_argument("--pairs", type=positive_int, default=6, metavar="N",
                    help="SingleStream: a closed loop as long as one LoadGen run, then the run, N times in the row's "
                         "process; LoadGen's p90 is judged against the closed loop's on these pairs (default: 6; "
