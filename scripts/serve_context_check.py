@@ -34,11 +34,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def _p90(xs: list[float]) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(0.9 * len(xs)))]
-
-
 def callables(threads: int, onnx_path: Path, data: str | None) -> dict:
     import numpy as np
 
@@ -61,10 +56,10 @@ def callables(threads: int, onnx_path: Path, data: str | None) -> dict:
 
 
 def one_pair(fn, settings, logdir: Path, name: str) -> dict:
-    from xbench.bench import timing
-    from xbench.serve import loadgen, sut
+    from xbench.records import stats
+    from xbench.serve import loadgen, rows, sut
 
-    loop = timing.measure(fn, budget_s=settings.min_duration_ms / 1e3, min_rounds=20, max_rounds=10**7).samples
+    loop = rows.closed_loop(fn, settings.min_duration_ms / 1e3, max_rounds=10**7)  # serve's pair loop
     calls: list[float] = []
 
     def run(indices):
@@ -74,9 +69,11 @@ def one_pair(fn, settings, logdir: Path, name: str) -> dict:
 
     s = sut.Inline(run, 1)
     result, _ = loadgen.run(s.issue, s.flush, samples=1024, scenario="single-stream", settings=settings,
-                            logdir=logdir, prefix=name, expected_latency_s=max(statistics.median(loop) / 2, 5e-6))
-    return {"closed_loop_p90_s": _p90(loop), "closed_loop_calls": len(loop), "sut_call_p90_s": _p90(calls),
-            "sut_calls": len(calls), "loadgen_p90_s": result.latency_s["p90"]}
+                            logdir=logdir, prefix=name,
+                            expected_latency_s=max(loop["median_s"] / 2, rows.MIN_EXPECTED_S))
+    return {"closed_loop_p90_s": loop["p90_s"], "closed_loop_calls": loop["rounds"],
+            "sut_call_p90_s": stats.rank_quantile(calls, 0.9), "sut_calls": len(calls),
+            "loadgen_p90_s": result.latency_s["p90"]}
 
 
 def summary(pairs: list[dict]) -> dict:

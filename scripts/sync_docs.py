@@ -829,7 +829,7 @@ def serve_suite_stage(src: Source) -> str:
         if not v or key not in suite:
             continue
         row = suite[key]
-        p90s = [sorted(b)[int(0.9 * len(b))] for b in blocks(row) if b]
+        p90s = [stats.rank_quantile(b, 0.9) for b in blocks(row) if b]
         lg = [p["loadgen_p90_s"] for p in r["serve"]["pairs"]]
         lo, hi, _ = stats.median_interval(lg)
         rows.append([column(r).label, r["dtype"], f"`{key[-1]}`", t(row["stats"]["p90"]),

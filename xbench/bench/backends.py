@@ -130,6 +130,7 @@ def summary_table(children: Children) -> list[str]:
     (median of the block medians, its interval across blocks, blocks x rounds), for the terminal summary."""
     from xbench.report import fmt
 
+    t = functools.partial(fmt.duration, down_to="µs", **fmt.TABLE)
     lines = []
     for framework, records in children.records.items():
         ok = [r for r in records.values() if r["status"] == "ok" and r.get("stats")]
@@ -141,7 +142,6 @@ def summary_table(children: Children) -> list[str]:
         for r in sorted(ok, key=lambda r: r["id"]):
             s = r["stats"]
             lo, hi = s.get("median_ci95") or (None, None)
-            t = functools.partial(fmt.duration, down_to="µs", **fmt.TABLE)
             interval = f"({t(lo)}–{t(hi)})" if lo is not None else ""
             lines.append(f"  {r['id']:<{width}}  {t(s['median']):>9} "
                          f"{interval:<24} {s.get('blocks', 1)} x {s['rounds'] // max(s.get('blocks', 1), 1)}")

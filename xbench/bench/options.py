@@ -83,7 +83,7 @@ def pytest_addoption(parser):
     g.addoption("--xbench-serve", nargs="?", const="", default=None, metavar="SERVE_OPTIONS",
                 help="after every case of a timed run, serve each where-model's inference rows behind MLPerf LoadGen "
                      "as `xbench serve --model NAME` does (its defaults: ONNX Runtime and OpenVINO, fp32 and int8; "
-                     "SingleStream, Offline, the Server QPS search, accuracy mode; a few minutes per model), into the "
+                     "SingleStream, Offline, the Server QPS search, accuracy mode; several minutes per model), into the "
                      "same results file, LoadGen's logs beside it. An optional value passes `xbench serve` options, "
                      "e.g. --xbench-serve=\"--dtypes float32 --no-batcher\" (off by default; docs/serve.md)")
     g.addoption("--xbench-smoke", choices=SMOKE_CHOICES, default="one",

@@ -229,6 +229,13 @@ def min_p_paired(n: int) -> float:
 BOOTSTRAP_RESAMPLES = 2000
 
 
+def rank_quantile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of ``values`` as the order statistic at rank floor(q n) (0-based; no interpolation):
+    serve's closed-loop and SUT-call percentiles."""
+    x = sorted(values)
+    return x[min(len(x) - 1, int(q * len(x)))]
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-quantile (0..1) of ``values``, interpolated between order statistics (numpy's default, 'linear')."""
     x = sorted(values)

@@ -38,22 +38,26 @@ def _serve_groups(run: Run) -> dict[str, dict[tuple, dict[str, dict]]]:
     return out
 
 
+def _searches(scenarios: dict[str, dict]) -> list[tuple[dict, str]]:
+    """(search, scenario name) of each Server scenario of a row (with and without the batcher)."""
+    return [((r.get("serve") or {}).get("search") or {}, name) for name, r in scenarios.items()
+            if name.startswith("server")]
+
+
+def _best_search(scenarios: dict[str, dict]) -> dict:
+    """The Server search that gave a row its highest QPS within the bound ({} when none met the bound)."""
+    return max((s for s, _ in _searches(scenarios) if s.get("qps")), key=lambda s: s["qps"], default={})
+
+
 def _server_best(scenarios: dict[str, dict]) -> tuple[float | None, str]:
     """The highest Server QPS within the bound of a row (with or without the batcher), and its cell."""
-    found = [((r.get("serve") or {}).get("search") or {}, name) for name, r in scenarios.items()
-             if name.startswith("server")]
+    found = _searches(scenarios)
     best = max(((s["qps"], name, s.get("status")) for s, name in found if s.get("qps")), default=None)
     if best is None:
         return None, "bound missed at the lowest QPS" if found else "—"
     bound = next(s["latency_bound_s"] for s, _ in found)
     how = " (batcher)" if "batcher" in best[1] else ""
     return best[0], f"{qps_text(best[0], best[2])}{how} at p99 ≤ {fmt.duration(bound, **fmt.TABLE)}"
-
-
-def _best_search(scenarios: dict[str, dict]) -> dict:
-    """The Server search (with or without the batcher) that gave a row its highest QPS within the bound."""
-    found = [(r.get("serve") or {}).get("search") or {} for name, r in scenarios.items() if name.startswith("server")]
-    return max((s for s in found if s.get("qps")), key=lambda s: s["qps"], default={})
 
 
 def _load_answer(busy: list[tuple]) -> str:

@@ -53,18 +53,13 @@ def batcher_sizes(max_batch: int) -> list[int]:
     return [max_batch]
 
 
-def _quantile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
 def closed_loop(fn, budget_s: float = CALIBRATE_S, max_rounds: int = 5000) -> dict:
     """The suite's loop (first call, warm-ups, rounds) on ``fn``: median and p90 seconds per call, and the p90's
     distribution-free 95 % interval over the rounds."""
     t = timing.measure(fn, budget_s=budget_s, min_rounds=20, max_rounds=max_rounds)
     s = t.samples
     ci = stats.quantile_interval(s, 0.9)
-    return {"median_s": _quantile(s, 0.5), "p90_s": _quantile(s, 0.9), "p90_ci95": list(ci) if ci else None,
+    return {"median_s": stats.rank_quantile(s, 0.5), "p90_s": stats.rank_quantile(s, 0.9), "p90_ci95": list(ci) if ci else None,
             "rounds": len(s),
             "loop": "xbench.bench.timing.measure (the suite's first call + warm-ups + rounds), same process"}
 
@@ -104,7 +99,7 @@ class Served:
             runs.append((result, s, loop))
             pairs.append({"pair": i + 1, "loadgen_p90_s": result.latency_s.get("p90"),
                           "loadgen_early_stopping_p90_s": result.early_stopping.get("p90_s"), "valid": result.valid,
-                          "sut_call_p90_s": _quantile(s.call_s, 0.9) if s.call_s else None,
+                          "sut_call_p90_s": stats.rank_quantile(s.call_s, 0.9) if s.call_s else None,
                           "closed_loop_p90_s": loop["p90_s"] if loop else None,
                           "closed_loop_rounds": loop["rounds"] if loop else None, "logs": result.logs,
                           **({"noop_p90_s": noop.latency_s.get("p90"),
